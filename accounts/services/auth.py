@@ -1,0 +1,43 @@
+"""Password login and resolving the user behind a bearer token."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.contrib.auth.hashers import check_password, make_password
+
+from accounts.exceptions import InvalidCredentials, InvalidToken, UserNotActivated
+from accounts.models import User
+from accounts.services.tokens import user_name_from_token
+
+
+@cache
+def _dummy_hash() -> str:
+    # Checked when the user does not exist, so a miss costs as much as a wrong password.
+    return make_password("wegent-timing-equaliser")
+
+
+def login(*, user_name: str, password: str) -> User:
+    user = User.objects.filter(user_name=user_name).first()
+    if user is None:
+        check_password(password, _dummy_hash())
+        raise InvalidCredentials()
+    if not user.has_usable_password() or not user.check_password(password):
+        raise InvalidCredentials()
+    if not user.is_active:
+        raise UserNotActivated()
+    if user.auth_source == "unknown":
+        user.auth_source = "password"
+        user.save(update_fields=["auth_source", "updated_at"])
+    return user
+
+
+def user_from_jwt(raw: str) -> User:
+    """The active user named by a valid token; a deleted or renamed user gets 401, not 404."""
+    user_name = user_name_from_token(raw)
+    user = User.objects.filter(user_name=user_name).first()
+    if user is None:
+        raise InvalidToken()
+    if not user.is_active:
+        raise InvalidToken("User not activated")
+    return user

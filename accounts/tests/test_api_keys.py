@@ -1,0 +1,122 @@
+"""Personal API keys: /api/api-keys and authenticating with them."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.roles import KeyType
+from accounts.services import api_keys
+from conftest import assert_validation_error
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_list_toggle_delete(api, user):
+    created = api.post("/api/api-keys", {"name": "ci", "description": "for CI"}, format="json")
+    assert created.status_code == 201
+    body = created.json()
+    raw = body["key"]
+    assert raw.startswith("wg-") and len(raw) > 40
+    assert body["key_prefix"] == raw[:11] + "..."
+    assert set(body) == {"id", "name", "key_prefix", "description", "expires_at", "last_used_at", "created_at", "is_active", "key"}
+    stored = ApiKey.objects.get(pk=body["id"])
+    assert stored.key_hash == hashlib.sha256(raw.encode()).hexdigest()
+    assert raw not in str(vars(stored))
+
+    listing = api.get("/api/api-keys").json()
+    assert listing["total"] == 1
+    assert "key" not in listing["items"][0]
+    assert "key_hash" not in listing["items"][0]
+
+    toggled = api.post(f"/api/api-keys/{body['id']}/toggle-status")
+    assert toggled.status_code == 200 and toggled.json()["is_active"] is False
+    assert api.delete(f"/api/api-keys/{body['id']}").status_code == 204
+    assert api.delete(f"/api/api-keys/{body['id']}").json() == {"detail": "API key not found"}
+
+
+def test_bad_input(api):
+    assert_validation_error(api.post("/api/api-keys", {}, format="json"), "name")
+    assert_validation_error(api.post("/api/api-keys", {"name": "x" * 101}, format="json"), "name")
+    assert_validation_error(api.post("/api/api-keys", {"name": "ok", "description": "d" * 501}, format="json"), "description")
+    assert api.post("/api/api-keys/abc/toggle-status").status_code == 404
+
+
+def test_another_users_key_is_404(client_for, user, other_user):
+    key, _ = api_keys.create_key(owner=other_user, name="bobs")
+    alice = client_for(user)
+    assert alice.post(f"/api/api-keys/{key.id}/toggle-status").status_code == 404
+    assert alice.delete(f"/api/api-keys/{key.id}").status_code == 404
+    assert alice.get("/api/api-keys").json()["total"] == 0
+    assert ApiKey.objects.filter(pk=key.id, is_active=True).exists()
+
+
+def test_unauthenticated(anon_client):
+    assert anon_client.get("/api/api-keys").status_code == 401
+    assert anon_client.post("/api/api-keys", {"name": "x"}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize("header", ["X-API-Key", "Authorization"])
+def test_personal_key_authenticates_as_owner(anon_client, user, header):
+    _, raw = api_keys.create_key(owner=user, name="k")
+    value = raw if header == "X-API-Key" else f"Bearer {raw}"
+    response = anon_client.get("/api/api-keys", headers={header: value, "wegent-username": "someone-else"})
+    assert response.status_code == 200
+    assert response.json()["items"][0]["name"] == "k"
+
+
+def test_invalid_disabled_expired_keys(anon_client, user):
+    key, raw = api_keys.create_key(owner=user, name="k")
+    assert anon_client.get("/api/api-keys", HTTP_X_API_KEY="wg-nope").json() == {"detail": "Invalid API key"}
+    key.expires_at = timezone.now() - timedelta(seconds=1)
+    key.save()
+    assert anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw).json() == {"detail": "API key has expired"}
+    key.expires_at = timezone.now() + timedelta(days=1)
+    key.is_active = False
+    key.save()
+    assert anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw).status_code == 401
+    key.is_active = True
+    key.save()
+    user.is_active = False
+    user.save()
+    response = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "User not found or inactive"}
+
+
+def test_last_used_at_is_updated(anon_client, user):
+    key, raw = api_keys.create_key(owner=user, name="k")
+    stale = timezone.now() - timedelta(hours=1)
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=stale)
+    assert anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw).status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at > stale + timedelta(minutes=59)
+
+
+def test_service_key_impersonates_and_creates_users(anon_client, admin_user, user):
+    _, raw = api_keys.create_key(owner=admin_user, name="svc", key_type=KeyType.SERVICE)
+    as_alice = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw, HTTP_WEGENT_USERNAME="alice")
+    assert as_alice.status_code == 200
+    suffix = anon_client.get("/api/api-keys", HTTP_AUTHORIZATION=f"Bearer {raw}#newcomer")
+    assert suffix.status_code == 200
+    from accounts.models import User
+
+    created = User.objects.get(user_name="newcomer")
+    assert created.auth_source == "api:svc"
+    assert created.email == "newcomer@api.auto"
+    assert created.role == "user"
+
+    missing = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw)
+    assert missing.status_code == 400
+    assert missing.json()["detail"].startswith("Username is required for service key authentication")
+    bad = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw, HTTP_WEGENT_USERNAME="bad name!")
+    assert bad.status_code == 400
+    user.is_active = False
+    user.save()
+    inactive = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw, HTTP_WEGENT_USERNAME="alice")
+    assert inactive.status_code == 401
+    assert inactive.json() == {"detail": "User 'alice' is inactive"}

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KindsConfig(AppConfig):
+    name = "kinds"
+    default_auto_field = "django.db.models.BigAutoField"

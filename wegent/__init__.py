@@ -1,0 +1,6 @@
+"""Wegent on Django: project package (settings, transport and shared API pieces)."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)
+__version__ = "0.1.0"

@@ -1,0 +1,25 @@
+"""ASGI entry point: Django for HTTP, Channels for WebSocket (Socket.IO arrives later)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wegent.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from wegent.realtime.routing import websocket_urlpatterns  # noqa: E402
+from wegent.telemetry import configure_telemetry  # noqa: E402
+
+configure_telemetry()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -1,0 +1,73 @@
+"""HTTP middleware: request ids and the request body size limit."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from wegent.context import request_id_var
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _new_request_id() -> str:
+    # The reference uses the first 8 hex characters of a uuid4.
+    return uuid.uuid4().hex[:8]
+
+
+class RequestIdMiddleware:
+    """Adopts a sane incoming ``X-Request-ID`` or makes one, and echoes it on the response."""
+
+    async_capable = True
+    sync_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def _begin(self, request: HttpRequest) -> str:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SAFE_ID.match(incoming) else _new_request_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        request_id_var.set(request_id)
+        return request_id
+
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        request_id = self._begin(request)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        request_id = self._begin(request)
+        response = await self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``MAX_REQUEST_BODY_BYTES`` with 413 before anything reads them."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            size = int(length)
+        except ValueError:
+            return JsonResponse({"detail": "Invalid Content-Length header"}, status=400)
+        if size > settings.MAX_REQUEST_BODY_BYTES:
+            return JsonResponse(
+                {"detail": f"Request body too large (limit {settings.MAX_REQUEST_BODY_BYTES} bytes)"},
+                status=413,
+            )
+        return self.get_response(request)

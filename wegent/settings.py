@@ -1,0 +1,322 @@
+"""Django settings, read from environment variables only (see .env.example).
+
+Nothing configured gives the embedded mode: SQLite in the data dir, in-memory channel layer,
+local-memory cache and an in-process Celery. ``DATABASE_URL``, ``REDIS_URL`` and
+``CELERY_BROKER_URL`` switch each concern to its scaled backend independently.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from wegent.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("WEGENT_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("WEGENT_DEBUG", False)
+TESTING = "pytest" in sys.modules or env_bool("WEGENT_TESTING", False)
+
+SECRET_KEY = env_secret("WEGENT_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and not TESTING:
+        raise ImproperlyConfigured(
+            "WEGENT_SECRET_KEY (or WEGENT_SECRET_KEY_FILE) must be set when WEGENT_DEBUG is off. "
+            "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    # A per-process key keeps development possible; tokens do not survive a restart.
+    SECRET_KEY = secrets.token_urlsafe(50)
+    if not TESTING:
+        warnings.warn("WEGENT_SECRET_KEY is not set: using a random key for this process", stacklevel=1)
+
+# Secrets at rest (git tokens, model keys) are encrypted with a key derived from this value.
+ENCRYPTION_KEY = env_secret("WEGENT_ENCRYPTION_KEY") or SECRET_KEY
+
+ALLOWED_HOSTS = env_list("WEGENT_ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("WEGENT_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "channels",
+    "wegent",
+    "accounts",
+    "kinds",
+    "tasks",
+    "chat",
+    "devices",
+    "knowledge",
+]
+
+MIDDLEWARE = [
+    "wegent.middleware.RequestIdMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "wegent.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "wegent.urls"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "wegent.wsgi.application"
+ASGI_APPLICATION = "wegent.asgi.application"
+
+# --- Database -----------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    _db = dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("WEGENT_DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    if _db["ENGINE"] == "django.db.backends.mysql":
+        # PyMySQL stands in for mysqlclient so no C client library is needed.
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
+        _db.setdefault("OPTIONS", {}).update({"charset": "utf8mb4"})
+        _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
+else:
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "OPTIONS": {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    }
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, channel layer, Celery -----------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("WEGENT_CACHE_PREFIX", "wegent"),
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("WEGENT_CHANNELS_PREFIX", "wegent"),
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+# Embedded mode: the run command starts a worker and beat inside the server process.
+CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+CELERY_TASK_ALWAYS_EAGER = env_bool("WEGENT_CELERY_EAGER", TESTING)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.UserNameBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+]
+if TESTING:
+    # Hashing strength is not what the suite tests; a fast hasher keeps it quick.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+
+ADMIN_PASSWORD = env_secret("WEGENT_ADMIN_PASSWORD")
+ACCESS_TOKEN_EXPIRE_MINUTES = env_int("WEGENT_ACCESS_TOKEN_EXPIRE_MINUTES", 10080)
+JWT_SECRET_KEY = env_secret("WEGENT_JWT_SECRET_KEY") or SECRET_KEY
+
+SIMPLE_JWT = {
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SECRET_KEY,
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=ACCESS_TOKEN_EXPIRE_MINUTES),
+    # The reference's tokens carry only sub/user_id/exp; no type or jti claims are required.
+    "TOKEN_TYPE_CLAIM": None,
+    "JTI_CLAIM": None,
+    "USER_ID_FIELD": "user_name",
+    "USER_ID_CLAIM": "sub",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# Service token for the executor-manager and internal routes (never open access).
+INTERNAL_SERVICE_TOKEN = env_secret("WEGENT_INTERNAL_SERVICE_TOKEN")
+
+LOGIN_THROTTLE_RATE_USER = env_str("WEGENT_LOGIN_RATE_USER", "10/min")
+LOGIN_THROTTLE_RATE_IP = env_str("WEGENT_LOGIN_RATE_IP", "30/min")
+
+# OIDC (mozilla-django-oidc backend; endpoints come from the discovery document).
+OIDC_ENABLED = env_bool("OIDC_ENABLED", False)
+OIDC_DISCOVERY_URL = env_str("OIDC_DISCOVERY_URL")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_REDIRECT_URI = env_str("OIDC_REDIRECT_URI")
+OIDC_CLI_REDIRECT_URI = env_str("OIDC_CLI_REDIRECT_URI")
+OIDC_STATE_SECRET_KEY = env_secret("OIDC_STATE_SECRET_KEY") or SECRET_KEY
+OIDC_STATE_EXPIRE_SECONDS = env_int("OIDC_STATE_EXPIRE_SECONDS", 600)
+OIDC_CLI_SESSION_TTL = env_int("OIDC_CLI_SESSION_TTL", 300)
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
+
+DEFAULT_TEAM_CHAT = env_str("DEFAULT_TEAM_CHAT", "wegent-chat#default")
+DEFAULT_TEAM_CODE = env_str("DEFAULT_TEAM_CODE", "")
+DEFAULT_TEAM_KNOWLEDGE = env_str("DEFAULT_TEAM_KNOWLEDGE", "wegent-notebook#default")
+DEFAULT_TEAM_TASK = env_str("DEFAULT_TEAM_TASK", "wegent-wework#default")
+MEMORY_ENABLED = env_bool("WEGENT_MEMORY_ENABLED", False)
+
+# --- HTTP / API -----------------------------------------------------------------------------
+_cors = env_list("WEGENT_CORS_ALLOWED_ORIGINS", ["*"])
+CORS_ALLOW_ALL_ORIGINS = "*" in _cors
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _cors
+CORS_ALLOW_CREDENTIALS = True
+CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+
+MAX_REQUEST_BODY_BYTES = env_int("WEGENT_MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+ENABLE_API_DOCS = env_bool("ENABLE_API_DOCS", True)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["wegent.api.authentication.WegentAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "wegent.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "login_user": LOGIN_THROTTLE_RATE_USER,
+        "login_ip": LOGIN_THROTTLE_RATE_IP,
+    },
+    "NUM_PROXIES": env_int("WEGENT_NUM_PROXIES", 0) or None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Wegent API",
+    "DESCRIPTION": "Wegent on Django: AI agent teams, wire-compatible with Wegent.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or wg- API key"},
+            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    },
+    "SECURITY": [{"bearerAuth": []}, {"apiKeyHeader": []}],
+}
+
+# --- i18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("WEGENT_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_str("WEGENT_LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("WEGENT_LOG_FORMAT", "console" if DEBUG else "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "wegent.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "wegent.logging.JsonFormatter"},
+        "console": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "console") else "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
+}
+
+SESSION_COOKIE_SECURE = env_bool("WEGENT_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
