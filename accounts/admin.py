@@ -58,7 +58,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["key_type", "is_active"]
     search_fields = ["name", "key_prefix", "user__user_name"]
     # The hash is never shown; keys are created through the API, where the plaintext is shown once.
-    fields = ["name", "description", "key_prefix", "key_type", "user", "is_active", "expires_at", "last_used_at", "created_at"]
+    fields = [
+        "name",
+        "description",
+        "key_prefix",
+        "key_type",
+        "user",
+        "is_active",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+    ]
     readonly_fields = ["key_prefix", "key_type", "user", "last_used_at", "created_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

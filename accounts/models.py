@@ -21,9 +21,7 @@ def _never_expires() -> datetime:
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def create_user(
-        self, user_name: str, password: str | None = None, **fields: Any
-    ) -> User:
+    def create_user(self, user_name: str, password: str | None = None, **fields: Any) -> User:
         user = self.model(user_name=user_name, **fields)
         if password:
             user.set_password(password)
@@ -148,9 +146,7 @@ class GroupMember(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_memberships")
     role = models.CharField(max_length=20, choices=GroupRole.choices, default=GroupRole.REPORTER)
-    invited_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -171,9 +167,7 @@ class SystemConfig(models.Model):
     config_key = models.CharField(max_length=100, unique=True)
     config_value = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
-    updated_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    updated_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

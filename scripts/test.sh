@@ -40,7 +40,8 @@ need() {  # label host port
 }
 
 step "ruff"
-.venv/bin/ruff check . || failed+=("ruff")
+.venv/bin/ruff check . || failed+=("ruff check")
+.venv/bin/ruff format --check . || failed+=("ruff format")
 
 step "migrations are up to date"
 $PY manage.py makemigrations --check --dry-run || failed+=("makemigrations --check")

@@ -50,12 +50,22 @@ class HealthView(APIView):
         except Exception as exc:  # noqa: BLE001 - liveness reports, never raises
             logger.warning("health: database unavailable: %s", exc)
             return Response(
-                {"status": "unhealthy", "database": "disconnected", "users_initialized": False,
-                 "user_count": 0, "shutting_down": False}
+                {
+                    "status": "unhealthy",
+                    "database": "disconnected",
+                    "users_initialized": False,
+                    "user_count": 0,
+                    "shutting_down": False,
+                }
             )
         return Response(
-            {"status": "healthy", "database": "connected", "users_initialized": count > 0,
-             "user_count": count, "shutting_down": False}
+            {
+                "status": "healthy",
+                "database": "connected",
+                "users_initialized": count > 0,
+                "user_count": count,
+                "shutting_down": False,
+            }
         )
 
 
@@ -137,6 +147,11 @@ class RootView(APIView):
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
         return Response(
-            {"name": "Wegent", "version": __version__, "api_prefix": "/api",
-             "docs_url": "/api/docs", "socketio_path": "/socket.io"}
+            {
+                "name": "Wegent",
+                "version": __version__,
+                "api_prefix": "/api",
+                "docs_url": "/api/docs",
+                "socketio_path": "/socket.io",
+            }
         )

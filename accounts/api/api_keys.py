@@ -23,7 +23,16 @@ class ApiKeyCreateSerializer(serializers.Serializer):
 class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "key_prefix", "description", "expires_at", "last_used_at", "created_at", "is_active"]
+        fields = [
+            "id",
+            "name",
+            "key_prefix",
+            "description",
+            "expires_at",
+            "last_used_at",
+            "created_at",
+            "is_active",
+        ]
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
@@ -51,7 +60,9 @@ class ApiKeyListView(APIView):
         items = ApiKeySerializer(keys, many=True).data
         return Response({"items": items, "total": len(items)})
 
-    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}, tags=["api-keys"])
+    @extend_schema(
+        request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer}, tags=["api-keys"]
+    )
     def post(self, request: Request) -> Response:
         data = validate_body(ApiKeyCreateSerializer, request)
         api_key, raw = api_keys.create_key(

@@ -74,7 +74,9 @@ def get_own_personal_key(*, actor: User, key_id: int) -> ApiKey:
 
 @transaction.atomic
 def toggle_key(*, actor: User, key_id: int, key_type: str, own_only: bool = False) -> ApiKey:
-    api_key = get_own_personal_key(actor=actor, key_id=key_id) if own_only else _owned(actor, key_id, key_type)
+    api_key = (
+        get_own_personal_key(actor=actor, key_id=key_id) if own_only else _owned(actor, key_id, key_type)
+    )
     api_key.is_active = not api_key.is_active
     api_key.save(update_fields=["is_active", "updated_at"])
     return api_key
@@ -82,7 +84,9 @@ def toggle_key(*, actor: User, key_id: int, key_type: str, own_only: bool = Fals
 
 @transaction.atomic
 def delete_key(*, actor: User, key_id: int, key_type: str, own_only: bool = False) -> None:
-    api_key = get_own_personal_key(actor=actor, key_id=key_id) if own_only else _owned(actor, key_id, key_type)
+    api_key = (
+        get_own_personal_key(actor=actor, key_id=key_id) if own_only else _owned(actor, key_id, key_type)
+    )
     api_key.delete()
 
 
@@ -94,9 +98,7 @@ def authenticate(raw: str, *, impersonate: str | None = None) -> ApiKeyAuth:
     """
     key_part, _, suffix = raw.partition("#")
     api_key = (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=hash_key(key_part), is_active=True)
-        .first()
+        ApiKey.objects.select_related("user").filter(key_hash=hash_key(key_part), is_active=True).first()
     )
     if api_key is None:
         raise InvalidApiKey()
@@ -120,9 +122,7 @@ def _touch(api_key: ApiKey) -> None:
 def _impersonated_user(api_key: ApiKey, user_name: str) -> User:
     user_name = user_name.strip()
     if not user_name:
-        raise BadRequest(
-            "Username is required for service key authentication (use wegent-username header)"
-        )
+        raise BadRequest("Username is required for service key authentication (use wegent-username header)")
     if len(user_name) > 50 or not _USERNAME_RE.match(user_name):
         raise BadRequest(f"Invalid username format: {user_name[:50]}")
     user = User.objects.filter(user_name=user_name).first()

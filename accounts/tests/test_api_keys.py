@@ -23,7 +23,17 @@ def test_create_list_toggle_delete(api, user):
     raw = body["key"]
     assert raw.startswith("wg-") and len(raw) > 40
     assert body["key_prefix"] == raw[:11] + "..."
-    assert set(body) == {"id", "name", "key_prefix", "description", "expires_at", "last_used_at", "created_at", "is_active", "key"}
+    assert set(body) == {
+        "id",
+        "name",
+        "key_prefix",
+        "description",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+        "is_active",
+        "key",
+    }
     stored = ApiKey.objects.get(pk=body["id"])
     assert stored.key_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert raw not in str(vars(stored))
@@ -42,7 +52,9 @@ def test_create_list_toggle_delete(api, user):
 def test_bad_input(api):
     assert_validation_error(api.post("/api/api-keys", {}, format="json"), "name")
     assert_validation_error(api.post("/api/api-keys", {"name": "x" * 101}, format="json"), "name")
-    assert_validation_error(api.post("/api/api-keys", {"name": "ok", "description": "d" * 501}, format="json"), "description")
+    assert_validation_error(
+        api.post("/api/api-keys", {"name": "ok", "description": "d" * 501}, format="json"), "description"
+    )
     assert api.post("/api/api-keys/abc/toggle-status").status_code == 404
 
 

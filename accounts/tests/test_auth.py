@@ -24,7 +24,9 @@ def _payload(token: str) -> dict:
 
 
 def test_login_returns_reference_jwt(anon_client, user):
-    response = anon_client.post("/api/auth/login", {"user_name": "alice", "password": PASSWORD}, format="json")
+    response = anon_client.post(
+        "/api/auth/login", {"user_name": "alice", "password": PASSWORD}, format="json"
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
@@ -43,7 +45,9 @@ def test_login_returns_reference_jwt(anon_client, user):
 
 def test_login_wrong_password_and_unknown_user(anon_client, user):
     for name, password in (("alice", "nope"), ("nobody", PASSWORD)):
-        response = anon_client.post("/api/auth/login", {"user_name": name, "password": password}, format="json")
+        response = anon_client.post(
+            "/api/auth/login", {"user_name": name, "password": password}, format="json"
+        )
         assert response.status_code == 400
         assert response.json() == {"detail": "Invalid username or password"}
 
@@ -51,13 +55,17 @@ def test_login_wrong_password_and_unknown_user(anon_client, user):
 def test_login_inactive_user(anon_client, user):
     user.is_active = False
     user.save()
-    response = anon_client.post("/api/auth/login", {"user_name": "alice", "password": PASSWORD}, format="json")
+    response = anon_client.post(
+        "/api/auth/login", {"user_name": "alice", "password": PASSWORD}, format="json"
+    )
     assert response.status_code == 400
     assert response.json() == {"detail": "User not activated"}
 
 
 def test_login_bad_input(anon_client):
-    assert_validation_error(anon_client.post("/api/auth/login", {"user_name": "x"}, format="json"), "password")
+    assert_validation_error(
+        anon_client.post("/api/auth/login", {"user_name": "x"}, format="json"), "password"
+    )
     assert_validation_error(anon_client.post("/api/auth/login", [1, 2], format="json"))
     malformed = anon_client.post("/api/auth/login", "{not json", content_type="application/json")
     assert_validation_error(malformed)
@@ -75,7 +83,10 @@ def test_oauth2_form_login(anon_client, user):
 
 def test_login_is_throttled_per_user_name(anon_client, user):
     with override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login_user": "3/min", "login_ip": "100/min"}}
+        REST_FRAMEWORK={
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"login_user": "3/min", "login_ip": "100/min"},
+        }
     ):
         from rest_framework.settings import api_settings
         from rest_framework.throttling import SimpleRateThrottle
@@ -84,12 +95,16 @@ def test_login_is_throttled_per_user_name(anon_client, user):
         SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         try:
             codes = [
-                anon_client.post("/api/auth/login", {"user_name": "alice", "password": "x"}, format="json").status_code
+                anon_client.post(
+                    "/api/auth/login", {"user_name": "alice", "password": "x"}, format="json"
+                ).status_code
                 for _ in range(4)
             ]
             assert codes == [400, 400, 400, 429]
             # Another user name from the same address is still allowed.
-            other = anon_client.post("/api/auth/login", {"user_name": "carol", "password": "x"}, format="json")
+            other = anon_client.post(
+                "/api/auth/login", {"user_name": "carol", "password": "x"}, format="json"
+            )
             assert other.status_code == 400
         finally:
             api_settings.reload()
@@ -101,19 +116,27 @@ def test_login_is_throttled_per_address(anon_client, user):
     from rest_framework.throttling import SimpleRateThrottle
 
     with override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login_user": "100/min", "login_ip": "2/min"}}
+        REST_FRAMEWORK={
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"login_user": "100/min", "login_ip": "2/min"},
+        }
     ):
         api_settings.reload()
         SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         try:
             codes = [
-                anon_client.post("/api/auth/login", {"user_name": f"u{i}", "password": "x"}, format="json").status_code
+                anon_client.post(
+                    "/api/auth/login", {"user_name": f"u{i}", "password": "x"}, format="json"
+                ).status_code
                 for i in range(3)
             ]
             assert codes == [400, 400, 429]
-            assert "Retry-After" in anon_client.post(
-                "/api/auth/login", {"user_name": "z", "password": "x"}, format="json"
-            ).headers
+            assert (
+                "Retry-After"
+                in anon_client.post(
+                    "/api/auth/login", {"user_name": "z", "password": "x"}, format="json"
+                ).headers
+            )
         finally:
             api_settings.reload()
             SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
@@ -136,7 +159,11 @@ def test_tampered_and_expired_tokens_are_401(anon_client, user, protected_url):
     head, body, sig = token.split(".")
     tampered = f"{head}.{body}.{sig[:-2]}{'AA' if sig[-2:] != 'AA' else 'BB'}"
     expired = issue_access_token(user, lifetime=timedelta(seconds=-10))
-    forged = jwt.encode({"sub": "alice", "user_id": user.id, "exp": int(time.time()) + 60}, "another-signing-key-that-is-long-enough-0123", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "alice", "user_id": user.id, "exp": int(time.time()) + 60},
+        "another-signing-key-that-is-long-enough-0123",
+        algorithm="HS256",
+    )
     for bad in (tampered, expired, forged, "garbage", "a.b.c"):
         response = anon_client.get(protected_url, HTTP_AUTHORIZATION=f"Bearer {bad}")
         assert response.status_code == 401, bad

@@ -53,9 +53,7 @@ class WegentAuthentication(BaseAuthentication):
         raw_key = find_api_key(request)
         try:
             if raw_key:
-                result = api_keys.authenticate(
-                    raw_key, impersonate=request.headers.get("wegent-username")
-                )
+                result = api_keys.authenticate(raw_key, impersonate=request.headers.get("wegent-username"))
                 return result.user, AuthContext(method="api_key", api_key=result.api_key)
             token = _bearer(request)
             if token is None:

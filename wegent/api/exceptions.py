@@ -52,9 +52,7 @@ _TYPE_NAMES = {"required": "missing", "null": "missing", "invalid": "value_error
 
 
 def validation_response(errors: list[dict[str, Any]], detail: str | None = None) -> Response:
-    return Response(
-        {"error_code": 422, "detail": detail or VALIDATION_DETAIL, "errors": errors}, status=422
-    )
+    return Response({"error_code": 422, "detail": detail or VALIDATION_DETAIL, "errors": errors}, status=422)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -66,13 +64,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         location = getattr(exc, "location", "body")
         return validation_response(list(flatten_errors(exc.detail, [location])))
     if isinstance(exc, drf.ParseError):
-        return validation_response(
-            [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]
-        )
+        return validation_response([{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}])
     if isinstance(exc, drf.NotAuthenticated):
-        return Response(
-            {"detail": "Not authenticated"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-        )
+        return Response({"detail": "Not authenticated"}, status=401, headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, drf.AuthenticationFailed):
         return Response({"detail": exc.detail}, status=401, headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, Http404):
