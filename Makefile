@@ -4,17 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= $(if $(WEGENT_DATA_DIR),$(WEGENT_DATA_DIR),./data)
 PORT ?= 8000
+PIP_VERSION := 26.3
 
 .PHONY: run test venv dev-venv migrate lint serve clean
 
-$(VENV)/.runtime-installed: requirements.txt
+$(VENV)/.runtime-installed: requirements.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet "pip==$(PIP_VERSION)"
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 venv: $(VENV)/.runtime-installed

@@ -8,20 +8,42 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.api import shapes
+from accounts.hooks import run_user_created
 from accounts.models import ApiKey, Group, GroupMember, SystemConfig, User
-from wegent import crypto
+from accounts.services import admin_users
+from wegent.errors import DomainError
 
 
 class UserAdminForm(forms.ModelForm):
     new_password = forms.CharField(
         required=False,
+        min_length=6,
+        strip=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="Leave empty to keep the current password.",
     )
+    # Set by UserAdmin.get_form: the operator making the change, for the self/last-admin guards.
+    actor: User | None = None
 
     class Meta:
         model = User
         fields = ["user_name", "email", "role", "auth_source", "is_active", "preferences"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is not None and "role" in cleaned and "is_active" in cleaned:
+            # self.instance still holds the stored values here; the form copies its data in later.
+            try:
+                admin_users.check_change(
+                    actor=self.actor,
+                    target=self.instance,
+                    role=cleaned["role"],
+                    is_active=cleaned["is_active"],
+                )
+            except DomainError as exc:
+                raise forms.ValidationError(str(exc.detail)) from exc
+        return cleaned
 
     def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
@@ -43,13 +65,38 @@ class UserAdmin(admin.ModelAdmin):
     readonly_fields = ["masked_git_info", "created_at", "updated_at"]
     ordering = ["id"]
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            # Same as users created through the API: default resources are applied.
+            run_user_created(obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        if obj is None:
+            return super().has_delete_permission(request, obj)
+        try:
+            admin_users.check_delete(actor=request.user, target=obj)
+        except DomainError:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        admin_users.delete_user(actor=request.user, user_id=obj.pk)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Bulk delete would bypass the self/last-admin guards; users are deleted one at a time.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     @admin.display(description="Git credentials (tokens masked)")
     def masked_git_info(self, obj: User) -> list[dict[str, Any]]:
-        return [
-            {**entry, "git_token": crypto.mask(entry.get("git_token", ""))}
-            for entry in (obj.git_info or [])
-            if isinstance(entry, dict)
-        ]
+        return shapes.masked_git_info(obj.git_info)
 
 
 @admin.register(ApiKey)

@@ -28,3 +28,8 @@ team_summaries: list[Callable[[list[int], User], dict[int, dict[str, Any]]]] = [
 def run_user_created(user: User) -> None:
     for hook in on_user_created:
         hook(user)
+
+
+# Steps run by ``manage.py bootstrap`` after the admin exists (e.g. init data); each returns a
+# line to print or None. Every step must be idempotent.
+bootstrap_steps: list[Callable[[], str | None]] = []

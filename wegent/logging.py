@@ -12,6 +12,7 @@ _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "request_id",
+    "color_message",  # uvicorn's ANSI copy of msg
 }
 
 

@@ -7,8 +7,10 @@ local-memory cache and an in-process Celery. ``DATABASE_URL``, ``REDIS_URL`` and
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
+import tempfile
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -124,6 +126,8 @@ else:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # Tests use a file too (not shared-cache memory, whose table locks break threads).
+        "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"wegent-test-{os.getpid()}.sqlite3")},
     }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -151,7 +155,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://localhost/"
 # Embedded mode: the run command starts a worker and beat inside the server process.
 CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 CELERY_TASK_ALWAYS_EAGER = env_bool("WEGENT_CELERY_EAGER", TESTING)
@@ -211,6 +215,8 @@ OIDC_STATE_SECRET_KEY = env_secret("OIDC_STATE_SECRET_KEY") or SECRET_KEY
 OIDC_STATE_EXPIRE_SECONDS = env_int("OIDC_STATE_EXPIRE_SECONDS", 600)
 OIDC_CLI_SESSION_TTL = env_int("OIDC_CLI_SESSION_TTL", 300)
 OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+# Let OIDC logins sign into existing password/API accounts with the same user name.
+OIDC_LINK_LOCAL_ACCOUNTS = env_bool("OIDC_LINK_LOCAL_ACCOUNTS", False)
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
 
@@ -261,13 +267,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or wg- API key"},
-            "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-    },
-    "SECURITY": [{"bearerAuth": []}, {"apiKeyHeader": []}],
 }
 
 # --- i18n, static ---------------------------------------------------------------------------

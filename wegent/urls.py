@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from wegent.health import HealthView, ReadyView, RootView
 
@@ -22,7 +22,7 @@ api_patterns = [
 
 if settings.ENABLE_API_DOCS:
     api_patterns += [
-        path("openapi.json", SpectacularAPIView.as_view(), name="schema"),
+        path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
         path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
         path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     ]

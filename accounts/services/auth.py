@@ -8,7 +8,7 @@ from django.contrib.auth.hashers import check_password, make_password
 
 from accounts.exceptions import InvalidCredentials, InvalidToken, UserNotActivated
 from accounts.models import User
-from accounts.services.tokens import user_name_from_token
+from accounts.services.tokens import identity_from_token
 
 
 @cache
@@ -33,10 +33,14 @@ def login(*, user_name: str, password: str) -> User:
 
 
 def user_from_jwt(raw: str) -> User:
-    """The active user named by a valid token; a deleted or renamed user gets 401, not 404."""
-    user_name = user_name_from_token(raw)
+    """The active user named by a valid token; a deleted or renamed user gets 401, not 404.
+
+    Both the name and the id must match: after a rename, someone who takes over the old name
+    must not inherit tokens issued to its previous holder.
+    """
+    user_name, user_id = identity_from_token(raw)
     user = User.objects.filter(user_name=user_name).first()
-    if user is None:
+    if user is None or user.id != user_id:
         raise InvalidToken()
     if not user.is_active:
         raise InvalidToken("User not activated")

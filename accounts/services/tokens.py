@@ -1,36 +1,42 @@
-"""JWT access tokens (HS256, ``sub`` = user name, ``user_id``, numeric ``exp``) via simplejwt."""
+"""JWT access tokens (HS256, ``sub`` = user name, ``user_id``, numeric ``exp``) via simplejwt.
+
+The payload is exactly the reference's, so tokens interoperate with it when both share a key.
+simplejwt's TokenBackend signs and verifies (signature, expiry, algorithm).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
+from django.conf import settings
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenBackendError
+from rest_framework_simplejwt.state import token_backend
 
 from accounts.exceptions import InvalidToken
 from accounts.models import User
 
 
 def issue_access_token(user: User, *, lifetime: timedelta | None = None) -> str:
-    token = AccessToken()
-    if lifetime is not None:
-        token.set_exp(lifetime=lifetime)
-    token["sub"] = user.user_name
-    token["user_id"] = user.id
-    return str(token)
+    lifetime = lifetime if lifetime is not None else settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    expires = timezone.now() + lifetime
+    payload = {"sub": user.user_name, "user_id": user.id, "exp": int(expires.timestamp())}
+    return token_backend.encode(payload)
 
 
 def token_response(user: User, *, lifetime: timedelta | None = None) -> dict[str, str]:
     return {"access_token": issue_access_token(user, lifetime=lifetime), "token_type": "bearer"}
 
 
-def user_name_from_token(raw: str) -> str:
-    """Validates signature and expiry; returns the ``sub`` claim."""
+def identity_from_token(raw: str) -> tuple[str, int]:
+    """Validates signature and expiry; returns the ``sub`` and ``user_id`` claims."""
     try:
-        token = AccessToken(raw)
-    except TokenError as exc:
+        payload = token_backend.decode(raw, verify=True)
+    except TokenBackendError as exc:
         raise InvalidToken() from exc
-    subject = token.get("sub")
-    if not isinstance(subject, str) or not subject:
+    subject, user_id = payload.get("sub"), payload.get("user_id")
+    if not isinstance(subject, str) or not subject or "exp" not in payload:
         raise InvalidToken()
-    return subject
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise InvalidToken()
+    return subject, user_id

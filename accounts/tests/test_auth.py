@@ -10,7 +10,6 @@ from datetime import timedelta
 import jwt
 import pytest
 from django.conf import settings
-from django.test import override_settings
 
 from accounts.services.tokens import issue_access_token
 from conftest import PASSWORD, assert_validation_error
@@ -33,6 +32,7 @@ def test_login_returns_reference_jwt(anon_client, user):
     token = body["access_token"]
     assert token.count(".") == 2
     payload = _payload(token)
+    assert set(payload) == {"sub", "user_id", "exp"}
     assert payload["sub"] == "alice"
     assert payload["user_id"] == user.id
     assert isinstance(payload["exp"], int)
@@ -81,65 +81,40 @@ def test_oauth2_form_login(anon_client, user):
     assert_validation_error(anon_client.post("/api/auth/oauth2", {"username": "alice"}), "password")
 
 
-def test_login_is_throttled_per_user_name(anon_client, user):
-    with override_settings(
-        REST_FRAMEWORK={
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"login_user": "3/min", "login_ip": "100/min"},
-        }
-    ):
-        from rest_framework.settings import api_settings
-        from rest_framework.throttling import SimpleRateThrottle
-
-        api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        try:
-            codes = [
-                anon_client.post(
-                    "/api/auth/login", {"user_name": "alice", "password": "x"}, format="json"
-                ).status_code
-                for _ in range(4)
-            ]
-            assert codes == [400, 400, 400, 429]
-            # Another user name from the same address is still allowed.
-            other = anon_client.post(
-                "/api/auth/login", {"user_name": "carol", "password": "x"}, format="json"
-            )
-            assert other.status_code == 400
-        finally:
-            api_settings.reload()
-            SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-
-
-def test_login_is_throttled_per_address(anon_client, user):
-    from rest_framework.settings import api_settings
+def _throttle_rates(monkeypatch, **rates: str) -> None:
     from rest_framework.throttling import SimpleRateThrottle
 
-    with override_settings(
-        REST_FRAMEWORK={
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"login_user": "100/min", "login_ip": "2/min"},
-        }
-    ):
-        api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        try:
-            codes = [
-                anon_client.post(
-                    "/api/auth/login", {"user_name": f"u{i}", "password": "x"}, format="json"
-                ).status_code
-                for i in range(3)
-            ]
-            assert codes == [400, 400, 429]
-            assert (
-                "Retry-After"
-                in anon_client.post(
-                    "/api/auth/login", {"user_name": "z", "password": "x"}, format="json"
-                ).headers
-            )
-        finally:
-            api_settings.reload()
-            SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"login_user": "100/min", "login_ip": "100/min", **rates}
+    )
+
+
+def test_login_is_throttled_per_user_name(anon_client, user, monkeypatch):
+    _throttle_rates(monkeypatch, login_user="3/min")
+    codes = [
+        anon_client.post(
+            "/api/auth/login", {"user_name": "alice", "password": "x"}, format="json"
+        ).status_code
+        for _ in range(4)
+    ]
+    assert codes == [400, 400, 400, 429]
+    # Another user name from the same address is still allowed.
+    other = anon_client.post("/api/auth/login", {"user_name": "carol", "password": "x"}, format="json")
+    assert other.status_code == 400
+
+
+def test_login_is_throttled_per_address(anon_client, user, monkeypatch):
+    _throttle_rates(monkeypatch, login_ip="2/min")
+    codes = [
+        anon_client.post(
+            "/api/auth/login", {"user_name": f"u{i}", "password": "x"}, format="json"
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [400, 400, 429]
+    throttled = anon_client.post("/api/auth/login", {"user_name": "z", "password": "x"}, format="json")
+    assert throttled.status_code == 429
+    assert "Retry-After" in throttled.headers
 
 
 @pytest.fixture
@@ -191,6 +166,16 @@ def test_token_of_deleted_or_renamed_user_is_401(anon_client, make_user, protect
     renamed.save()
     response = anon_client.get(protected_url, HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401
+    # Someone who takes over the freed name does not inherit the old holder's tokens.
+    make_user("before")
+    assert anon_client.get(protected_url, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_token_without_user_id_is_401(anon_client, user, protected_url):
+    token = jwt.encode(
+        {"sub": "alice", "exp": int(time.time()) + 600}, settings.JWT_SECRET_KEY, algorithm="HS256"
+    )
+    assert anon_client.get(protected_url, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 
 
 def test_token_of_inactive_user_is_401(anon_client, user, protected_url):
