@@ -7,3 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wegent.settings")
 
 application = get_wsgi_application()
+
+from wegent.telemetry import configure_telemetry  # noqa: E402
+
+configure_telemetry()
