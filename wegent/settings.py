@@ -107,7 +107,8 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     _db = dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=env_int("WEGENT_DB_CONN_MAX_AGE", 60),
+        # Tests close connections per request so live-server threads do not outlive teardown.
+        conn_max_age=0 if TESTING else env_int("WEGENT_DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
     if _db["ENGINE"] == "django.db.backends.mysql":

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from wegent.health import HealthView, ReadyView, RootView
@@ -29,6 +30,7 @@ if settings.ENABLE_API_DOCS:
 
 urlpatterns = [
     path("", RootView.as_view(), name="root"),
+    path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
 ]

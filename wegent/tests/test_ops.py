@@ -239,3 +239,9 @@ def test_every_setting_variable_is_documented_in_env_example():
     documented = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert used, "no variables found: the pattern is wrong"
     assert used - documented == set()
+
+
+def test_admin_without_slash_redirects(anon_client):
+    response = anon_client.get("/admin")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
