@@ -15,8 +15,10 @@ class DomainError(Exception):
     status_code = 400
     default_detail: Any = "Bad request"
 
-    def __init__(self, detail: Any = None) -> None:
+    def __init__(self, detail: Any = None, *, extra: dict[str, Any] | None = None) -> None:
         self.detail = self.default_detail if detail is None else detail
+        # Fields rendered next to ``detail`` (e.g. the referrers that block a delete).
+        self.extra = extra or {}
         super().__init__(detail if isinstance(detail, str) else str(self.detail))
 
 

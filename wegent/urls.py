@@ -19,6 +19,7 @@ api_patterns = [
     path("health", HealthView.as_view(), name="health"),
     path("ready", ReadyView.as_view(), name="ready"),
     path("", include("accounts.api.urls")),
+    path("", include("kinds.api.urls")),
 ]
 
 if settings.ENABLE_API_DOCS:

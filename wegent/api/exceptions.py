@@ -59,7 +59,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, InvalidInput):
         return validation_response(exc.errors, exc.detail if exc.detail != VALIDATION_DETAIL else None)
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.detail}, status=exc.status_code)
+        return Response({"detail": exc.detail, **exc.extra}, status=exc.status_code)
     if isinstance(exc, drf.ValidationError):
         location = getattr(exc, "location", "body")
         return validation_response(list(flatten_errors(exc.detail, [location])))

@@ -1,0 +1,5 @@
+"""Placeholder: filled in by the skills work."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,116 @@
+"""Kind rows (every CRD-like resource except Task/Workspace), their references, skill archives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+DEFAULT_NAMESPACE = "default"
+PUBLIC_SCOPE = "public"
+GROUP_SCOPE = "group"
+
+
+def scope_for(*, namespace: str, owner_id: int | None) -> str:
+    """The uniqueness scope of a row: its owner in ``default``, "public", or the group itself."""
+    if namespace != DEFAULT_NAMESPACE:
+        return GROUP_SCOPE
+    return PUBLIC_SCOPE if owner_id is None else f"user:{owner_id}"
+
+
+class Kind(models.Model):
+    """One resource document. ``owner`` is NULL for public (system) resources.
+
+    In ``default`` rows belong to their owner; in a group namespace they belong to the group
+    and ``owner`` records who created them.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="kinds"
+    )
+    kind = models.CharField(max_length=50, db_index=True)
+    namespace = models.CharField(max_length=100, default=DEFAULT_NAMESPACE)
+    name = models.CharField(max_length=100)
+    # Derived from namespace and owner (see scope_for); part of the unique key.
+    scope = models.CharField(max_length=40, editable=False)
+    document = models.JSONField()
+    resource_version = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    # TRUE while active and NULL once soft-deleted: unique keys ignore NULLs on SQLite,
+    # PostgreSQL and MySQL alike, so deleted rows never block a new one with the same name.
+    live = models.BooleanField(null=True, default=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "namespace", "scope", "name", "live"], name="uniq_live_kind_name"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "namespace", "scope"], name="kind_ns_scope_idx"),
+            models.Index(fields=["owner", "kind"], name="kind_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.scope = scope_for(namespace=self.namespace, owner_id=self.owner_id)
+        self.live = True if self.is_active else None
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "scope", "live"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_public(self) -> bool:
+        return self.owner_id is None
+
+    @property
+    def user_id_or_zero(self) -> int:
+        """The reference's ``user_id`` (0 for public rows)."""
+        return self.owner_id or 0
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.document.get("spec") if isinstance(self.document, dict) else None
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def display_name(self) -> str | None:
+        metadata = self.document.get("metadata") if isinstance(self.document, dict) else None
+        return metadata.get("displayName") if isinstance(metadata, dict) else None
+
+
+class KindReference(models.Model):
+    """An edge "source refers to target by kind/namespace/name", kept in step with each write."""
+
+    source = models.ForeignKey(Kind, on_delete=models.CASCADE, related_name="outgoing_refs")
+    target_kind = models.CharField(max_length=50)
+    target_namespace = models.CharField(max_length=100)
+    target_name = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["target_kind", "target_namespace", "target_name"], name="kindref_target_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} -> {self.target_kind} {self.target_namespace}/{self.target_name}"
+
+
+class SkillBinary(models.Model):
+    """The ZIP archive of a Skill (one per Skill row)."""
+
+    kind = models.OneToOneField(Kind, on_delete=models.CASCADE, related_name="binary")
+    binary_data = models.BinaryField()
+    file_size = models.PositiveIntegerField()
+    file_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"skill archive {self.kind_id} ({self.file_size} bytes)"

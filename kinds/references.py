@@ -1,0 +1,73 @@
+"""References between Kinds: extracting them, checking they resolve, recording the edges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import User
+from kinds import selectors
+from kinds.exceptions import KindNotFound
+from kinds.models import DEFAULT_NAMESPACE, Kind, KindReference
+
+
+def _ref(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        return value["name"], value.get("namespace") or DEFAULT_NAMESPACE
+    return None
+
+
+def outgoing(kind: str, document: dict[str, Any], namespace: str) -> list[tuple[str, str, str]]:
+    """(target kind, namespace, name) for every reference in a normalised document."""
+    spec = document.get("spec") or {}
+    targets: list[tuple[str, str, str]] = []
+    if kind == "Bot":
+        for key, target_kind in (("ghostRef", "Ghost"), ("shellRef", "Shell"), ("modelRef", "Model")):
+            ref = _ref(spec.get(key))
+            if ref:
+                targets.append((target_kind, ref[1], ref[0]))
+    elif kind == "Team":
+        for member in spec.get("members") or []:
+            ref = _ref(member.get("botRef") if isinstance(member, dict) else None)
+            if ref:
+                targets.append(("Bot", ref[1], ref[0]))
+    elif kind == "Ghost":
+        for skill in spec.get("skills") or []:
+            if isinstance(skill, str):
+                targets.append(("Skill", namespace, skill))
+    return targets
+
+
+def check(*, actor: User | None, kind: str, document: dict[str, Any], namespace: str) -> None:
+    """Raises 404 for a reference that does not resolve for ``actor`` (None: public rows).
+
+    Bots need their Ghost and Shell, Teams their Bots, Ghosts their Skills; a Bot's modelRef
+    is not checked (models may be added later, as in the reference).
+    """
+    missing_skills: list[str] = []
+    for target_kind, target_ns, target_name in outgoing(kind, document, namespace):
+        if target_kind == "Model":
+            continue
+        if target_kind == "Skill":
+            if not _skill_exists(actor, target_name, target_ns):
+                missing_skills.append(target_name)
+            continue
+        if selectors.resolve(actor, target_kind, target_name, target_ns) is None:
+            raise KindNotFound(f"{target_kind} '{target_name}' not found in namespace '{target_ns}'")
+    if missing_skills:
+        raise KindNotFound(f"The following Skills do not exist: {', '.join(missing_skills)}")
+
+
+def _skill_exists(actor: User | None, name: str, namespace: str) -> bool:
+    if selectors.resolve(actor, "Skill", name, namespace) is not None:
+        return True
+    # Group ghosts may also use the public skills.
+    return namespace != DEFAULT_NAMESPACE and selectors.public_row("Skill", name) is not None
+
+
+def sync(row: Kind) -> None:
+    """Replaces the recorded edges of ``row`` with those of its current document."""
+    KindReference.objects.filter(source=row).delete()
+    KindReference.objects.bulk_create(
+        KindReference(source=row, target_kind=k, target_namespace=ns, target_name=name)
+        for k, ns, name in outgoing(row.kind, row.document, row.namespace)
+    )

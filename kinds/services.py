@@ -1,0 +1,381 @@
+"""Writing Kinds: validation, namespaces and roles, references, secrets, versions, batches.
+
+Every write path (the generic Kind API, batch apply, the legacy adapters, admin routes, the
+management command and init data) goes through these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from pydantic import ValidationError
+
+from accounts.models import User
+from kinds import access, references, registry, secrets, selectors
+from kinds.exceptions import (
+    AlreadyExists,
+    BodyRequired,
+    InvalidResource,
+    InvalidResourceType,
+    KindNotFound,
+    NamespaceDenied,
+    ReadOnlyKind,
+    StaleResourceVersion,
+    StillReferenced,
+)
+from kinds.models import DEFAULT_NAMESPACE, Kind
+from kinds.registry import KindType
+from wegent.errors import DomainError, Forbidden, InvalidInput
+
+CREATED, UPDATED, UNCHANGED, DELETED, FAILED = "created", "updated", "unchanged", "deleted", "failed"
+
+# Apply creates what others refer to first; delete removes referrers first.
+_DEPENDENCY_RANK = {
+    "Skill": 0,
+    "Ghost": 1,
+    "Model": 1,
+    "Shell": 1,
+    "Retriever": 1,
+    "Device": 1,
+    "Bot": 2,
+    "Team": 3,
+    "Workspace": 3,
+    "Task": 4,
+}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose row is written: a user (personal or group namespace) or the public/system space."""
+
+    user: User | None
+
+    @property
+    def is_public(self) -> bool:
+        return self.user is None
+
+
+def kind_type_for_plural(plural: str) -> KindType:
+    kind_type = registry.by_plural(plural)
+    if kind_type is None:
+        raise InvalidResourceType(
+            f"Invalid resource type: {plural}. Valid options: {', '.join(registry.plurals())}"
+        )
+    return kind_type
+
+
+def validation_text(exc: ValidationError) -> str:
+    """Pydantic's message without its documentation links."""
+    lines = [line for line in str(exc).splitlines() if "errors.pydantic.dev" not in line]
+    return "\n".join(lines)
+
+
+def parse(kind_type: KindType, body: Any, *, namespace: str, name: str | None = None) -> tuple[dict, Any]:
+    """Validates ``body`` as a ``kind_type`` document; returns (normalised document, resourceVersion).
+
+    The URL decides namespace (and name on update); a body that names another kind is refused.
+    """
+    if body is None or body == {} or body == []:
+        raise BodyRequired()
+    if not isinstance(body, dict):
+        raise InvalidInput([{"loc": ["body"], "msg": "Input should be a valid object", "type": "dict_type"}])
+    body_kind = body.get("kind")
+    if body_kind not in (None, "", kind_type.kind):
+        raise InvalidResource(
+            f"Kind mismatch: the body is a {body_kind!s:.50} but the URL is for {kind_type.kind}"
+        )
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise InvalidResource(f"Invalid {kind_type.kind} resource: metadata must be an object")
+    metadata = {**metadata, "namespace": namespace}
+    if name is not None:
+        metadata["name"] = name
+    version = metadata.pop("resourceVersion", None)
+    assert kind_type.schema is not None
+    try:
+        document = kind_type.schema.model_validate({**body, "metadata": metadata}).normalised()
+    except ValidationError as exc:
+        raise InvalidResource(f"Invalid {kind_type.kind} resource: {validation_text(exc)}") from exc
+    return document, version
+
+
+def _require_write(actor: User, owner: Owner, namespace: str, action: str, denied: DomainError) -> None:
+    if owner.is_public:
+        if not actor.is_admin:
+            raise Forbidden("Permission denied. Admin access required.")
+        if namespace != DEFAULT_NAMESPACE:
+            raise InvalidResource("Public resources live in the 'default' namespace")
+        return
+    if not access.can(actor, namespace, action):
+        raise denied
+
+
+def _after_write(row: Kind) -> None:
+    references.sync(row)
+    if row.kind == "Device" and row.spec.get("isDefault"):
+        _clear_other_default_devices(row)
+
+
+def _clear_other_default_devices(row: Kind) -> None:
+    """Only one default device per user: setting one clears the flag on the others."""
+    others = selectors.scoped_rows(row.owner, "Device", DEFAULT_NAMESPACE).exclude(pk=row.pk)
+    for other in others.select_for_update():
+        if other.spec.get("isDefault"):
+            other.document = {**other.document, "spec": {**other.spec, "isDefault": False}}
+            other.resource_version += 1
+            other.save(update_fields=["document", "resource_version", "updated_at"])
+
+
+def _writable(kind_type: KindType) -> None:
+    if not kind_type.writable:
+        raise ReadOnlyKind(
+            f"{kind_type.kind} resources are created by uploading an archive: "
+            "POST /api/v1/kinds/skills/upload"
+        )
+
+
+@transaction.atomic
+def create_resource(
+    *, actor: User, kind_type: KindType, namespace: str, body: Any, owner: Owner | None = None
+) -> Kind:
+    owner = owner or Owner(actor)
+    _writable(kind_type)
+    _require_write(
+        actor,
+        owner,
+        namespace,
+        access.CREATE,
+        NamespaceDenied(f"Namespace '{namespace}' not found or permission denied"),
+    )
+    document, _ = parse(kind_type, body, namespace=namespace)
+    name = document["metadata"]["name"]
+    if selectors.find(owner.user, kind_type.kind, namespace, name) is not None:
+        raise AlreadyExists(f"{kind_type.kind} '{name}' already exists")
+    references.check(actor=owner.user, kind=kind_type.kind, document=document, namespace=namespace)
+    try:
+        with transaction.atomic():
+            row = Kind.objects.create(
+                owner=owner.user,
+                kind=kind_type.kind,
+                namespace=namespace,
+                name=name,
+                document=secrets.seal(kind_type.kind, document),
+            )
+    except IntegrityError as exc:
+        # A concurrent create of the same name won the race for the unique key.
+        raise AlreadyExists(f"{kind_type.kind} '{name}' already exists") from exc
+    _after_write(row)
+    return row
+
+
+@transaction.atomic
+def update_resource(
+    *, actor: User, kind_type: KindType, namespace: str, name: str, body: Any, owner: Owner | None = None
+) -> tuple[Kind, str]:
+    """Replaces the document (no merge). Returns the row and "updated" or "unchanged"."""
+    owner = owner or Owner(actor)
+    _writable(kind_type)
+    _require_write(
+        actor,
+        owner,
+        namespace,
+        access.UPDATE,
+        KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
+    )
+    row = (
+        selectors.scoped_rows(owner.user, kind_type.kind, namespace)
+        .select_for_update()
+        .filter(name=name)
+        .first()
+    )
+    if row is None:
+        raise KindNotFound(f"{kind_type.kind} '{name}' not found")
+    document, version = parse(kind_type, body, namespace=namespace, name=name)
+    if version not in (None, "") and str(version) != str(row.resource_version):
+        raise StaleResourceVersion(
+            f"{kind_type.kind} '{name}' has been modified: resourceVersion {version} is stale "
+            f"(current {row.resource_version}); read it again and retry"
+        )
+    references.check(actor=owner.user, kind=kind_type.kind, document=document, namespace=namespace)
+    sealed = secrets.seal(kind_type.kind, document, row.document)
+    if sealed == row.document:
+        return row, UNCHANGED
+    row.document = sealed
+    row.resource_version += 1
+    row.save(update_fields=["document", "resource_version", "updated_at"])
+    _after_write(row)
+    return row, UPDATED
+
+
+@transaction.atomic
+def delete_resource(
+    *, actor: User, kind_type: KindType, namespace: str, name: str, owner: Owner | None = None
+) -> None:
+    """Hard-deletes a row nobody refers to; otherwise 409 with the referrers."""
+    owner = owner or Owner(actor)
+    _require_write(
+        actor,
+        owner,
+        namespace,
+        access.DELETE,
+        KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
+    )
+    row = (
+        selectors.scoped_rows(owner.user, kind_type.kind, namespace)
+        .select_for_update()
+        .filter(name=name)
+        .first()
+    )
+    if row is None:
+        raise KindNotFound(f"{kind_type.kind} '{name}' not found")
+    delete_row(row)
+
+
+def delete_row(row: Kind) -> None:
+    blocking = selectors.referrers(row)
+    if blocking:
+        listed = ", ".join(f"{r.kind} {r.namespace}/{r.name}" for r in blocking[:10])
+        more = f" and {len(blocking) - 10} more" if len(blocking) > 10 else ""
+        raise StillReferenced(
+            f"{row.kind} '{row.name}' is still referenced by {listed}{more}; delete or change those first",
+            extra={"referrers": selectors.referrer_summary(blocking)},
+        )
+    row.delete()
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+def _item_identity(item: Any, namespace: str) -> tuple[str, str]:
+    if not isinstance(item, dict):
+        return "", ""
+    metadata = item.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return str(item.get("kind") or ""), str(name or "")
+
+
+def _batch_kind(kind: str) -> KindType:
+    kind_type = registry.by_kind(kind)
+    if kind_type is None or not kind_type.writable:
+        writable = ", ".join(t.kind for t in registry.all_types() if t.writable)
+        raise InvalidResource(f"Unsupported kind '{kind:.50}' for batch operations (supported: {writable})")
+    return kind_type
+
+
+def _rank(item: Any) -> int:
+    return _DEPENDENCY_RANK.get(item.get("kind") if isinstance(item, dict) else "", 5)
+
+
+def _require_items(items: Any) -> list[Any]:
+    if not isinstance(items, list):
+        raise InvalidInput(
+            [{"loc": ["body"], "msg": "Input should be a list of resources", "type": "list_type"}]
+        )
+    if not items:
+        raise BodyRequired()
+    return items
+
+
+def apply_one(*, actor: User, namespace: str, item: Any, owner: Owner | None = None) -> str:
+    """Creates or updates one item; returns the operation performed."""
+    kind, name = _item_identity(item, namespace)
+    if not isinstance(item, dict):
+        raise InvalidResource("Each item must be a resource object")
+    kind_type = _batch_kind(kind)
+    if kind_type.backend is not None:
+        return kind_type.backend.apply(actor=actor, namespace=namespace, body=item)
+    owner = owner or Owner(actor)
+    if name and selectors.find(owner.user, kind_type.kind, namespace, name) is not None:
+        _, operation = update_resource(
+            actor=actor, kind_type=kind_type, namespace=namespace, name=name, body=item, owner=owner
+        )
+        return operation
+    create_resource(actor=actor, kind_type=kind_type, namespace=namespace, body=item, owner=owner)
+    return CREATED
+
+
+def delete_one(*, actor: User, namespace: str, item: Any, owner: Owner | None = None) -> str:
+    kind, name = _item_identity(item, namespace)
+    if not isinstance(item, dict) or not name:
+        raise InvalidResource("Each item must be a resource object with metadata.name")
+    kind_type = _batch_kind(kind)
+    if kind_type.backend is not None:
+        kind_type.backend.delete(actor=actor, namespace=namespace, name=name)
+    else:
+        delete_resource(actor=actor, kind_type=kind_type, namespace=namespace, name=name, owner=owner)
+    return DELETED
+
+
+def _run_batch(
+    *,
+    actor: User,
+    namespace: str,
+    items: Any,
+    operation: Any,
+    verb: str,
+    dry_run: bool,
+    owner: Owner | None,
+    reverse: bool,
+) -> dict[str, Any]:
+    items = _require_items(items)
+    ordered = sorted(items, key=_rank, reverse=reverse)
+    results: list[dict[str, Any]] = []
+    with transaction.atomic():
+        for item in ordered:
+            kind, name = _item_identity(item, namespace)
+            result = {"kind": kind, "name": name, "namespace": namespace}
+            try:
+                # Each item in its own savepoint: a failing item changes nothing.
+                with transaction.atomic():
+                    done = operation(actor=actor, namespace=namespace, item=item, owner=owner)
+                results.append({**result, "operation": done, "success": True})
+            except DomainError as exc:
+                detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+                results.append({**result, "operation": FAILED, "success": False, "error": detail})
+        if dry_run:
+            # The batch ran for real so later items could see earlier ones; now undo it all.
+            transaction.set_rollback(True)
+    succeeded = sum(1 for r in results if r["success"])
+    response = {
+        "success": succeeded == len(results),
+        "message": f"{verb} {succeeded}/{len(results)} resources",
+        "results": results,
+    }
+    if dry_run:
+        response["dryRun"] = True
+    return response
+
+
+def apply_resources(
+    *, actor: User, namespace: str, items: Any, dry_run: bool = False, owner: Owner | None = None
+) -> dict[str, Any]:
+    """Applies each item independently (created/updated/unchanged/failed); dry run writes nothing."""
+    return _run_batch(
+        actor=actor,
+        namespace=namespace,
+        items=items,
+        operation=apply_one,
+        verb="Would apply" if dry_run else "Applied",
+        dry_run=dry_run,
+        owner=owner,
+        reverse=False,
+    )
+
+
+def delete_resources(
+    *, actor: User, namespace: str, items: Any, dry_run: bool = False, owner: Owner | None = None
+) -> dict[str, Any]:
+    return _run_batch(
+        actor=actor,
+        namespace=namespace,
+        items=items,
+        operation=delete_one,
+        verb="Would delete" if dry_run else "Deleted",
+        dry_run=dry_run,
+        owner=owner,
+        reverse=True,
+    )
