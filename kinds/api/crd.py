@@ -20,8 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kinds import access, registry, selectors, services
-from kinds.specs import API_VERSION
 from kinds.exceptions import KindNotFound
+from kinds.specs import API_VERSION
 from wegent.api.validation import validate_query
 from wegent.errors import NotFound
 
