@@ -71,3 +71,37 @@ def sync(row: Kind) -> None:
         KindReference(source=row, target_kind=k, target_namespace=ns, target_name=name)
         for k, ns, name in outgoing(row.kind, row.document, row.namespace)
     )
+
+
+_REF_FIELDS = {"Bot": (("ghostRef", "Ghost"), ("shellRef", "Shell"), ("modelRef", "Model"))}
+
+
+def complete_ref_namespaces(
+    *, actor: User | None, kind: str, body: dict[str, Any], namespace: str
+) -> dict[str, Any]:
+    """Fills references that name no namespace, for resources written into a group.
+
+    The reference always reads a missing namespace as ``default``, so a YAML applied to a group
+    could not refer to its own siblings. Here a missing namespace means the resource's group when
+    the target exists there, else ``default`` (own or public, e.g. the public ``Chat`` shell).
+    """
+    if namespace == DEFAULT_NAMESPACE or not isinstance(body.get("spec"), dict):
+        return body
+    spec = dict(body["spec"])
+
+    def fill(ref: Any, target_kind: str) -> Any:
+        if not isinstance(ref, dict) or ref.get("namespace") or not isinstance(ref.get("name"), str):
+            return ref
+        in_group = selectors.resolve(actor, target_kind, ref["name"], namespace) is not None
+        return {**ref, "namespace": namespace if in_group else DEFAULT_NAMESPACE}
+
+    if kind == "Bot":
+        for key, target_kind in _REF_FIELDS["Bot"]:
+            if key in spec:
+                spec[key] = fill(spec[key], target_kind)
+    elif kind == "Team" and isinstance(spec.get("members"), list):
+        spec["members"] = [
+            {**m, "botRef": fill(m.get("botRef"), "Bot")} if isinstance(m, dict) else m
+            for m in spec["members"]
+        ]
+    return {**body, "spec": spec}

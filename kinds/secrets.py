@@ -54,8 +54,12 @@ def seal(kind: str, document: dict[str, Any], stored: dict[str, Any] | None = No
     previous = _lookup(stored, kind)
     for container, key in _locations(kind, sealed):
         value = container[key]
+        stored_value = previous.get(key, "")
         if _means_keep(value):
-            container[key] = previous.get(key, "")
+            container[key] = stored_value
+        elif stored_value and crypto.decrypt(stored_value) == value:
+            # Same secret re-sent in clear: keep the ciphertext so the document is unchanged.
+            container[key] = stored_value
         elif value:
             container[key] = crypto.encrypt(value)
     return sealed

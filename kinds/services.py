@@ -72,7 +72,9 @@ def validation_text(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse(kind_type: KindType, body: Any, *, namespace: str, name: str | None = None) -> tuple[dict, Any]:
+def parse(
+    kind_type: KindType, body: Any, *, namespace: str, name: str | None = None, actor: User | None = None
+) -> tuple[dict, Any]:
     """Validates ``body`` as a ``kind_type`` document; returns (normalised document, resourceVersion).
 
     The URL decides namespace (and name on update); a body that names another kind is refused.
@@ -95,6 +97,9 @@ def parse(kind_type: KindType, body: Any, *, namespace: str, name: str | None = 
     if name is not None:
         metadata["name"] = name
     version = metadata.pop("resourceVersion", None)
+    body = references.complete_ref_namespaces(
+        actor=actor, kind=kind_type.kind, body=body, namespace=namespace
+    )
     assert kind_type.schema is not None
     try:
         document = kind_type.schema.model_validate({**body, "metadata": metadata}).normalised()
@@ -151,7 +156,7 @@ def create_resource(
         access.CREATE,
         NamespaceDenied(f"Namespace '{namespace}' not found or permission denied"),
     )
-    document, _ = parse(kind_type, body, namespace=namespace)
+    document, _ = parse(kind_type, body, namespace=namespace, actor=owner.user)
     name = document["metadata"]["name"]
     if selectors.find(owner.user, kind_type.kind, namespace, name) is not None:
         raise AlreadyExists(f"{kind_type.kind} '{name}' already exists")
@@ -194,7 +199,7 @@ def update_resource(
     )
     if row is None:
         raise KindNotFound(f"{kind_type.kind} '{name}' not found")
-    document, version = parse(kind_type, body, namespace=namespace, name=name)
+    document, version = parse(kind_type, body, namespace=namespace, name=name, actor=owner.user)
     if version not in (None, "") and str(version) != str(row.resource_version):
         raise StaleResourceVersion(
             f"{kind_type.kind} '{name}' has been modified: resourceVersion {version} is stale "

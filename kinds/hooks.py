@@ -1,0 +1,28 @@
+"""What the kinds app contributes to the accounts registries (installed by KindsConfig.ready)."""
+
+from __future__ import annotations
+
+from accounts import hooks as account_hooks
+from accounts.models import Group, User
+from kinds.models import Kind
+
+
+def group_still_holds_resources(group: Group) -> str | None:
+    count = Kind.objects.filter(namespace=group.name, is_active=True).count()
+    if count:
+        return f"Group '{group.name}' still has {count} resource(s); delete or move them first"
+    return None
+
+
+def hand_rows_to_group_owner(group: Group, removed: User, new_owner: User | None) -> None:
+    """A departing member's rows stay in the group, now owned by the group's owner."""
+    if new_owner is None or new_owner.pk == removed.pk:
+        return
+    Kind.objects.filter(namespace=group.name, owner=removed, is_active=True).update(owner=new_owner)
+
+
+def install() -> None:
+    if group_still_holds_resources not in account_hooks.group_delete_blockers:
+        account_hooks.group_delete_blockers.append(group_still_holds_resources)
+    if hand_rows_to_group_owner not in account_hooks.on_member_removed:
+        account_hooks.on_member_removed.append(hand_rows_to_group_owner)
