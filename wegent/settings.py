@@ -234,6 +234,9 @@ CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _cors
 CORS_ALLOW_CREDENTIALS = True
 CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 
+# Threads that run sync request code (views, ORM); each keeps its own database connection.
+SYNC_THREADS = env_int("WEGENT_SYNC_THREADS", 8)
+
 MAX_REQUEST_BODY_BYTES = env_int("WEGENT_MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 

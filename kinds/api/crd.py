@@ -101,12 +101,9 @@ class NamespacedKindView(APIView):
                 return Response({"apiVersion": API_VERSION, "kind": f"{kind_type.kind}List", "items": items})
             return Response(kind_type.backend.get(actor=request.user, namespace=namespace, name=name))
         if name is None:
-            rows = (
-                list(selectors.scoped_rows(request.user, kind_type.kind, namespace))
-                if access.can(request.user, namespace, access.READ)
-                else []
-            )
-            return Response(selectors.render_list(kind_type.kind, rows))
+            if not access.can(request.user, namespace, access.READ):
+                return Response(selectors.render_list(kind_type.kind, []))
+            return Response(selectors.list_rendered(request.user, kind_type.kind, namespace))
         row = (
             selectors.find(request.user, kind_type.kind, namespace, name)
             if access.can(request.user, namespace, access.READ)
