@@ -22,6 +22,13 @@ def hand_rows_to_group_owner(group: Group, removed: User, new_owner: User | None
 
 
 def install() -> None:
+    from kinds.adapters.teams import team_summaries
+    from kinds.init_data import apply_init_data
+
+    if team_summaries not in account_hooks.team_summaries:
+        account_hooks.team_summaries.append(team_summaries)
+    if apply_init_data not in account_hooks.bootstrap_steps:
+        account_hooks.bootstrap_steps.append(apply_init_data)
     if group_still_holds_resources not in account_hooks.group_delete_blockers:
         account_hooks.group_delete_blockers.append(group_still_holds_resources)
     if hand_rows_to_group_owner not in account_hooks.on_member_removed:

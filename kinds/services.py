@@ -105,10 +105,29 @@ def parse(
         document = kind_type.schema.model_validate({**body, "metadata": metadata}).normalised()
     except ValidationError as exc:
         raise InvalidResource(f"Invalid {kind_type.kind} resource: {validation_text(exc)}") from exc
+    require_storable_text(document, kind_type.kind)
     return document, version
 
 
-def _require_write(actor: User, owner: Owner, namespace: str, action: str, denied: DomainError) -> None:
+def require_storable_text(value: Any, kind: str) -> None:
+    """Databases refuse NUL characters and unpaired surrogates in JSON text: 400, not a 500."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidResource(f"Invalid {kind} resource: text contains unpaired surrogates") from None
+        if "\x00" in value:
+            raise InvalidResource(f"Invalid {kind} resource: text contains NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            require_storable_text(key, kind)
+            require_storable_text(item, kind)
+    elif isinstance(value, list):
+        for item in value:
+            require_storable_text(item, kind)
+
+
+def require_write(actor: User, owner: Owner, namespace: str, action: str, denied: DomainError) -> None:
     if owner.is_public:
         if not actor.is_admin:
             raise Forbidden("Permission denied. Admin access required.")
@@ -149,7 +168,7 @@ def create_resource(
 ) -> Kind:
     owner = owner or Owner(actor)
     _writable(kind_type)
-    _require_write(
+    require_write(
         actor,
         owner,
         namespace,
@@ -184,7 +203,7 @@ def update_resource(
     """Replaces the document (no merge). Returns the row and "updated" or "unchanged"."""
     owner = owner or Owner(actor)
     _writable(kind_type)
-    _require_write(
+    require_write(
         actor,
         owner,
         namespace,
@@ -222,7 +241,7 @@ def delete_resource(
 ) -> None:
     """Hard-deletes a row nobody refers to; otherwise 409 with the referrers."""
     owner = owner or Owner(actor)
-    _require_write(
+    require_write(
         actor,
         owner,
         namespace,

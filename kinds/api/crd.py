@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kinds import access, registry, selectors, services
+from kinds import access, registry, selectors, services, skills
 from kinds.exceptions import KindNotFound
 from kinds.specs import API_VERSION
 from wegent.api.validation import validate_query
@@ -168,6 +168,12 @@ class NamespacedKindView(APIView):
             raise NotFound("Not Found")
         if kind_type.backend is not None:
             kind_type.backend.delete(actor=request.user, namespace=namespace, name=name)
+        elif kind_type.kind == "Skill":
+            # Skills keep their own delete rules (soft delete, archive removed, SKILL_REFERENCED).
+            row = selectors.find(request.user, "Skill", namespace, name)
+            if row is None or not access.can(request.user, namespace, access.READ):
+                raise KindNotFound(f"Skill '{name}' not found")
+            skills.delete_skill(actor=request.user, skill_id=row.pk)
         else:
             services.delete_resource(actor=request.user, kind_type=kind_type, namespace=namespace, name=name)
         return Response({"message": f"Successfully deleted resource '{name}'"})

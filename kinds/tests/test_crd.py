@@ -299,3 +299,16 @@ def test_uniqueness_is_enforced_by_the_database(user):
     row.save()
     Kind.objects.create(owner=user, kind="Ghost", namespace="default", name="twin", document={})
     assert Kind.objects.filter(name="twin").count() == 2
+
+
+def test_text_the_database_cannot_store_is_400(api):
+    import json
+
+    for bad in ("nul \x00 char", "lone \ud800 surrogate"):
+        # json.dumps escapes both, as a client would send them on the wire.
+        response = api.post(
+            f"{BASE}/ghosts", json.dumps(ghost_doc("g", bad)), content_type="application/json"
+        )
+        assert response.status_code == 400, response.content
+        assert response.json()["detail"].startswith("Invalid Ghost resource: text contains")
+    assert not Kind.objects.exists()

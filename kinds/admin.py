@@ -1,0 +1,273 @@
+"""Operator console for Kinds: browse every resource, edit its document as YAML, delete it.
+
+Edits go through ``kinds.services.update_resource`` (validation, references, secrets, version
+bump); errors are shown on the form. Secrets appear masked and a mask left in place keeps the
+stored value. Deleting is refused while other resources refer to the row. Rows are created
+through the API, the ``kinds`` command or init data, not here; Skill archives are uploaded
+through the skills API, so Skill rows are read-only here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from accounts.models import User
+from kinds import access, registry, selectors, services
+from kinds.init_data import dump_yaml, yaml_problem
+from kinds.models import DEFAULT_NAMESPACE, Kind, SkillBinary
+from wegent.errors import DomainError
+
+
+def editable_here(kind: str) -> bool:
+    """Kinds whose documents are edited here: those the Kind API writes (not Skills, whose archive
+    is uploaded, nor kinds other apps manage through their own routes)."""
+    kind_type = registry.by_kind(kind)
+    return kind_type is not None and kind_type.writable and kind_type.backend is None
+
+
+def _one_line(detail: Any) -> str:
+    return " ".join(part.strip() for part in str(detail).splitlines() if part.strip())
+
+
+def document_yaml_text(row: Kind) -> str:
+    """The document as an operator sees it: identity from the row, secrets masked."""
+    return dump_yaml(selectors.render(row))
+
+
+def writer_for(operator: User, row: Kind) -> tuple[User, services.Owner]:
+    """Who performs an operator's edit of ``row``, and whose row it is.
+
+    Public and personal rows are written by the operator (a system admin) on behalf of their
+    owner. In a group namespace writing needs a group role: the operator's own if they have
+    one, else that of the member who created the row.
+    """
+    if row.owner_id is None:
+        return operator, services.Owner(None)
+    owner = services.Owner(row.owner)
+    if access.is_personal(row.namespace) or access.can(operator, row.namespace, access.UPDATE):
+        return operator, owner
+    creator = row.owner
+    if creator is not None and creator.is_active and access.can(creator, row.namespace, access.UPDATE):
+        return creator, owner
+    raise forms.ValidationError(
+        f"Editing resources of group '{row.namespace}' needs the Developer role or higher in it; "
+        "neither you nor the member who created this resource has it. Add yourself to the group first."
+    )
+
+
+class KindAdminForm(forms.ModelForm):
+    document_yaml = forms.CharField(
+        label="Document (YAML)",
+        strip=False,
+        widget=forms.Textarea(
+            attrs={"rows": 32, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}
+        ),
+        help_text="The whole resource. Name, namespace and kind cannot be changed here. Secrets are "
+        "shown masked; leave a mask in place to keep the stored value. Keep metadata.resourceVersion: "
+        "a stale version is refused.",
+    )
+    # Set by KindAdmin.get_form: the operator making the change.
+    operator: User | None = None
+
+    class Meta:
+        model = Kind
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial.setdefault("document_yaml", document_yaml_text(self.instance))
+        # Set in clean() once the edit has been written.
+        self.operation: str | None = None
+
+    def clean_document_yaml(self) -> dict[str, Any]:
+        text = self.cleaned_data["document_yaml"]
+        try:
+            documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        except yaml.YAMLError as exc:
+            raise forms.ValidationError(f"Invalid YAML: {yaml_problem(exc)}") from exc
+        if len(documents) != 1 or not isinstance(documents[0], dict):
+            raise forms.ValidationError("The document must be one YAML mapping (kind, metadata, spec).")
+        document = documents[0]
+        metadata = document.get("metadata")
+        if isinstance(metadata, dict):
+            row = self.instance
+            for key, stored in (("name", row.name), ("namespace", row.namespace)):
+                if metadata.get(key) not in (None, stored):
+                    raise forms.ValidationError(
+                        f"metadata.{key} cannot be changed here (it is '{stored}'); "
+                        "create a new resource through the API or the kinds command instead."
+                    )
+        return document
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        document = cleaned.get("document_yaml")
+        row = self.instance
+        if document is None or row.pk is None or self.operator is None:
+            return cleaned
+        kind_type = registry.by_kind(row.kind)
+        if kind_type is None or not editable_here(row.kind):
+            raise forms.ValidationError(f"{row.kind} resources cannot be edited here.")
+        actor, owner = writer_for(self.operator, row)
+        # The edit is written here, through the service, so that everything the service refuses
+        # (schema, references, stale version, permissions) is shown on the form. The admin view
+        # runs in one transaction and KindAdmin.save_model does not save the row again.
+        try:
+            with transaction.atomic():
+                _, self.operation = services.update_resource(
+                    actor=actor,
+                    kind_type=kind_type,
+                    namespace=row.namespace,
+                    name=row.name,
+                    body=document,
+                    owner=owner,
+                )
+        except DomainError as exc:
+            self.add_error("document_yaml", _one_line(exc.detail))
+        return cleaned
+
+
+class ScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("public", "Public (system)"), ("personal", "Personal"), ("group", "Group")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Kind]) -> QuerySet[Kind]:
+        if self.value() == "public":
+            return queryset.filter(owner__isnull=True)
+        if self.value() == "personal":
+            return queryset.filter(owner__isnull=False, namespace=DEFAULT_NAMESPACE)
+        if self.value() == "group":
+            return queryset.exclude(namespace=DEFAULT_NAMESPACE)
+        return queryset
+
+
+@admin.register(Kind)
+class KindAdmin(admin.ModelAdmin):
+    form = KindAdminForm
+    list_display = [
+        "id",
+        "kind",
+        "namespace",
+        "name",
+        "owner_label",
+        "resource_version",
+        "is_active",
+        "updated_at",
+    ]
+    list_filter = ["kind", "namespace", "is_active", ScopeFilter]
+    search_fields = ["name", "owner__user_name"]
+    list_select_related = ["owner"]
+    ordering = ["id"]
+    fields = [
+        "kind",
+        "namespace",
+        "name",
+        "owner_label",
+        "resource_version",
+        "is_active",
+        "created_at",
+        "updated_at",
+        "document_yaml",
+    ]
+    readonly_fields = [
+        "kind",
+        "namespace",
+        "name",
+        "owner_label",
+        "resource_version",
+        "is_active",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="owner", ordering="owner__user_name")
+    def owner_label(self, obj: Kind) -> str:
+        return obj.owner.user_name if obj.owner is not None else "public"
+
+    @admin.display(description="Document (YAML)")
+    def document_yaml(self, obj: Kind) -> str:
+        # Used where the document is shown read-only (Skills and kinds other apps manage).
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', document_yaml_text(obj))
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.operator = request.user
+        return form
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Kind | None = None) -> bool:
+        if obj is not None and not editable_here(obj.kind):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Kind | None = None) -> bool:
+        # Kinds that other apps manage (knowledge bases, subscriptions, ...) keep related data
+        # of their own; they are deleted through those apps.
+        if obj is not None and registry.by_kind(obj.kind) is None:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Kind, form: Any, change: bool) -> None:
+        # KindAdminForm.clean() already wrote the edit through kinds.services.update_resource.
+        obj.refresh_from_db()
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Rows are deleted one at a time, each checked for referrers.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, Any, Any]:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        blocking = [
+            f"{referrer.kind} {referrer.namespace}/{referrer.name} refers to {row.kind} '{row.name}'"
+            for row in objs
+            for referrer in selectors.referrers(row)
+        ]
+        # A skill's archive goes with its row (it cannot be deleted on its own page).
+        perms_needed = {name for name in perms_needed if name != SkillBinary._meta.verbose_name}
+        # Django refuses the deletion and lists these on the confirmation page.
+        return deleted, counts, perms_needed, [*protected, *blocking]
+
+    def delete_model(self, request: HttpRequest, obj: Kind) -> None:
+        with transaction.atomic():
+            services.delete_row(obj)
+
+
+@admin.register(SkillBinary)
+class SkillBinaryAdmin(admin.ModelAdmin):
+    """Archive metadata only; the bytes are never shown and archives change through the skills API."""
+
+    list_display = ["id", "skill_name", "file_size", "file_hash", "created_at"]
+    search_fields = ["kind__name"]
+    list_select_related = ["kind"]
+    fields = ["kind", "file_size", "file_hash", "created_at"]
+    readonly_fields = fields
+    ordering = ["id"]
+
+    @admin.display(description="skill", ordering="kind__name")
+    def skill_name(self, obj: SkillBinary) -> str:
+        return obj.kind.name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SkillBinary | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: SkillBinary | None = None) -> bool:
+        return False
