@@ -22,9 +22,11 @@ def hand_rows_to_group_owner(group: Group, removed: User, new_owner: User | None
 
 
 def install() -> None:
+    from kinds.adapters.admin import total_public_models
     from kinds.adapters.teams import team_summaries
     from kinds.init_data import apply_init_data
 
+    account_hooks.admin_stats["total_public_models"] = total_public_models
     if team_summaries not in account_hooks.team_summaries:
         account_hooks.team_summaries.append(team_summaries)
     if apply_init_data not in account_hooks.bootstrap_steps:
