@@ -5,3 +5,15 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Accounts and groups"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts import user_cache
+        from accounts.models import User
+
+        def forget(sender: type, instance: User, **kwargs: object) -> None:
+            user_cache.forget(instance.pk)
+
+        post_save.connect(forget, sender=User, dispatch_uid="accounts.user_cache.save", weak=False)
+        post_delete.connect(forget, sender=User, dispatch_uid="accounts.user_cache.delete", weak=False)

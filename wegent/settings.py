@@ -181,6 +181,8 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
 ADMIN_PASSWORD = env_secret("WEGENT_ADMIN_PASSWORD")
+# Seconds a token's user may be served from a per-process cache (0 = query every request).
+AUTH_USER_CACHE_SECONDS = env_int("WEGENT_AUTH_CACHE_SECONDS", 5)
 ACCESS_TOKEN_EXPIRE_MINUTES = env_int("WEGENT_ACCESS_TOKEN_EXPIRE_MINUTES", 10080)
 JWT_SECRET_KEY = env_secret("WEGENT_JWT_SECRET_KEY") or SECRET_KEY
 

@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from kinds.api import urls as kinds_urls
 from wegent.health import HealthView, ReadyView, RootView
 
 admin.site.site_header = "Wegent administration"
@@ -18,6 +19,7 @@ admin.site.index_title = "Operator console"
 api_patterns = [
     path("health", HealthView.as_view(), name="health"),
     path("ready", ReadyView.as_view(), name="ready"),
+    path("v1/", include(kinds_urls.v1_urlpatterns)),
     path("", include("accounts.api.urls")),
     path("", include("kinds.api.urls")),
 ]

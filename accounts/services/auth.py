@@ -6,6 +6,7 @@ from functools import cache
 
 from django.contrib.auth.hashers import check_password, make_password
 
+from accounts import user_cache
 from accounts.exceptions import InvalidCredentials, InvalidToken, UserNotActivated
 from accounts.models import User
 from accounts.services.tokens import identity_from_token
@@ -39,8 +40,8 @@ def user_from_jwt(raw: str) -> User:
     must not inherit tokens issued to its previous holder.
     """
     user_name, user_id = identity_from_token(raw)
-    user = User.objects.filter(user_name=user_name).first()
-    if user is None or user.id != user_id:
+    user = user_cache.get_or_load(user_id, lambda: User.objects.filter(pk=user_id).first())
+    if user is None or user.user_name != user_name:
         raise InvalidToken()
     if not user.is_active:
         raise InvalidToken("User not activated")

@@ -200,3 +200,27 @@ def test_unknown_route_is_json_404(anon_client):
     response = anon_client.get("/api/does-not-exist")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}
+
+
+def test_user_cache_serves_copies_and_forgets_on_save_and_delete(anon_client, user, protected_url, settings):
+    """With the per-process token-user cache on, changes to the user still apply at once here."""
+    from accounts import user_cache
+
+    settings.AUTH_USER_CACHE_SECONDS = 60
+    user_cache.forget_all()
+    token = issue_access_token(user)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert anon_client.get(protected_url, **auth).status_code == 200
+    assert user.pk in user_cache._entries  # cached now
+    first = user_cache.get_or_load(user.pk, lambda: None)
+    second = user_cache.get_or_load(user.pk, lambda: None)
+    assert first is not second and first.pk == second.pk == user.pk
+    user.is_active = False
+    user.save()
+    assert anon_client.get(protected_url, **auth).status_code == 401
+    user.is_active = True
+    user.save()
+    assert anon_client.get(protected_url, **auth).status_code == 200
+    user.delete()
+    assert anon_client.get(protected_url, **auth).status_code == 401
+    user_cache.forget_all()

@@ -165,6 +165,8 @@ def team_rows(*, actor: User, scope: str, group_name: str | None) -> QuerySet[Ki
     return (
         Kind.objects.filter(condition, kind=TEAM, is_active=True)
         .select_related("owner")
+        # The list shows only the owner's id and name; skip decoding the rest of each user.
+        .defer("owner__git_info", "owner__preferences", "owner__password")
         .order_by("-updated_at", "-id")
     )
 

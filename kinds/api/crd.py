@@ -180,5 +180,6 @@ class NamespacedKindView(APIView):
 
 
 urlpatterns = [
-    path("v1/namespaces/<path:rest>", NamespacedKindView.as_view(), name="kinds-namespaced"),
+    # Under the v1/ include (kinds/api/urls.py).
+    path("namespaces/<path:rest>", NamespacedKindView.as_view(), name="kinds-namespaced"),
 ]

@@ -393,7 +393,7 @@ class PublicSkillContentView(APIView):
         return Response({"content": skills.skill_md_text(row)})
 
 
-P = "v1/kinds/skills"
+P = "kinds/skills"  # under the v1/ include (kinds/api/urls.py)
 urlpatterns = [
     path(P, SkillCollectionView.as_view(), name="skills"),
     path(f"{P}/upload", SkillUploadView.as_view(), name="skills-upload"),

@@ -312,3 +312,21 @@ def test_text_the_database_cannot_store_is_400(api):
         assert response.status_code == 400, response.content
         assert response.json()["detail"].startswith("Invalid Ghost resource: text contains")
     assert not Kind.objects.exists()
+
+
+def test_fast_list_matches_the_orm_scope(api, user, other_user, admin_user, make_kind):
+    """The hand-written list query selects exactly what scoped_rows selects."""
+    from kinds import selectors
+
+    make_kind(user, ghost_doc("mine-b"))
+    make_kind(user, ghost_doc("mine-a"))
+    make_kind(other_user, ghost_doc("theirs"))
+    make_kind(admin_user, ghost_doc("public"), public=True)
+    row = make_kind(user, ghost_doc("gone"))
+    row.is_active = False
+    row.save()
+    fast = [i["metadata"]["name"] for i in selectors.list_rendered(user, "Ghost", "default")["items"]]
+    orm = [r.name for r in selectors.scoped_rows(user, "Ghost", "default").order_by("id")]
+    assert fast == orm == ["mine-b", "mine-a"]
+    public = selectors.list_rendered(None, "Ghost", "default")["items"]
+    assert [i["metadata"]["name"] for i in public] == ["public"]

@@ -39,6 +39,14 @@ class Command(BaseCommand):
             ws_max_size=16 * 1024 * 1024,
             proxy_headers=True,
         )
+        # Import the app now and move everything it built out of the cyclic GC's sight: full
+        # collections otherwise rescan every long-lived object and stall requests (p99).
+        import gc
+
+        import wegent.asgi  # noqa: F401
+
+        gc.collect()
+        gc.freeze()
         self.stdout.write(f"Wegent serving on http://{options['host']}:{options['port']}", ending="\n")
         try:
             uvicorn.Server(config).run()
