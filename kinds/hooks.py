@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accounts import hooks as account_hooks
 from accounts.models import Group, User
+from kinds import list_cache
 from kinds.models import Kind
 
 
@@ -19,9 +20,27 @@ def hand_rows_to_group_owner(group: Group, removed: User, new_owner: User | None
     if new_owner is None or new_owner.pk == removed.pk:
         return
     Kind.objects.filter(namespace=group.name, owner=removed, is_active=True).update(owner=new_owner)
+    list_cache.bump()  # the update above sends no signals
+
+
+def _connect_list_cache() -> None:
+    """Every write that could change a cached list retires them all (kinds.list_cache)."""
+    from django.db.models.signals import post_delete, post_save
+
+    from accounts.models import Group, GroupMember, User
+
+    for model in (Kind, Group, GroupMember, User):
+        for signal in (post_save, post_delete):
+            signal.connect(
+                list_cache.bump_on_signal,
+                sender=model,
+                weak=False,
+                dispatch_uid=f"kinds.list_cache.{model.__name__}.{signal is post_save}",
+            )
 
 
 def install() -> None:
+    _connect_list_cache()
     from kinds.adapters.admin import total_public_models
     from kinds.adapters.teams import team_summaries
     from kinds.init_data import apply_init_data

@@ -236,6 +236,9 @@ CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _cors
 CORS_ALLOW_CREDENTIALS = True
 CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 
+# Seconds a rendered Kind/agent list may be reused; every write retires them at once (0 = off).
+LIST_CACHE_SECONDS = env_int("WEGENT_LIST_CACHE_SECONDS", 60)
+
 # Threads that run sync request code (views, ORM); each keeps its own database connection.
 SYNC_THREADS = env_int("WEGENT_SYNC_THREADS", 8)
 

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kinds import list_cache
 from kinds.adapters import SCOPES
 from kinds.adapters import teams as adapter
 from kinds.api.legacy_shapes import (
@@ -55,11 +56,15 @@ class TeamListView(APIView):
     def get(self, request: Request) -> Response:
         page = page_params(request)
         query = validate_query(LegacyScopeQuery, request)
-        rows = adapter.team_rows(
-            actor=request.user, scope=query.get("scope") or "all", group_name=query.get("group_name")
-        )
-        items, total = paginate(rows, page)
-        return Response(envelope(adapter.flat_teams(items), total))
+        scope, group_name = query.get("scope") or "all", query.get("group_name")
+
+        def build() -> dict[str, Any]:
+            rows = adapter.team_rows(actor=request.user, scope=scope, group_name=group_name)
+            items, total = paginate(rows, page)
+            return envelope(adapter.flat_teams(items), total)
+
+        key = ("teams", request.user.pk, scope, group_name, page.page, page.limit)
+        return Response(list_cache.cached(key, build))
 
     @extend_schema(request=TeamCreateSerializer, responses={201: TeamInDBSerializer}, tags=TAGS)
     def post(self, request: Request) -> Response:

@@ -513,3 +513,64 @@ def test_team_summaries(api, client_for, user, other_user, make_user, group_with
         },
     }
     assert team_adapter.team_summaries([], user) == {}
+
+
+def test_team_list_cache_sees_every_kind_of_change(api, user, other_user, settings):
+    """The cached /api/teams list is retired by team, bot, group and user changes."""
+    from accounts.models import Group, GroupMember
+    from kinds.models import Kind
+    from kinds.tests.conftest import team_doc
+
+    settings.LIST_CACHE_SECONDS = 60
+    assert api.get("/api/teams?scope=all").json()["total"] == 0
+    api.post(
+        "/api/v1/namespaces/default/ghosts",
+        {"kind": "Ghost", "metadata": {"name": "g"}, "spec": {"systemPrompt": "p"}},
+        format="json",
+    )
+    api.post(
+        "/api/v1/namespaces/default/shells",
+        {"kind": "Shell", "metadata": {"name": "s"}, "spec": {"shellType": "Chat"}},
+        format="json",
+    )
+    api.post(
+        "/api/v1/namespaces/default/bots",
+        {
+            "kind": "Bot",
+            "metadata": {"name": "b"},
+            "spec": {"ghostRef": {"name": "g"}, "shellRef": {"name": "s"}},
+        },
+        format="json",
+    )
+    api.post("/api/v1/namespaces/default/teams", team_doc("t1", ["b"]), format="json")
+    listing = api.get("/api/teams?scope=all").json()
+    assert [t["name"] for t in listing["items"]] == ["t1"]
+    # A rename through the Kind row is seen at once.
+    row = Kind.objects.get(kind="Team", name="t1")
+    row.document = {**row.document, "spec": {**row.spec, "description": "changed"}}
+    row.save()
+    assert api.get("/api/teams?scope=all").json()["items"][0]["description"] == "changed"
+    # Joining a group shows its teams; the owner's new name shows at once too.
+    group = Group.objects.create(name="g1", owner=other_user)
+    GroupMember.objects.create(group=group, user=other_user, role="Owner")
+    Kind.objects.create(
+        owner=other_user,
+        kind="Team",
+        namespace="g1",
+        name="gt",
+        document={
+            "kind": "Team",
+            "metadata": {"name": "gt"},
+            "spec": {"members": [], "collaborationModel": "solo"},
+        },
+    )
+    assert {t["name"] for t in api.get("/api/teams?scope=all").json()["items"]} == {"t1"}
+    GroupMember.objects.create(group=group, user=user, role="Reporter")
+    assert {t["name"] for t in api.get("/api/teams?scope=all").json()["items"]} == {"t1", "gt"}
+    user.user_name = "alice2"
+    user.save()
+    from accounts.services.tokens import issue_access_token
+
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_access_token(user)}")
+    names = {t["name"]: t["user"]["user_name"] for t in api.get("/api/teams?scope=all").json()["items"]}
+    assert names["t1"] == "alice2"
