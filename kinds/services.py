@@ -196,18 +196,15 @@ def create_resource(
     return row
 
 
-@transaction.atomic
-def update_resource(
-    *, actor: User, kind_type: KindType, namespace: str, name: str, body: Any, owner: Owner | None = None
-) -> tuple[Kind, str]:
-    """Replaces the document (no merge). Returns the row and "updated" or "unchanged"."""
-    owner = owner or Owner(actor)
-    _writable(kind_type)
+def _locked_existing(
+    *, actor: User, owner: Owner, kind_type: KindType, namespace: str, name: str, action: str
+) -> Kind:
+    """The row to update or delete, locked; 404 texts as the reference's (never 403)."""
     require_write(
         actor,
         owner,
         namespace,
-        access.UPDATE,
+        action,
         KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
     )
     row = (
@@ -218,6 +215,19 @@ def update_resource(
     )
     if row is None:
         raise KindNotFound(f"{kind_type.kind} '{name}' not found")
+    return row
+
+
+@transaction.atomic
+def update_resource(
+    *, actor: User, kind_type: KindType, namespace: str, name: str, body: Any, owner: Owner | None = None
+) -> tuple[Kind, str]:
+    """Replaces the document (no merge). Returns the row and "updated" or "unchanged"."""
+    owner = owner or Owner(actor)
+    _writable(kind_type)
+    row = _locked_existing(
+        actor=actor, owner=owner, kind_type=kind_type, namespace=namespace, name=name, action=access.UPDATE
+    )
     document, version = parse(kind_type, body, namespace=namespace, name=name, actor=owner.user)
     if version not in (None, "") and str(version) != str(row.resource_version):
         raise StaleResourceVersion(
@@ -241,21 +251,9 @@ def delete_resource(
 ) -> None:
     """Hard-deletes a row nobody refers to; otherwise 409 with the referrers."""
     owner = owner or Owner(actor)
-    require_write(
-        actor,
-        owner,
-        namespace,
-        access.DELETE,
-        KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
+    row = _locked_existing(
+        actor=actor, owner=owner, kind_type=kind_type, namespace=namespace, name=name, action=access.DELETE
     )
-    row = (
-        selectors.scoped_rows(owner.user, kind_type.kind, namespace)
-        .select_for_update()
-        .filter(name=name)
-        .first()
-    )
-    if row is None:
-        raise KindNotFound(f"{kind_type.kind} '{name}' not found")
     delete_row(row)
 
 
