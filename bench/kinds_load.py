@@ -10,7 +10,7 @@ ghost, shell and model) and 5 teams, one `manage.py serve` process (uvicorn, one
 Prints req/s, p50 and p99 per run, next to the reference's figures (wegent-baseline.md).
 Needs wrk (`apt-get install wrk`) and the servers on 127.0.0.1.
 
-    .venv/bin/python bench/kinds_load.py [--db postgres mariadb] [--duration 20] [--connections 10]
+    .venv/bin/python bench/kinds_load.py [--db postgres mariadb] [--duration 20] [--connections 10] [--runs 3]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def parse_wrk(output: str) -> dict[str, float]:
     return result
 
 
-def run(db: str, duration: int, connections: int, paths: list[str]) -> None:
+def run(db: str, duration: int, connections: int, paths: list[str], runs: int) -> None:
     url = DATABASES[db]
     reset_database(db, url)
     env = {
@@ -139,13 +139,17 @@ def run(db: str, duration: int, connections: int, paths: list[str]) -> None:
                 check=True,
                 capture_output=True,
             )
-            out = subprocess.run(
-                ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-H", header, target],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            figures = parse_wrk(out)
+            measured = []
+            for _ in range(runs):
+                out = subprocess.run(
+                    ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-H", header, target],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                measured.append(parse_wrk(out))
+            measured.sort(key=lambda result: result["rps"])
+            figures = measured[len(measured) // 2]  # the median run
             print(
                 f"{db:8} {path:34} items={items:<3} {figures['rps']:8.1f} req/s  "
                 f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  "
@@ -162,14 +166,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--paths", nargs="+", default=list(REFERENCE), choices=list(REFERENCE))
+    parser.add_argument("--runs", type=int, default=1, help="repeat each measurement; print the median run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     print(
-        f"wrk -t1 -c{args.connections} -d{args.duration}s, one uvicorn process, Redis cache, 2 cores shared"
+        f"wrk -t1 -c{args.connections} -d{args.duration}s (median of {args.runs} runs), "
+        "one uvicorn process, Redis cache, 2 cores shared"
     )
     for db in args.db:
-        run(db, args.duration, args.connections, args.paths)
+        run(db, args.duration, args.connections, args.paths, args.runs)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -87,7 +87,7 @@ def list_rendered(actor: User | None, kind: str, namespace: str) -> dict[str, An
         rows = cursor.fetchall()
     items = [
         _render_document(
-            kind, name, namespace, version, stored if isinstance(stored, dict) else json.loads(stored)
+            kind, name, namespace, version, stored if isinstance(stored, dict) else orjson.loads(stored)
         )
         for name, version, stored in rows
     ]

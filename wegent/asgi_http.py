@@ -33,6 +33,7 @@ class PooledThreadASGIHandler(ASGIHandler):
     def __init__(self, threads: int) -> None:
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
+        self._respond_in_thread = sync_to_async(self._respond, thread_sensitive=True)
         self._executors = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"django-sync-{index}")
             for index in range(max(1, threads))
@@ -70,7 +71,7 @@ class PooledThreadASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         try:
-            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            response = await self._respond_in_thread(scope, body_file)
             try:
                 await self.send_response(response, send)
             except asyncio.CancelledError:

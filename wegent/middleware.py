@@ -71,3 +71,35 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+# Session, auth and messages matter only for the operator console and other pages; the API
+# authenticates every request itself (tokens, API keys). These subclasses (the admin's checks
+# require these classes) pass /api/ requests straight through, which saves their work on
+# every API call.
+from django.contrib.auth.middleware import AuthenticationMiddleware  # noqa: E402
+from django.contrib.messages.middleware import MessageMiddleware  # noqa: E402
+from django.contrib.sessions.middleware import SessionMiddleware  # noqa: E402
+
+API_PREFIX = "/api/"
+
+
+class _SiteOnly:
+    get_response: Callable
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SiteSessionMiddleware(_SiteOnly, SessionMiddleware):
+    pass
+
+
+class SiteAuthenticationMiddleware(_SiteOnly, AuthenticationMiddleware):
+    pass
+
+
+class SiteMessageMiddleware(_SiteOnly, MessageMiddleware):
+    pass
