@@ -237,7 +237,9 @@ CORS_ALLOW_CREDENTIALS = True
 CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 
 # Seconds a rendered Kind/agent list may be reused; every write retires them at once (0 = off).
-LIST_CACHE_SECONDS = env_int("WEGENT_LIST_CACHE_SECONDS", 60)
+# Without a shared cache, writes from another process (e.g. `manage.py kinds apply` beside the
+# embedded server) cannot reach this process's counter, so entries live only briefly there.
+LIST_CACHE_SECONDS = env_int("WEGENT_LIST_CACHE_SECONDS", 60 if REDIS_URL else 2)
 
 # Threads that run sync request code (views, ORM); each keeps its own database connection.
 SYNC_THREADS = env_int("WEGENT_SYNC_THREADS", 8)

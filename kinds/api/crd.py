@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kinds import access, registry, selectors, services, skills
+from kinds import access, list_cache, registry, selectors, services, skills
 from kinds.exceptions import KindNotFound
 from kinds.specs import API_VERSION
 from wegent.api.validation import validate_query
@@ -103,7 +103,12 @@ class NamespacedKindView(APIView):
         if name is None:
             if not access.can(request.user, namespace, access.READ):
                 return Response(selectors.render_list(kind_type.kind, []))
-            return Response(selectors.list_rendered(request.user, kind_type.kind, namespace))
+            return Response(
+                list_cache.cached(
+                    ("crd", request.user.pk, kind_type.kind, namespace),
+                    lambda: selectors.list_rendered(request.user, kind_type.kind, namespace),
+                )
+            )
         row = (
             selectors.find(request.user, kind_type.kind, namespace, name)
             if access.can(request.user, namespace, access.READ)
