@@ -214,6 +214,32 @@ class ModelNamesView(APIView):
         return Response({"data": adapter.model_names(actor=request.user, shell_type=query["shell_type"])})
 
 
+class CompatibleModelsView(APIView):
+    """``/models/compatible``: the reference registers it but routes it to ``/models/{id}`` (422).
+
+    Here it answers: the caller's and public models a shell of that type (or name) can use, in
+    the unified shape, with every scope the caller can read.
+    """
+
+    @extend_schema(
+        parameters=[ModelNamesQuery],
+        responses=UnifiedModelListSerializer,
+        tags=TAGS,
+        operation_id="models_compatible_list",
+    )
+    def get(self, request: Request) -> Response:
+        query = validate_query(ModelNamesQuery, request)
+        data = adapter.list_unified_models(
+            actor=request.user,
+            shell_type=query["shell_type"],
+            include_config=False,
+            scope="all",
+            group_name=None,
+            category=None,
+        )
+        return Response({"data": data})
+
+
 class ModelListView(APIView):
     @extend_schema(
         parameters=PAGE_PARAMS, responses=LegacyModelListSerializer, tags=TAGS, operation_id="models_list"
@@ -313,6 +339,7 @@ urlpatterns = [
     path("models/unified", UnifiedModelListView.as_view(), name="models-unified"),
     path("models/unified/<str:model_name>", UnifiedModelDetailView.as_view(), name="models-unified-detail"),
     path("models/names", ModelNamesView.as_view(), name="models-names"),
+    path("models/compatible", CompatibleModelsView.as_view(), name="models-compatible"),
     path("models/batch", ModelBatchView.as_view(), name="models-batch"),
     path("models/test-connection", ModelTestConnectionView.as_view(), name="models-test-connection"),
     path("models/fetch-available-models", FetchAvailableModelsView.as_view(), name="models-fetch-available"),

@@ -641,3 +641,14 @@ def test_fetch_available_models_failures(api, fake_provider, anon_client):
         api.post("/api/models/fetch-available-models", {"api_key": 5 * ["x"]}, format="json")
     )
     assert anon_client.post("/api/models/fetch-available-models", body, format="json").status_code == 401
+
+
+def test_compatible_models_route_is_reachable(api, anon_client, catalogue):
+    """The reference registers /models/compatible behind /models/{id} (422); here it answers."""
+    response = api.get("/api/models/compatible?shell_type=ClaudeCode")
+    assert response.status_code == 200
+    assert [m["name"] for m in response.json()["data"]] == ["a-claude", "shared"]
+    assert "b-model" not in response.content.decode()  # another user's model
+    assert_no_secret(response)
+    assert_validation_error(api.get("/api/models/compatible"), "shell_type")
+    assert anon_client.get("/api/models/compatible?shell_type=Chat").status_code == 401
