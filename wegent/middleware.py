@@ -103,3 +103,25 @@ class SiteAuthenticationMiddleware(_SiteOnly, AuthenticationMiddleware):
 
 class SiteMessageMiddleware(_SiteOnly, MessageMiddleware):
     pass
+
+
+class RejectNulMiddleware:
+    """400 for a NUL character in the path or query string.
+
+    Databases refuse NUL in text (PostgreSQL errors), so such a value must never reach a query;
+    no client has a reason to send one.
+    """
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            "\x00" in request.path
+            or "%00" in request.META.get("QUERY_STRING", "")
+            or any("\x00" in value for values in request.GET.lists() for value in values[1])
+        ):
+            return JsonResponse(
+                {"detail": "Invalid character (NUL) in the request path or query"}, status=400
+            )
+        return self.get_response(request)

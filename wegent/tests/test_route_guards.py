@@ -104,3 +104,23 @@ def test_no_route_answers_500_to_odd_path_values(api):
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {path[:80]} -> {response.status_code}")
     assert failures == []
+
+
+def test_no_route_answers_500_to_odd_query_values(api):
+    failures = []
+    for path in api_paths():
+        for value in ("%00", "x" * 300, "-1", "%ff"):
+            query = "&".join(
+                f"{key}={value}" for key in ("q", "name", "search", "scope", "group_name", "page", "limit")
+            )
+            response = api.get(f"{path}?{query}")
+            if response.status_code >= 500:
+                failures.append(f"GET {path}?{query[:40]} -> {response.status_code}")
+    assert failures == []
+
+
+def test_nul_in_path_or_query_is_a_clear_400(api):
+    for url in ("/api/groups/%00/members", "/api/users/search?q=a%00b"):
+        response = api.get(url)
+        assert response.status_code == 400
+        assert "NUL" in response.json()["detail"]
