@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kinds.adapters import SCOPES
 from kinds.adapters import bots as adapter
 from kinds.api.legacy_shapes import (
+    FORCE_PARAMETER,
     BotCreateSerializer,
     BotDetailSerializer,
     BotInDBSerializer,
@@ -23,6 +22,7 @@ from kinds.api.legacy_shapes import (
     LegacyMessageSerializer,
     LegacyScopeQuery,
     RunningTasksSerializer,
+    list_parameters,
     owner_in_db,
 )
 from kinds.models import Kind
@@ -30,13 +30,8 @@ from wegent.api.pagination import envelope, page_params, paginate
 from wegent.api.validation import validate_body, validate_query
 
 TAGS = ["bots"]
-LIST_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, default=1),
-    OpenApiParameter("limit", OpenApiTypes.INT, default=10),
-    OpenApiParameter("scope", OpenApiTypes.STR, enum=list(SCOPES), default="personal"),
-    OpenApiParameter("group_name", OpenApiTypes.STR, required=False),
-]
-FORCE = OpenApiParameter("force", OpenApiTypes.BOOL, default=False)
+LIST_PARAMETERS = list_parameters("personal")
+FORCE = FORCE_PARAMETER
 
 
 def _flat(row: Kind) -> dict[str, Any]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from accounts.api.shapes import UserInDBSerializer, user_in_db
 from accounts.models import User
-from kinds.adapters import MAX_ROW_ID
+from kinds.adapters import MAX_ROW_ID, SCOPES
 from kinds.adapters.bots import BIND_TYPES, MAX_BOT_NAME
 from kinds.specs.base import NAME_PATTERN, NAME_RULE
 
@@ -264,3 +266,16 @@ class TeamSkillsSerializer(serializers.Serializer):
     team_namespace = serializers.CharField()
     skills = serializers.ListField(child=serializers.CharField())
     preload_skills = serializers.ListField(child=serializers.CharField())
+
+
+def list_parameters(default_scope: str) -> list[OpenApiParameter]:
+    """Query parameters of the legacy list routes (``/bots``, ``/teams``) for the schema."""
+    return [
+        OpenApiParameter("page", OpenApiTypes.INT, default=1),
+        OpenApiParameter("limit", OpenApiTypes.INT, default=10),
+        OpenApiParameter("scope", OpenApiTypes.STR, enum=list(SCOPES), default=default_scope),
+        OpenApiParameter("group_name", OpenApiTypes.STR, required=False),
+    ]
+
+
+FORCE_PARAMETER = OpenApiParameter("force", OpenApiTypes.BOOL, default=False)

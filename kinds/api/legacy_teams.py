@@ -9,16 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kinds import list_cache
-from kinds.adapters import SCOPES
 from kinds.adapters import teams as adapter
 from kinds.api.legacy_shapes import (
+    FORCE_PARAMETER,
     ForceQuery,
     LegacyMessageSerializer,
     LegacyScopeQuery,
@@ -29,6 +28,7 @@ from kinds.api.legacy_shapes import (
     TeamListSerializer,
     TeamSkillsSerializer,
     TeamUpdateSerializer,
+    list_parameters,
     owner_in_db,
 )
 from kinds.models import Kind
@@ -36,13 +36,8 @@ from wegent.api.pagination import envelope, page_params, paginate
 from wegent.api.validation import validate_body, validate_query
 
 TAGS = ["teams"]
-LIST_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, default=1),
-    OpenApiParameter("limit", OpenApiTypes.INT, default=10),
-    OpenApiParameter("scope", OpenApiTypes.STR, enum=list(SCOPES), default="all"),
-    OpenApiParameter("group_name", OpenApiTypes.STR, required=False),
-]
-FORCE = OpenApiParameter("force", OpenApiTypes.BOOL, default=False)
+LIST_PARAMETERS = list_parameters("all")
+FORCE = FORCE_PARAMETER
 
 
 def _flat(row: Kind) -> dict[str, Any]:
