@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from accounts.models import User
 from kinds import access, registry, selectors, services
 from kinds.init_data import dump_yaml, yaml_problem
-from kinds.models import DEFAULT_NAMESPACE, Kind, SkillBinary
+from kinds.models import DEFAULT_NAMESPACE, Kind, ResourceMember, ShareLink, SkillBinary
 from wegent.errors import DomainError
 
 
@@ -270,4 +270,33 @@ class SkillBinaryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: SkillBinary | None = None) -> bool:
+        return False
+
+
+@admin.register(ResourceMember)
+class ResourceMemberAdmin(admin.ModelAdmin):
+    """Who joined which shared team, task or knowledge base; operators may change the status."""
+
+    list_display = ("id", "resource_type", "resource_id", "user", "status", "permission_level", "updated_at")
+    list_filter = ("resource_type", "status", "permission_level")
+    search_fields = ("user__user_name",)
+    list_select_related = ("user",)
+    fields = ("resource_type", "resource_id", "user", "status", "permission_level")
+    readonly_fields = ("resource_type", "resource_id", "user")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Share and invite links; the token itself is never shown (it grants access)."""
+
+    list_display = ("id", "purpose", "resource_type", "resource_id", "created_by", "expires_at", "is_active")
+    list_filter = ("purpose", "resource_type", "is_active")
+    list_select_related = ("created_by",)
+    fields = ("purpose", "resource_type", "resource_id", "created_by", "expires_at", "is_active")
+    readonly_fields = ("purpose", "resource_type", "resource_id", "created_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -114,3 +114,69 @@ class SkillBinary(models.Model):
 
     def __str__(self) -> str:
         return f"skill archive {self.kind_id} ({self.file_size} bytes)"
+
+
+class ResourceMember(models.Model):
+    """A user's membership of a shared resource (a Team, a Task or a KnowledgeBase).
+
+    ``resource_id`` is a Kind id or, for a Task, a task id; the row is not a foreign key
+    because it points into two tables.
+    """
+
+    TEAM, TASK, KNOWLEDGE_BASE = "Team", "Task", "KnowledgeBase"
+    PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
+    VIEW, EDIT, MANAGE = "view", "edit", "manage"
+
+    resource_type = models.CharField(max_length=50)
+    resource_id = models.BigIntegerField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    permission_level = models.CharField(max_length=16, default=VIEW)
+    status = models.CharField(max_length=16, default=PENDING)
+    invited_by_user_id = models.BigIntegerField(default=0)
+    share_link_id = models.BigIntegerField(default=0)
+    reviewed_by_user_id = models.BigIntegerField(default=0)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    copied_resource_id = models.BigIntegerField(default=0)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource_type", "resource_id", "user"], name="uniq_resource_member"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["resource_type", "resource_id", "status"], name="member_resource_status_idx"
+            ),
+            models.Index(fields=["user", "resource_type", "status"], name="member_user_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.resource_type} {self.resource_id} ({self.status})"
+
+
+class ShareLink(models.Model):
+    """A link that lets others view or join a resource; ``token`` is what the URL carries."""
+
+    resource_type = models.CharField(max_length=50)
+    resource_id = models.BigIntegerField()
+    purpose = models.CharField(max_length=16, default="share")
+    token = models.CharField(max_length=128, unique=True)
+    require_approval = models.BooleanField(default=True)
+    default_permission_level = models.CharField(max_length=16, default=ResourceMember.VIEW)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["resource_type", "resource_id"], name="sharelink_resource_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link to {self.resource_type} {self.resource_id}"

@@ -34,6 +34,22 @@ class KindType:
 
 
 _TYPES: dict[str, KindType] = {}
+# The order the reference lists its kinds in ("Valid options: ..."); others follow, as registered.
+_REFERENCE_ORDER = (
+    "ghosts",
+    "models",
+    "shells",
+    "bots",
+    "teams",
+    "workspaces",
+    "tasks",
+    "retrievers",
+    "devices",
+)
+
+
+def _position(plural: str) -> int:
+    return _REFERENCE_ORDER.index(plural) if plural in _REFERENCE_ORDER else len(_REFERENCE_ORDER)
 
 
 def register(kind_type: KindType) -> None:
@@ -62,8 +78,8 @@ def by_kind(kind: str) -> KindType | None:
 
 
 def plurals() -> list[str]:
-    return list(_TYPES)
+    return sorted(_TYPES, key=_position)
 
 
 def all_types() -> list[KindType]:
-    return list(_TYPES.values())
+    return [_TYPES[plural] for plural in plurals()]

@@ -1,4 +1,4 @@
-"""ASGI entry point: Django for HTTP, Channels for WebSocket (Socket.IO arrives later)."""
+"""ASGI entry point: Django for HTTP, Channels for WebSocket (Socket.IO), and the lifespan."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ django_asgi_app = PooledThreadASGIHandler(threads=settings.SYNC_THREADS)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from wegent import lifespan  # noqa: E402
 from wegent.realtime.routing import websocket_urlpatterns  # noqa: E402
 from wegent.telemetry import configure_telemetry  # noqa: E402
 
@@ -27,5 +28,6 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": URLRouter(websocket_urlpatterns),
+        "lifespan": lifespan.app,
     }
 )

@@ -28,6 +28,8 @@ from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
+from wegent.middleware import body_limit_response
+
 
 class PooledThreadASGIHandler(ASGIHandler):
     def __init__(self, threads: int) -> None:
@@ -66,6 +68,15 @@ class PooledThreadASGIHandler(ASGIHandler):
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Read the body, then build the response in one hop to the borrowed thread, then send."""
+        # A declared body over the route's limit is refused before a byte of it is read (Django
+        # would otherwise spool all of it to disk before any middleware could object).
+        headers = dict(scope.get("headers") or [])
+        refusal = body_limit_response(
+            scope.get("path", ""), headers.get(b"content-length", b"").decode("latin-1")
+        )
+        if refusal is not None:
+            await self.send_response(refusal, send)
+            return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:

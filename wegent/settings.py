@@ -18,7 +18,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from wegent.env import env_bool, env_int, env_list, env_secret, env_str
+from wegent.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("WEGENT_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -136,6 +136,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, channel layer, Celery -----------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Messages a connection's channel may hold before the layer drops new ones.
+CHANNEL_CAPACITY = 10_000
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -150,12 +152,19 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env_str("WEGENT_CHANNELS_PREFIX", "wegent"),
+                # A fast stream must never overflow a watcher's queue (overflow drops messages).
+                "capacity": CHANNEL_CAPACITY,
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        }
+    }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://localhost/"
 # Embedded mode: the run command starts a worker and beat inside the server process.
@@ -167,6 +176,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Built-in periodic jobs (beat copies them into its tables, where staff can see and pause them).
+CELERY_BEAT_SCHEDULE = {
+    "chat.end_interrupted_answers": {"task": "chat.end_interrupted_answers", "schedule": 15.0},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -230,12 +243,43 @@ DEFAULT_TEAM_KNOWLEDGE = env_str("DEFAULT_TEAM_KNOWLEDGE", "wegent-notebook#defa
 DEFAULT_TEAM_TASK = env_str("DEFAULT_TEAM_TASK", "wegent-wework#default")
 MEMORY_ENABLED = env_bool("WEGENT_MEMORY_ENABLED", False)
 
+# --- Tasks and attachments ------------------------------------------------------------------
+# Hours after its last update within which a task still takes a new turn (0 = no limit).
+APPEND_CHAT_TASK_EXPIRE_HOURS = env_int("APPEND_CHAT_TASK_EXPIRE_HOURS", 2)
+APPEND_CODE_TASK_EXPIRE_HOURS = env_int("APPEND_CODE_TASK_EXPIRE_HOURS", 24)
+# Where share and invite links point (the web frontend).
+TASK_SHARE_BASE_URL = (env_str("TASK_SHARE_BASE_URL") or FRONTEND_URL).rstrip("/")
+MAX_UPLOAD_FILE_SIZE_MB = env_int("MAX_UPLOAD_FILE_SIZE_MB", 100)
+MAX_EXTRACTED_TEXT_LENGTH = env_int("MAX_EXTRACTED_TEXT_LENGTH", 500_000)
+# Attachment files go through Django's storage API: the local directory below by default, or
+# any django-storages backend named in WEGENT_ATTACHMENT_STORAGE (a dotted class path).
+ATTACHMENT_ROOT = Path(env_str("WEGENT_ATTACHMENT_ROOT") or str(DATA_DIR / "attachments"))
+ATTACHMENT_STORAGE = env_str("WEGENT_ATTACHMENT_STORAGE") or "django.core.files.storage.FileSystemStorage"
+
+# --- Socket.IO ----------------------------------------------------------------------------
+# The reference's intervals (seconds) and frame limit; browsers from these origins may connect
+# (default: the CORS setting).
+SOCKETIO_PING_INTERVAL = env_int("WEGENT_SOCKETIO_PING_INTERVAL", 25)
+SOCKETIO_PING_TIMEOUT = env_int("WEGENT_SOCKETIO_PING_TIMEOUT", 20)
+SOCKETIO_MAX_PAYLOAD = env_int("WEGENT_SOCKETIO_MAX_PAYLOAD", 1_000_000)
+
+# --- Chat streams ---------------------------------------------------------------------------
+# A running answer's partial text is saved (and its lease renewed) this often; an answer whose
+# lease is older than CHAT_STREAM_LEASE_SECONDS lost its worker and is ended FAILED by a periodic
+# job. On shutdown running streams get CHAT_SHUTDOWN_GRACE_SECONDS to finish, then are cancelled.
+CHAT_SAVE_INTERVAL_SECONDS = env_float("WEGENT_CHAT_SAVE_INTERVAL_SECONDS", 2.0)
+CHAT_STREAM_LEASE_SECONDS = env_int("WEGENT_CHAT_STREAM_LEASE_SECONDS", 30)
+CHAT_SHUTDOWN_GRACE_SECONDS = env_int("WEGENT_CHAT_SHUTDOWN_GRACE_SECONDS", 30)
+# How long one model call may take before it fails with a timeout error.
+CHAT_MODEL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_MODEL_TIMEOUT_SECONDS", 120.0)
+
 # --- HTTP / API -----------------------------------------------------------------------------
 _cors = env_list("WEGENT_CORS_ALLOWED_ORIGINS", ["*"])
 CORS_ALLOW_ALL_ORIGINS = "*" in _cors
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _cors
 CORS_ALLOW_CREDENTIALS = True
 CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+SOCKETIO_ALLOWED_ORIGINS = env_list("WEGENT_SOCKETIO_ALLOWED_ORIGINS", _cors)
 
 # Seconds a rendered Kind/agent list may be reused; every write retires them at once (0 = off).
 # Without a shared cache, writes from another process (e.g. `manage.py kinds apply` beside the
@@ -279,6 +323,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api",
+    # Fields of the same name with different choices get named enums of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "tasks.statuses.TASK_STATUSES",
+        "SubtaskStatusEnum": "tasks.statuses.SUBTASK_STATUSES",
+        "MessageRoleEnum": "tasks.statuses.MESSAGE_ROLES",
+        "SystemRoleEnum": "accounts.roles.SystemRole",
+    },
 }
 
 # --- i18n, static ---------------------------------------------------------------------------
@@ -292,6 +343,12 @@ STATIC_ROOT = Path(env_str("WEGENT_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "attachments": {
+        "BACKEND": ATTACHMENT_STORAGE,
+        "OPTIONS": {"location": str(ATTACHMENT_ROOT)}
+        if ATTACHMENT_STORAGE == "django.core.files.storage.FileSystemStorage"
+        else {},
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG or TESTING

@@ -22,6 +22,8 @@ api_patterns = [
     path("v1/", include(kinds_urls.v1_urlpatterns)),
     path("", include("accounts.api.urls")),
     path("", include("kinds.api.urls")),
+    path("", include("tasks.api.urls")),
+    path("", include("chat.api.views")),
 ]
 
 if settings.ENABLE_API_DOCS:

@@ -9,7 +9,7 @@ and a batched lookup of the rows that references resolve to.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -24,6 +24,19 @@ from wegent.errors import BadRequest, DomainError, Forbidden
 MAX_ROW_ID = 2**63 - 1
 SCOPES = ("personal", "group", "all")
 ACTION_VERBS = {access.UPDATE: "update", access.DELETE: "delete", access.CREATE: "create"}
+
+
+# Filled by the tasks app: finder(teams) -> the PENDING/RUNNING tasks of those teams, each
+# ``{task_id, task_name, task_title, status, team_name}``.
+running_task_finders: list[Callable[[list[Kind]], list[dict[str, Any]]]] = []
+
+
+def running_tasks_of(teams: list[Kind], *, with_team_name: bool) -> dict[str, Any]:
+    """The reference's running-tasks answer for some teams."""
+    found = [task for finder in running_task_finders for task in finder(teams)] if teams else []
+    if not with_team_name:
+        found = [{key: value for key, value in task.items() if key != "team_name"} for task in found]
+    return {"has_running_tasks": bool(found), "running_tasks_count": len(found), "running_tasks": found}
 
 
 def row_by_id(kind: str, row_id: int) -> Kind | None:

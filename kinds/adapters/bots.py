@@ -33,6 +33,7 @@ from kinds.adapters import (
     locked_row_by_id,
     rename_row,
     row_by_id,
+    running_tasks_of,
     scope_namespaces,
 )
 from kinds.exceptions import AlreadyExists, KindNotFound
@@ -48,7 +49,6 @@ BIND_KEYS = frozenset({"bind_model", "bind_model_type", "bind_model_namespace"})
 BIND_TYPES = ("public", "user", "group")
 DUPLICATE_NAME = "Bot name already exists, please modify the name"
 NOT_FOUND = "Bot not found"
-NO_RUNNING_TASKS: dict[str, Any] = {"has_running_tasks": False, "running_tasks_count": 0, "running_tasks": []}
 
 
 def _type(kind: str) -> KindType:
@@ -199,9 +199,9 @@ def visible_bot(*, actor: User, bot_id: int) -> Kind:
 
 
 def running_tasks(*, actor: User, bot_id: int) -> dict[str, Any]:
-    """Tasks running on teams that use the bot. There is no tasks app yet, so always none."""
-    visible_bot(actor=actor, bot_id=bot_id)
-    return dict(NO_RUNNING_TASKS)
+    """Tasks pending or running on teams that use the bot."""
+    bot = visible_bot(actor=actor, bot_id=bot_id)
+    return running_tasks_of(teams_using(bot), with_team_name=True)
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from kinds.adapters import (
     locked_row_by_id,
     rename_row,
     row_by_id,
+    running_tasks_of,
     scope_namespaces,
 )
 from kinds.adapters import bots as bot_adapter
@@ -214,9 +215,9 @@ def team_skills(*, actor: User, team_id: int) -> dict[str, Any]:
 
 
 def running_tasks(*, actor: User, team_id: int) -> dict[str, Any]:
-    """Tasks of the team still pending or running. There is no tasks app yet, so none."""
-    readable_team(actor=actor, team_id=team_id)
-    return dict(bot_adapter.NO_RUNNING_TASKS)
+    """Tasks of the team still pending or running."""
+    team = readable_team(actor=actor, team_id=team_id)
+    return running_tasks_of([team], with_team_name=False)
 
 
 def team_summaries(ids: list[int], user: User) -> dict[int, dict[str, Any]]:
@@ -379,6 +380,13 @@ def update_team(*, actor: User, team_id: int, changes: dict[str, Any]) -> Kind:
 
 @transaction.atomic
 def delete_team(*, actor: User, team_id: int, force: bool = False) -> None:
-    """Hard-deletes the team. ``force`` would override running tasks; there are none yet."""
+    """Hard-deletes the team; refused (400) while tasks of it are pending or running, unless
+    ``force``."""
     team = _writable_team(actor, team_id, access.DELETE)
+    running = running_tasks_of([team], with_team_name=False)
+    if running["has_running_tasks"] and not force:
+        raise BadRequest(
+            f"Team '{team.name}' has {running['running_tasks_count']} running task(s). "
+            "Wait for them to finish or delete with force=true."
+        )
     services.delete_row(team)

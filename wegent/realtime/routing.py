@@ -1,5 +1,11 @@
-"""WebSocket routes. The Socket.IO transport registers here when it lands."""
+"""WebSocket routes: the Socket.IO transport at ``/socket.io/``."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import re_path
+
+from wegent.realtime.consumer import SocketIOConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^socket\.io/?$", SocketIOConsumer.as_asgi()),
+]

@@ -233,7 +233,8 @@ def test_every_setting_variable_is_documented_in_env_example():
 
     used = set(
         re.findall(
-            r'env_(?:str|bool|int|list|secret)\("([A-Z0-9_]+)"', (ROOT / "wegent/settings.py").read_text()
+            r'env_(?:str|bool|int|float|list|secret)\("([A-Z0-9_]+)"',
+            (ROOT / "wegent/settings.py").read_text(),
         )
     )
     documented = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))

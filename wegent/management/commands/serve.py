@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from wegent.embedded_celery import EmbeddedCelery, embedded_mode_active
@@ -33,7 +34,9 @@ class Command(BaseCommand):
             "wegent.asgi:application",
             host=options["host"],
             port=options["port"],
-            lifespan="off",
+            lifespan="on",
+            # Running chat streams get their grace period in the lifespan shutdown.
+            timeout_graceful_shutdown=settings.CHAT_SHUTDOWN_GRACE_SECONDS + 15,
             log_config=None,  # Django's LOGGING already formats every logger.
             access_log=False,
             ws_max_size=16 * 1024 * 1024,

@@ -1,0 +1,139 @@
+"""Turning a Team into an LLM call: first bot, its ghost (system prompt) and model (reference
+realtime §3.4), with the per-message or per-task model override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from accounts import selectors as account_selectors
+from accounts.models import User
+from chat.providers.base import ModelConfig
+from kinds import secrets
+from kinds.adapters import bots as bot_adapter
+from kinds.adapters.teams import TeamContext
+from kinds.models import DEFAULT_NAMESPACE, Kind
+from tasks.models import TaskResource
+from wegent.errors import BadRequest
+
+CHAT_SHELL = "Chat"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+OVERRIDE_TYPES = ("public", "user", "group")
+
+
+class ChatConfigError(BadRequest):
+    """The team cannot be chatted with as configured (no bot, no model, unknown model)."""
+
+
+@dataclass(frozen=True)
+class ChatSetup:
+    team: Kind
+    bot: Kind
+    shell_type: str
+    system_prompt: str
+    model: ModelConfig
+
+
+def supports_direct_chat(team: Kind) -> bool:
+    """Every member bot runs on a Chat shell (the reference's rule for the direct LLM path)."""
+    context = TeamContext([team])
+    bots = [bot for _, bot in context.members(team)]
+    return bool(bots) and all(context.shell_type(bot) == CHAT_SHELL for bot in bots)
+
+
+def first_bot(team: Kind) -> tuple[dict[str, Any], Kind, TeamContext]:
+    context = TeamContext([team])
+    members = context.members(team)
+    if not members:
+        raise ChatConfigError("No valid bots found in team")
+    member, bot = members[0]
+    return member, bot, context
+
+
+def system_prompt(ghost: Kind | None, member: dict[str, Any]) -> str:
+    parts = [ghost.spec.get("systemPrompt") or "" if ghost is not None else "", member.get("prompt") or ""]
+    text = "\n\n".join(part for part in parts if part)
+    return f"<base_prompt>{text}</base_prompt>" if text else ""
+
+
+def _override(
+    task: TaskResource, model_name: str | None, model_type: str | None
+) -> tuple[str | None, str | None]:
+    """The message's override, else the task's stored one (labels), else none."""
+    if model_name:
+        return model_name, model_type
+    labels = task.labels
+    if labels.get("forceOverrideBotModel") == "true" and labels.get("modelId"):
+        return labels["modelId"], labels.get("forceOverrideBotModelType")
+    return None, None
+
+
+def find_model(requester: User, name: str, model_type: str | None) -> Kind | None:
+    """A model by name as the requester may use it: own, then their groups', then public."""
+    rows = Kind.objects.filter(kind="Model", name=name, is_active=True)
+    if model_type in (None, "user"):
+        own = rows.filter(namespace=DEFAULT_NAMESPACE, owner=requester).first()
+        if own is not None or model_type == "user":
+            return own
+    if model_type in (None, "group"):
+        groups = account_selectors.readable_group_names(requester)
+        group_row = rows.filter(namespace__in=groups).order_by("namespace").first() if groups else None
+        if group_row is not None or model_type == "group":
+            return group_row
+    return rows.filter(namespace=DEFAULT_NAMESPACE, owner__isnull=True).first()
+
+
+def model_config(model: Kind) -> ModelConfig:
+    """A Model resource with its secrets in clear, for this call only."""
+    spec = secrets.revealed("Model", model.document).get("spec") or {}
+    config = spec.get("modelConfig") if isinstance(spec.get("modelConfig"), dict) else {}
+    env = config.get("env") if isinstance(config.get("env"), dict) else {}
+    headers = config.get("DEFAULT_HEADERS") or env.get("DEFAULT_HEADERS") or env.get("custom_headers") or {}
+    protocol = spec.get("protocol")
+    api_format = spec.get("apiFormat") or ("responses" if protocol == "openai-responses" else None)
+    return ModelConfig(
+        provider=str(env.get("model") or "openai"),
+        model_id=str(env.get("model_id") or "gpt-4"),
+        api_key=str(env.get("api_key") or ""),
+        base_url=str(env.get("base_url") or DEFAULT_BASE_URL),
+        api_format=api_format,
+        protocol=protocol,
+        default_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        context_window=spec.get("contextWindow") or config.get("context_window"),
+        max_output_tokens=spec.get("maxOutputTokens") or config.get("max_output_tokens"),
+        timeout=float(settings.CHAT_MODEL_TIMEOUT_SECONDS),
+        model_name=model.name,
+        model_namespace=model.namespace,
+    )
+
+
+def resolve(
+    task: TaskResource,
+    team: Kind,
+    requester: User,
+    *,
+    model_name: str | None = None,
+    model_type: str | None = None,
+) -> ChatSetup:
+    """Everything one answer needs; ``ChatConfigError`` with a readable reason otherwise."""
+    member, bot, context = first_bot(team)
+    override, override_type = _override(task, model_name, model_type)
+    if override:
+        model = find_model(requester, override, override_type)
+        if model is None:
+            raise ChatConfigError(f"Model {override} not found")
+    else:
+        components = bot_adapter.load_components([bot])
+        model = components.resolve("Model", bot.spec.get("modelRef"), bot.owner_id)
+        if model is None:
+            raise ChatConfigError(f"Bot {bot.name} has no model configured")
+    return ChatSetup(
+        team=team,
+        bot=bot,
+        shell_type=context.shell_type(bot) or CHAT_SHELL,
+        system_prompt=system_prompt(context.ghost(bot), member),
+        model=model_config(model),
+    )

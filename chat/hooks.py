@@ -1,0 +1,69 @@
+"""What the chat app plugs in: the /chat namespace, task status events, stopping streams for
+the REST cancel, the live text of running answers, and the server's shutdown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.utils import timezone
+
+from chat import protocol, services, stream_state
+from chat.namespace import ChatNamespace
+from chat.streams import WORKER_PREFIX, runner
+from tasks import statuses
+from tasks.models import Subtask, TaskResource
+from tasks.services import events, lifecycle, messages
+from wegent import lifespan
+from wegent.realtime import emitter, namespaces
+from wegent.realtime.rooms import user_room
+
+STOP_WAIT_SECONDS = 5.0
+
+
+def emit_task_status(task: TaskResource) -> None:
+    """``task:status`` to the owner (and group members) after any change of the task."""
+    payload = services.status_payload(task)
+    for user_id in services.status_recipients(task):
+        emitter.emit_sync(protocol.TASK_STATUS, payload, room=user_room(user_id))
+
+
+def stop_stream(task: TaskResource, answer: Subtask) -> bool:
+    """Stops a live direct-chat stream for ``POST /tasks/{id}/cancel`` and waits until it has
+    saved its ending; False (the caller ends the answer itself) when no live stream has it."""
+    if answer.status != statuses.RUNNING or not answer.worker_id.startswith(WORKER_PREFIX):
+        return False
+    lease = timezone.now() - dt.timedelta(seconds=settings.CHAT_STREAM_LEASE_SECONDS)
+    if answer.heartbeat_at is None or answer.heartbeat_at < lease:
+        return False
+    if emitter.has_server_loop():
+        emitter.in_server_loop(runner.request_cancel(answer.pk))
+    else:  # e.g. a Celery worker: the stream runs in some web worker, reached through the layer
+        async_to_sync(runner.request_cancel)(answer.pk)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if not Subtask.objects.filter(pk=answer.pk, status=statuses.RUNNING).exists():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def live_text(answer: Subtask) -> str | None:
+    return stream_state.text(answer.pk)
+
+
+async def shutdown() -> None:
+    await runner.shutdown(settings.CHAT_SHUTDOWN_GRACE_SECONDS)
+
+
+def install() -> None:
+    namespaces.register(ChatNamespace())
+    if emit_task_status not in events.task_listeners:
+        events.task_listeners.append(emit_task_status)
+    if stop_stream not in lifecycle.stream_stoppers:
+        lifecycle.stream_stoppers.append(stop_stream)
+    if live_text not in messages.live_text_providers:
+        messages.live_text_providers.append(live_text)
+    lifespan.on_shutdown(shutdown)

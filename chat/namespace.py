@@ -1,0 +1,160 @@
+"""The ``/chat`` Socket.IO namespace (reference realtime §1.3-§2.3): thin handlers over
+``chat.services`` and the runner.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chat import protocol, services
+from chat.streams import runner
+from wegent.errors import DomainError
+from wegent.realtime import emitter
+from wegent.realtime.db import run_sync
+from wegent.realtime.namespaces import AfterEmits, ConnectionRefused, Namespace, Socket
+from wegent.realtime.rooms import user_room
+
+
+class ChatNamespace(Namespace):
+    path = protocol.NAMESPACE
+    events = {
+        "task:join": "on_task_join",
+        "task:leave": "on_task_leave",
+        "chat:send": "on_chat_send",
+        "chat:cancel": "on_chat_cancel",
+        "chat:retry": "on_chat_retry",
+        "chat:resume": "on_chat_resume",
+        "history:sync": "on_history_sync",
+        "task:close-session": "on_task_close_session",
+        "skill:response": "on_skill_response",
+    }
+
+    async def on_connect(self, socket: Socket, auth: Any) -> None:
+        if not runner.accepting:
+            raise ConnectionRefused("Server is shutting down")
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ConnectionRefused("Missing authentication token")
+        try:
+            user, expires = await run_sync(services.authenticate, token)
+        except DomainError:
+            raise ConnectionRefused("Invalid or expired token")
+        socket.session.update(user=user, token_exp=expires)
+        await socket.enter_room(user_room(user.pk))
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    async def _expired(self, socket: Socket) -> dict[str, str] | None:
+        """The reference's mid-session expiry: ``auth:error``, disconnect, error ack."""
+        expires = socket.session.get("token_exp")
+        if expires is not None and expires > time.time():
+            return None
+        await socket.emit(protocol.AUTH_ERROR, protocol.auth_error())
+        await socket.disconnect()
+        return protocol.error("Token expired")
+
+    async def _deliver(self, socket: Socket, outcome: services.Outcome) -> Any:
+        """Rooms first, then events, then the streams; the ack last (as the reference)."""
+        for room in outcome.rooms:
+            await socket.enter_room(room)
+        for item in outcome.emits:
+            await emitter.emit(
+                item.event,
+                item.payload,
+                room=item.room,
+                skip=socket.channel_name if item.skip_sender else None,
+            )
+        for answer in outcome.answers:
+            runner.start(answer)
+        return AfterEmits(outcome.ack) if outcome.emits else outcome.ack
+
+    # --- events ------------------------------------------------------------------------------------
+
+    async def on_task_join(self, socket: Socket, data: Any) -> Any:
+        if (expired := await self._expired(socket)) is not None:
+            return expired
+        payload = protocol.parse(protocol.TaskJoin, data)
+        if isinstance(payload, dict):
+            return payload
+        user = socket.session["user"]
+        if not await run_sync(services.can_join, user, payload.task_id):
+            return protocol.error(services.ACCESS_DENIED)
+        await socket.enter_room(f"task:{payload.task_id}")
+        return await run_sync(services.join_data, user, payload.task_id, payload.after_message_id)
+
+    async def on_task_leave(self, socket: Socket, data: Any) -> Any:
+        payload = protocol.parse(protocol.TaskLeave, data)
+        if isinstance(payload, dict):
+            return payload
+        await socket.leave_room(f"task:{payload.task_id}")
+        return {"success": True}
+
+    async def on_chat_send(self, socket: Socket, data: Any) -> Any:
+        if (expired := await self._expired(socket)) is not None:
+            return expired
+        payload = protocol.parse(protocol.ChatSend, data)
+        if isinstance(payload, dict):
+            return payload
+        outcome = await run_sync(services.send, socket.session["user"], payload, accepting=runner.accepting)
+        return await self._deliver(socket, outcome)
+
+    async def on_chat_cancel(self, socket: Socket, data: Any) -> Any:
+        if (expired := await self._expired(socket)) is not None:
+            return expired
+        payload = protocol.parse(protocol.ChatCancel, data)
+        if isinstance(payload, dict):
+            return payload
+        row = await run_sync(services.cancellable_answer, socket.session["user"], payload)
+        if isinstance(row, dict):
+            return row
+        if not await run_sync(services.end_unclaimed, row):
+            await runner.request_cancel(row.pk)
+        return {"success": True}
+
+    async def on_chat_retry(self, socket: Socket, data: Any) -> Any:
+        if (expired := await self._expired(socket)) is not None:
+            return expired
+        payload = protocol.parse(protocol.ChatRetry, data)
+        if isinstance(payload, dict):
+            return payload
+        outcome = await run_sync(services.retry, socket.session["user"], payload, accepting=runner.accepting)
+        return await self._deliver(socket, outcome)
+
+    async def on_chat_resume(self, socket: Socket, data: Any) -> Any:
+        payload = protocol.parse(protocol.ChatResume, data)
+        if isinstance(payload, dict):
+            return payload
+        ack, missed = await run_sync(services.resume_text, socket.session["user"], payload)
+        if "error" not in ack:
+            await socket.enter_room(f"task:{payload.task_id}")
+            if missed:
+                await socket.emit(
+                    protocol.CHAT_CHUNK,
+                    {"subtask_id": payload.subtask_id, "content": missed, "offset": payload.offset},
+                )
+        return ack
+
+    async def on_history_sync(self, socket: Socket, data: Any) -> Any:
+        payload = protocol.parse(protocol.HistorySync, data)
+        if isinstance(payload, dict):
+            return payload
+        return await run_sync(services.history_since, socket.session["user"], payload)
+
+    async def on_task_close_session(self, socket: Socket, data: Any) -> Any:
+        if (expired := await self._expired(socket)) is not None:
+            return expired
+        task_id = data.get("task_id") if isinstance(data, dict) else None
+        if task_id is None:
+            return protocol.error("Missing task_id")
+        if not await run_sync(services.can_join, socket.session["user"], task_id):
+            return protocol.error("Task not found")
+        # Devices (the /local-executor namespace) are not part of this server yet.
+        return protocol.error("No device executor found for this task")
+
+    async def on_skill_response(self, socket: Socket, data: Any) -> Any:
+        payload = protocol.parse(protocol.SkillResponse, data)
+        if isinstance(payload, dict):
+            return protocol.error("Missing request_id")
+        # No skill asks the browser for anything yet, so no request can be pending.
+        return protocol.error("No pending request found")

@@ -1,0 +1,238 @@
+"""The ``/chat`` namespace's wire shapes: client payloads (validated) and server events
+(reference realtime §2.2-§2.4). Every event name and payload field is defined here only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+NAMESPACE = "/chat"
+
+# Server -> client events.
+AUTH_ERROR = "auth:error"
+CHAT_START = "chat:start"
+CHAT_CHUNK = "chat:chunk"
+CHAT_DONE = "chat:done"
+CHAT_ERROR = "chat:error"
+CHAT_CANCELLED = "chat:cancelled"
+CHAT_MESSAGE = "chat:message"
+CHAT_BOT_COMPLETE = "chat:bot_complete"
+TASK_CREATED = "task:created"
+TASK_STATUS = "task:status"
+
+MAX_ID = 2**63 - 1
+Id = Field(ge=1, le=MAX_ID)
+
+
+class Payload(BaseModel):
+    """Unknown keys are ignored (the web client sends extras such as ``preload_skill_names``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class TaskJoin(Payload):
+    task_id: int
+    after_message_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+
+
+class TaskLeave(Payload):
+    task_id: int
+
+
+class ContextItem(Payload):
+    type: str = Field(max_length=50)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class AdditionalSkill(Payload):
+    name: str = Field(max_length=100)
+    namespace: str = Field(default="default", max_length=100)
+    is_public: bool = False
+
+
+class ChatSend(Payload):
+    task_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    team_id: int = Id
+    message: str
+    title: str | None = Field(default=None, max_length=256)
+    attachment_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    attachment_ids: list[int] | None = Field(default=None, max_length=50)
+    enable_deep_thinking: bool = True
+    enable_web_search: bool = False
+    search_engine: str | None = Field(default=None, max_length=100)
+    enable_clarification: bool = False
+    force_override_bot_model: str | None = Field(default=None, max_length=100)
+    force_override_bot_model_type: Literal["public", "user", "group"] | None = None
+    is_group_chat: bool = False
+    contexts: list[ContextItem] | None = Field(default=None, max_length=20)
+    git_url: str = Field(default="", max_length=1000)
+    git_repo: str = Field(default="", max_length=500)
+    git_repo_id: int = Field(default=0, ge=0, le=MAX_ID)
+    git_domain: str = Field(default="", max_length=255)
+    branch_name: str = Field(default="", max_length=255)
+    task_type: Literal["chat", "code", "knowledge", "task"] | None = None
+    knowledge_base_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    additional_skills: list[AdditionalSkill] | None = Field(default=None, max_length=50)
+    device_id: str | None = Field(default=None, max_length=100)
+
+    def all_attachment_ids(self) -> list[int]:
+        ids = list(self.attachment_ids or [])
+        if self.attachment_id is not None:
+            ids.append(self.attachment_id)
+        return list(dict.fromkeys(ids))
+
+
+class ChatCancel(Payload):
+    subtask_id: int = Id
+    partial_content: str | None = None
+    shell_type: str | None = Field(default=None, max_length=50)
+
+
+class ChatRetry(Payload):
+    task_id: int = Id
+    subtask_id: int = Id
+    force_override_bot_model: str | None = Field(default=None, max_length=100)
+    force_override_bot_model_type: Literal["public", "user", "group"] | None = None
+    use_model_override: bool = False
+
+
+class ChatResume(Payload):
+    task_id: int = Id
+    subtask_id: int = Id
+    offset: int = Field(default=0, ge=0)
+
+
+class HistorySync(Payload):
+    task_id: int = Id
+    after_message_id: int = Field(ge=0, le=MAX_ID)
+
+
+class SkillResponse(Payload):
+    request_id: str = Field(min_length=1, max_length=200)
+    skill_name: str | None = None
+    action: str | None = None
+    success: bool = False
+    result: Any = None
+    error: Any = None
+
+
+def parse(model: type[Payload], data: Any) -> Payload | dict[str, str]:
+    """The validated payload, or the reference's error ack."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+        return {"error": f"Invalid payload: {where}: {first.get('msg', 'invalid')}"}
+
+
+def error(message: str) -> dict[str, str]:
+    return {"error": message}
+
+
+# --- server events --------------------------------------------------------------------------------
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def chat_start(
+    *, task_id: int, subtask_id: int, message_id: int, shell_type: str, bot_name: str | None
+) -> dict:
+    return {
+        "task_id": task_id,
+        "subtask_id": subtask_id,
+        "bot_name": bot_name,
+        "shell_type": shell_type,
+        "message_id": message_id,
+    }
+
+
+def chat_chunk(*, task_id: int, subtask_id: int, content: str, offset: int, block_id: str) -> dict:
+    return {
+        "subtask_id": subtask_id,
+        "content": content,
+        "offset": offset,
+        "task_id": task_id,
+        "block_id": block_id,
+        "block_offset": offset,
+    }
+
+
+def chat_done(*, task_id: int, subtask_id: int, offset: int, result: dict[str, Any], message_id: int) -> dict:
+    return {
+        "task_id": task_id,
+        "subtask_id": subtask_id,
+        "offset": offset,
+        "result": result,
+        "message_id": message_id,
+    }
+
+
+def chat_error(*, task_id: int, subtask_id: int, error_text: str, message_id: int | None) -> dict:
+    return {"subtask_id": subtask_id, "error": error_text, "task_id": task_id, "message_id": message_id}
+
+
+def chat_cancelled(*, task_id: int, subtask_id: int) -> dict:
+    return {"task_id": task_id, "subtask_id": subtask_id}
+
+
+def bot_complete(*, task_id: int, subtask_id: int, content: str, result: dict[str, Any]) -> dict:
+    return {
+        "task_id": task_id,
+        "subtask_id": subtask_id,
+        "content": content,
+        "result": result,
+        "created_at": now_iso(),
+    }
+
+
+def task_created(*, task_id: int, title: str, team_id: int, team_name: str, is_group_chat: bool) -> dict:
+    return {
+        "task_id": task_id,
+        "title": title,
+        "team_id": team_id,
+        "team_name": team_name,
+        "created_at": now_iso(),
+        "is_group_chat": is_group_chat,
+    }
+
+
+def task_status(*, task_id: int, status: str, progress: int | None, completed_at: str | None) -> dict:
+    payload: dict[str, Any] = {"task_id": task_id, "status": status, "progress": progress}
+    if status in ("COMPLETED", "FAILED", "CANCELLED"):
+        payload["completed_at"] = completed_at or now_iso()
+    return payload
+
+
+def chat_message(
+    *,
+    task_id: int,
+    subtask_id: int,
+    message_id: int,
+    content: str,
+    sender_id: int,
+    sender_name: str,
+    created_at: str,
+    contexts: list[dict[str, Any]],
+) -> dict:
+    return {
+        "subtask_id": subtask_id,
+        "task_id": task_id,
+        "message_id": message_id,
+        "role": "user",
+        "content": content,
+        "sender": {"user_id": sender_id, "user_name": sender_name},
+        "created_at": created_at,
+        "attachment": None,
+        "attachments": [],
+        "contexts": contexts,
+    }
+
+
+def auth_error() -> dict:
+    return {"error": "Token expired", "code": "TOKEN_EXPIRED"}

@@ -1,0 +1,82 @@
+"""OpenAI chat completions (``POST {base_url}/chat/completions``, streamed).
+
+The default for every provider we do not know: most self-hosted and proxy endpoints (vLLM,
+Ollama, LiteLLM, OpenRouter, Gemini's OpenAI endpoint, the fake test server) speak it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from chat.providers.base import Message, ModelConfig, ProviderError
+from chat.providers.common import api_key_of, close_quietly, http_client, provider_error, require_model_id
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+def openai_client(config: ModelConfig, base_url: str) -> openai.AsyncOpenAI:
+    # Retries are the runner's decision; the pool is shared, so the client itself owns nothing.
+    return openai.AsyncOpenAI(
+        api_key=api_key_of(config),
+        base_url=base_url,
+        timeout=config.timeout,
+        max_retries=0,
+        default_headers=dict(config.default_headers) or None,
+        http_client=http_client(),
+    )
+
+
+def max_tokens_param(base_url: str) -> str:
+    # OpenAI and Azure OpenAI reject ``max_tokens`` for reasoning models; many compatible
+    # servers only know ``max_tokens``.
+    try:
+        host = (urlsplit(base_url).hostname or "").lower()
+    except ValueError:
+        return "max_tokens"
+    official = host == "api.openai.com" or host.endswith(".openai.azure.com")
+    return "max_completion_tokens" if official else "max_tokens"
+
+
+def chat_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    out.extend({"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages)
+    return out
+
+
+class OpenAIChatProvider:
+    api_label = "Chat Completions API"
+
+    def __init__(self, default_base_url: str = OPENAI_BASE_URL) -> None:
+        self.default_base_url = default_base_url
+
+    async def stream(self, config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
+        require_model_id(config)
+        base_url = config.base_url or self.default_base_url
+        params: dict[str, Any] = {
+            "model": config.model_id,
+            "messages": chat_messages(system, messages),
+            "stream": True,
+        }
+        if config.max_output_tokens:
+            params[max_tokens_param(base_url)] = config.max_output_tokens
+        response = None
+        started = False
+        try:
+            response = await openai_client(config, base_url).chat.completions.create(**params)
+            started = True  # connected: a transport error from here on is a dropped stream
+            async for chunk in response:
+                for choice in chunk.choices or ():
+                    text = choice.delta.content if choice.delta is not None else None
+                    if text:
+                        yield text
+        except ProviderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError
+            # ``from None``: the SDK exception text may quote the API key (logged tracebacks).
+            raise provider_error(exc, config, base_url, started=started) from None
+        finally:
+            await close_quietly(response)

@@ -1,0 +1,373 @@
+"""The chat runner: one asyncio task per answer, in the web worker that received the message.
+
+A stream claims its answer (PENDING -> RUNNING, one worker only), announces ``chat:start``,
+reads the provider's deltas, appends them to the shared stream state and publishes them to the
+task room (deltas that arrive together go out as one ``chat:chunk``), saves the partial text
+and renews its lease every few seconds, and ends the answer COMPLETED, FAILED or CANCELLED
+with the matching events. It keeps going when the client disconnects.
+
+Cancel requests reach the stream on whichever worker runs it: with Redis every worker listens
+on one pub/sub channel for the ids of answers to stop; in one process the stream is local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from chat import protocol, stream_state
+from chat.providers.base import ProviderError
+from tasks import statuses
+from tasks.services import lifecycle
+from wegent.realtime import emitter
+from wegent.realtime.db import run_sync
+from wegent.realtime.rooms import task_room, user_room
+
+logger = logging.getLogger(__name__)
+
+WORKER_PREFIX = "chat:"
+WORKER_ID = f"{WORKER_PREFIX}{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+CANCEL_CHANNEL = "wegent:chat:cancel"
+_END, _CANCEL = object(), object()
+
+
+@dataclass
+class Answer:
+    """What a stream needs to know about the answer it produces."""
+
+    task_id: int
+    subtask_id: int
+    message_id: int
+    owner_id: int
+    owner_name: str
+    shell_type: str
+    bot_name: str | None
+    system_prompt: str
+    messages: list[dict[str, Any]]
+    model: Any  # chat.providers.base.ModelConfig
+
+
+@dataclass
+class Stream:
+    answer: Answer
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_reason: str | None = None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+            self.queue.put_nowait(_CANCEL)
+
+
+def _providers_loaded() -> bool:
+    return "chat.providers.select" in sys.modules
+
+
+def provider_stream(model: Any, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+    from chat.providers.select import stream
+
+    return stream(model, system, messages)
+
+
+class Runner:
+    """The streams of this process."""
+
+    def __init__(self) -> None:
+        self.streams: dict[int, Stream] = {}
+        self.accepting = True
+        self._listener: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Tests replace this to run streams against something other than a provider.
+        self.open_stream: Callable[[Any, str, list[dict[str, Any]]], AsyncIterator[str]] = provider_stream
+
+    # --- cancel messages from any worker -----------------------------------------------------------
+
+    async def _ensure_listener(self) -> None:
+        """With several workers (Redis), each listens for cancel requests on one pub/sub channel;
+        a single process needs no listener (every stream is local)."""
+        if not settings.REDIS_URL:
+            return
+        listener = self._listener
+        if listener is None or listener.done() or listener.get_loop() is not asyncio.get_running_loop():
+            self._listener = asyncio.ensure_future(self._listen(settings.REDIS_URL))
+
+    async def _listen(self, url: str) -> None:
+        while True:
+            client = aioredis.Redis.from_url(url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CANCEL_CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        stream = self.streams.get(int(message["data"]))
+                        if stream is not None:
+                            stream.cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("chat cancel listener failed; reconnecting")
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()
+
+    async def request_cancel(self, subtask_id: int) -> None:
+        """Stops the stream of ``subtask_id`` wherever it runs (no-op when none runs)."""
+        stream = self.streams.get(subtask_id)
+        if stream is not None:
+            stream.cancel()
+            return
+        if settings.REDIS_URL:
+            client = aioredis.Redis.from_url(settings.REDIS_URL)
+            try:
+                await client.publish(CANCEL_CHANNEL, str(subtask_id))
+            finally:
+                await client.aclose()
+
+    # --- running ---------------------------------------------------------------------------------------
+
+    def start(self, answer: Answer) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self.run(answer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def run(self, answer: Answer) -> None:
+        if self.open_stream is provider_stream and not _providers_loaded():
+            # The SDKs take about a second to import: in a thread, not on the event loop.
+            await run_sync(importlib.import_module, "chat.providers.select")
+        if not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
+            return  # cancelled before it started, or another worker has it
+        stream = Stream(answer)
+        self.streams[answer.subtask_id] = stream
+        await self._ensure_listener()
+        try:
+            await stream_state.start(
+                answer.task_id, answer.subtask_id, user_id=answer.owner_id, user_name=answer.owner_name
+            )
+            await emitter.emit(
+                protocol.CHAT_START,
+                protocol.chat_start(
+                    task_id=answer.task_id,
+                    subtask_id=answer.subtask_id,
+                    message_id=answer.message_id,
+                    shell_type=answer.shell_type,
+                    bot_name=answer.bot_name,
+                ),
+                room=task_room(answer.task_id),
+            )
+            await self._pump(stream)
+        except Exception:
+            logger.exception("chat stream %s failed", answer.subtask_id)
+            await self._fail(stream, stream_state.text(answer.subtask_id) or "", "Internal server error")
+        finally:
+            self.streams.pop(answer.subtask_id, None)
+            await stream_state.finish(answer.task_id, answer.subtask_id)
+            stream.done.set()
+
+    async def _produce(self, stream: Stream) -> None:
+        answer = stream.answer
+        iterator = self.open_stream(answer.model, answer.system_prompt, answer.messages)
+        try:
+            async for delta in iterator:
+                if delta:
+                    stream.queue.put_nowait(delta)
+            stream.queue.put_nowait(_END)
+        except ProviderError as exc:
+            stream.queue.put_nowait(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("provider stream failed")
+            stream.queue.put_nowait(ProviderError(f"Model call failed: {type(exc).__name__}"))
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _keep_alive(self, stream: Stream, parts: list[str]) -> None:
+        """Saves the partial text and renews the lease on a fixed beat, chunks or not; a stream
+        whose answer was ended elsewhere (an operator, the sweeper) stops."""
+        answer = stream.answer
+        while True:
+            await asyncio.sleep(settings.CHAT_SAVE_INTERVAL_SECONDS)
+            partial = {"value": "".join(parts), "streaming": True}
+            if not await run_sync(lifecycle.save_progress, answer.subtask_id, WORKER_ID, partial):
+                stream.cancel("lost")
+                return
+
+    async def _pump(self, stream: Stream) -> None:
+        answer = stream.answer
+        parts: list[str] = []
+        producer = asyncio.ensure_future(self._produce(stream))
+        keeper = asyncio.ensure_future(self._keep_alive(stream, parts))
+        length = 0
+        block_id = str(uuid.uuid4())
+        outcome: Any = None
+        try:
+            while outcome is None:
+                batch = [await stream.queue.get()]
+                while not stream.queue.empty():  # coalesce what has already arrived
+                    batch.append(stream.queue.get_nowait())
+                texts = []
+                for item in batch:
+                    if isinstance(item, str):
+                        texts.append(item)
+                    elif outcome is None:
+                        outcome = item
+                if not texts:
+                    continue
+                content = "".join(texts)
+                offset = length
+                parts.append(content)
+                length += len(content)
+                await stream_state.append(answer.subtask_id, content)
+                await emitter.emit(
+                    protocol.CHAT_CHUNK,
+                    protocol.chat_chunk(
+                        task_id=answer.task_id,
+                        subtask_id=answer.subtask_id,
+                        content=content,
+                        offset=offset,
+                        block_id=block_id,
+                    ),
+                    room=task_room(answer.task_id),
+                )
+        finally:
+            for helper in (producer, keeper):
+                if not helper.done():
+                    helper.cancel()
+            await asyncio.gather(producer, keeper, return_exceptions=True)
+        text = "".join(parts)
+        if outcome is _END:
+            await self._complete(stream, text, block_id)
+        elif isinstance(outcome, ProviderError):
+            await self._fail(stream, text, outcome.message)
+        elif stream.cancel_reason != "lost":
+            await self._cancelled(stream, text)
+
+    # --- endings -----------------------------------------------------------------------------------------
+
+    async def _complete(self, stream: Stream, text: str, block_id: str) -> None:
+        answer = stream.answer
+        result = {
+            "id": f"resp-{uuid.uuid4().hex[:12]}",
+            "usage": None,
+            "stop_reason": "end_turn",
+            "sources": None,
+            "blocks": [
+                {"id": block_id, "type": "text", "content": text, "status": "done", "timestamp": time.time()}
+            ],
+            "silent_exit": None,
+            "silent_exit_reason": None,
+            "value": text,
+        }
+        changes = lifecycle.SubtaskChanges(status=statuses.COMPLETED, progress=100, result=result)
+        if not await self._end(answer, changes):
+            return
+        await emitter.emit(
+            protocol.CHAT_DONE,
+            protocol.chat_done(
+                task_id=answer.task_id,
+                subtask_id=answer.subtask_id,
+                offset=len(text),
+                result=result,
+                message_id=answer.message_id,
+            ),
+            room=task_room(answer.task_id),
+        )
+        await emitter.emit(
+            protocol.CHAT_BOT_COMPLETE,
+            protocol.bot_complete(
+                task_id=answer.task_id, subtask_id=answer.subtask_id, content=text, result=result
+            ),
+            room=user_room(answer.owner_id),
+        )
+
+    async def _fail(self, stream: Stream, text: str, message: str) -> None:
+        answer = stream.answer
+        changes = lifecycle.SubtaskChanges(
+            status=statuses.FAILED, result={"value": text, "error": message}, error_message=message
+        )
+        await self._end(answer, changes)
+        await emitter.emit(
+            protocol.CHAT_ERROR,
+            protocol.chat_error(
+                task_id=answer.task_id,
+                subtask_id=answer.subtask_id,
+                error_text=message,
+                message_id=answer.message_id,
+            ),
+            room=task_room(answer.task_id),
+        )
+
+    async def _cancelled(self, stream: Stream, text: str) -> None:
+        answer = stream.answer
+        result = {"value": text, "cancelled": True}
+        changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
+        if not await self._end(answer, changes):
+            return
+        room = task_room(answer.task_id)
+        await emitter.emit(
+            protocol.CHAT_CANCELLED,
+            protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.subtask_id),
+            room=room,
+        )
+        await emitter.emit(
+            protocol.CHAT_DONE,
+            protocol.chat_done(
+                task_id=answer.task_id,
+                subtask_id=answer.subtask_id,
+                offset=len(text),
+                result=result,
+                message_id=answer.message_id,
+            ),
+            room=room,
+        )
+
+    async def _end(self, answer: Answer, changes: lifecycle.SubtaskChanges) -> bool:
+        """Writes the ending (which re-derives the task and emits ``task:status``); False when the
+        answer was already ended elsewhere."""
+        try:
+            await run_sync(lifecycle.update_subtask, answer.subtask_id, changes)
+        except lifecycle.InvalidTransition:
+            return False
+        return True
+
+    # --- shutdown --------------------------------------------------------------------------------------
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stops taking new streams, lets running ones finish for ``grace_seconds``, then cancels
+        the rest (their partial text is saved)."""
+        self.accepting = False
+        streams = list(self.streams.values())
+        if streams:
+            waiting = [asyncio.ensure_future(s.done.wait()) for s in streams]
+            _, pending = await asyncio.wait(waiting, timeout=grace_seconds)
+            for item in pending:
+                item.cancel()
+            for stream in list(self.streams.values()):
+                stream.cancel("shutdown")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10)
+        if self._listener is not None:
+            self._listener.cancel()
+        from chat.providers.common import aclose_http_client
+
+        await aclose_http_client()
+
+
+runner = Runner()

@@ -1,0 +1,184 @@
+"""Two server processes sharing Redis (the scaled mode, DESIGN.md §5): a client on worker A
+sees a stream produced on worker B, joins it mid-stream with the exact text so far, and a
+cancel sent to A stops the stream on B.
+
+Needs Redis (the channel layer across processes), so it runs on the PostgreSQL and MariaDB
+legs; the embedded mode has one process by definition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from chat.tests.conftest import Recorder, connect
+from conftest import _free_port
+from tasks.models import Subtask
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    scheme = "postgres" if db["ENGINE"].endswith("postgresql") else "mysql"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"{scheme}://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or ''}/{db['NAME']}"
+
+
+class Worker:
+    """One ``manage.py serve`` process on the test database and the shared Redis."""
+
+    def __init__(self, **extra_env: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            # Tokens and encrypted model keys made by this test process must be readable there.
+            "WEGENT_SECRET_KEY": settings.SECRET_KEY,
+            "WEGENT_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
+            "WEGENT_TESTING": "1",
+            "WEGENT_LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
+        command = [sys.executable, "manage.py", "serve", "--port", str(self.port), "--no-embedded-celery"]
+        # Output goes to a file: a pipe nobody reads could fill up and stall the worker.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
+        self.captured = ""
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        if self.log.closed:
+            return self.captured
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.output()}")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"worker did not start: {self.output()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.captured = self.output()
+        self.log.close()
+
+
+def _needs_scaled_mode() -> None:
+    if not settings.REDIS_URL or connection.vendor == "sqlite":
+        pytest.skip("several workers need Redis and a database server (scaled mode)")
+
+
+@pytest.fixture
+def workers() -> Iterator[tuple[Worker, Worker]]:
+    _needs_scaled_mode()
+    pair = (Worker(), Worker())
+    try:
+        for worker in pair:
+            worker.wait_ready()
+        yield pair
+    finally:
+        for worker in pair:
+            worker.stop()
+
+
+def _rebuild(streaming: dict, watcher: Recorder, subtask_id: int) -> str:
+    """The joined text plus every later chunk, checking each continues exactly where it should."""
+    text = streaming["cached_content"]
+    for chunk in watcher.named("chat:chunk"):
+        if chunk["subtask_id"] != subtask_id or chunk["offset"] < streaming["offset"]:
+            continue
+        assert chunk["offset"] == len(text), "no gap and no overlap after the join"
+        text += chunk["content"]
+    return text
+
+
+def test_streams_cross_workers_and_cancel_reaches_the_producer(workers, user, chat_team):
+    worker_a, worker_b = workers
+    team = chat_team(user, "fake-n400-d15")
+
+    async def scenario() -> tuple[int, str]:
+        sender = await connect(worker_b.url, user)  # the stream runs on B
+        ack = await sender.call("chat:send", {"team_id": team.pk, "message": "a long answer please"})
+        start = await sender.wait_for("chat:start")
+        await sender.wait_for("chat:chunk", lambda c: c["offset"] > 30)
+
+        watcher = await connect(worker_a.url, user)  # joins from A mid-stream
+        joined_a = await watcher.call("task:join", {"task_id": ack["task_id"]})
+        assert joined_a["streaming"]["subtask_id"] == start["subtask_id"]
+        assert joined_a["streaming"]["offset"] == len(joined_a["streaming"]["cached_content"]) > 30
+
+        late = await connect(worker_b.url, user)  # and another joins on B itself
+        joined_b = await late.call("task:join", {"task_id": ack["task_id"]})
+        await watcher.wait_for("chat:chunk", lambda c: c["offset"] > joined_a["streaming"]["offset"] + 50)
+
+        # Cancel through A: the stream on B stops, everyone hears it.
+        assert await watcher.call("chat:cancel", {"subtask_id": start["subtask_id"]}) == {"success": True}
+        for client in (sender, watcher, late):
+            await client.wait_for("chat:cancelled")
+        done = await watcher.wait_for("chat:done")
+        final = done["result"]["value"]
+        full = " ".join(f"w{i}" for i in range(400))
+        assert done["result"]["cancelled"] is True and 0 < len(final) < len(full)
+        assert _rebuild(joined_a["streaming"], watcher, start["subtask_id"]) == final
+        assert _rebuild(joined_b["streaming"], late, start["subtask_id"]) == final
+        for client in (sender, watcher, late):
+            await client.close()
+        return start["subtask_id"], final
+
+    subtask_id, final = asyncio.run(scenario())
+    answer = Subtask.objects.get(pk=subtask_id)
+    assert answer.status == "CANCELLED" and answer.result["value"] == final
+
+
+def test_sigterm_gives_running_streams_their_grace_then_saves_them(user, chat_team):
+    """A stopping worker lets streams run for the grace period, then cancels them with their
+    partial text saved: nothing is left RUNNING."""
+    _needs_scaled_mode()
+    worker = Worker(WEGENT_CHAT_SHUTDOWN_GRACE_SECONDS="1")
+    team = chat_team(user, "fake-n1000-d20")
+    try:
+        worker.wait_ready()
+
+        async def scenario() -> int:
+            client = await connect(worker.url, user)
+            await client.call("chat:send", {"team_id": team.pk, "message": "this will be cut"})
+            start = await client.wait_for("chat:start")
+            await client.wait_for("chat:chunk", lambda c: c["offset"] > 20)
+            worker.process.terminate()
+            await asyncio.to_thread(worker.process.wait, 30)
+            return start["subtask_id"]
+
+        subtask_id = asyncio.run(scenario())
+    finally:
+        worker.stop()
+    answer = Subtask.objects.get(pk=subtask_id)
+    assert answer.status == "CANCELLED", worker.output()
+    assert answer.result["cancelled"] is True and len(answer.result["value"]) > 20

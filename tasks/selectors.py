@@ -1,0 +1,200 @@
+"""Reads of tasks and messages: who may see a task, list sets, message numbering, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Max, Q, QuerySet
+
+from accounts.models import User
+from kinds.models import ResourceMember
+from tasks import statuses
+from tasks.exceptions import TaskNotFound
+from tasks.models import TASK, WORKSPACE, Subtask, SubtaskContext, TaskResource
+
+# Ids beyond a signed 64-bit integer cannot exist (and overflow some databases).
+MAX_ID = 2**63 - 1
+
+
+def task_row(task_id: int) -> TaskResource | None:
+    """The active Task with this id, whoever owns it."""
+    if not 0 < task_id <= MAX_ID:
+        return None
+    return TaskResource.objects.filter(pk=task_id, kind=TASK, is_active=True).select_related("owner").first()
+
+
+def approved_members(task_id: int) -> QuerySet[ResourceMember]:
+    # A row recording a copy made from a share link is not a membership of the original.
+    return ResourceMember.objects.filter(
+        resource_type=ResourceMember.TASK,
+        resource_id=task_id,
+        status=ResourceMember.APPROVED,
+        copied_resource_id=0,
+    )
+
+
+def is_approved_member(user: User, task_id: int) -> bool:
+    return approved_members(task_id).filter(user=user).exists()
+
+
+def can_access(user: User, task: TaskResource) -> bool:
+    """Owner, or an approved member (the reference's "can access task")."""
+    return task.owner_id == user.pk or is_approved_member(user, task.pk)
+
+
+def accessible_task(actor: User, task_id: int) -> TaskResource:
+    """The task if ``actor`` owns it or is an approved member; 404 "Task not found" otherwise."""
+    task = task_row(task_id)
+    if task is None or not can_access(actor, task):
+        raise TaskNotFound()
+    return task
+
+
+def owned_task(actor: User, task_id: int) -> TaskResource:
+    task = task_row(task_id)
+    if task is None or task.owner_id != actor.pk:
+        raise TaskNotFound()
+    return task
+
+
+def member_task_ids(actor: User) -> QuerySet[ResourceMember]:
+    return ResourceMember.objects.filter(
+        resource_type=ResourceMember.TASK, user=actor, status=ResourceMember.APPROVED, copied_resource_id=0
+    ).values("resource_id")
+
+
+def listed_tasks(actor: User) -> QuerySet[TaskResource]:
+    """Tasks in the caller's lists: their own and the group chats they joined, hidden ones out."""
+    own_or_joined = Q(owner=actor) | Q(pk__in=member_task_ids(actor), is_group_chat=True)
+    return TaskResource.objects.filter(own_or_joined, kind=TASK, listed=True)
+
+
+def workspace_for(task: TaskResource) -> TaskResource | None:
+    ref = task.spec.get("workspaceRef")
+    name = ref.get("name") if isinstance(ref, dict) else None
+    if not isinstance(name, str):
+        return None
+    namespace = ref.get("namespace") or task.namespace
+    return TaskResource.objects.filter(
+        owner_id=task.owner_id, kind=WORKSPACE, namespace=namespace, name=name, is_active=True
+    ).first()
+
+
+def workspaces_for(tasks: list[TaskResource]) -> dict[int, TaskResource]:
+    """Each task's workspace, in one query."""
+    wanted: dict[tuple[int, str, str], int] = {}
+    for task in tasks:
+        ref = task.spec.get("workspaceRef")
+        if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+            wanted[(task.owner_id, ref.get("namespace") or task.namespace, ref["name"])] = task.pk
+    if not wanted:
+        return {}
+    rows = TaskResource.objects.filter(
+        kind=WORKSPACE,
+        is_active=True,
+        owner_id__in={key[0] for key in wanted},
+        name__in={key[2] for key in wanted},
+    )
+    found: dict[int, TaskResource] = {}
+    for row in rows:
+        task_id = wanted.get((row.owner_id, row.namespace, row.name))
+        if task_id is not None:
+            found[task_id] = row
+    return found
+
+
+def last_message_id(task: TaskResource) -> int:
+    return Subtask.objects.filter(task=task).aggregate(last=Max("message_id"))["last"] or 0
+
+
+def latest_answer(task: TaskResource) -> Subtask | None:
+    """The newest ASSISTANT message that is not deleted."""
+    return (
+        Subtask.objects.filter(task=task, role=Subtask.ASSISTANT)
+        .exclude(status=statuses.DELETE)
+        .order_by("-message_id")
+        .first()
+    )
+
+
+def has_active_answer(task: TaskResource) -> bool:
+    return Subtask.objects.filter(task=task, role=Subtask.ASSISTANT, status__in=statuses.ACTIVE).exists()
+
+
+def _user_content(contexts: list[SubtaskContext], text: str) -> str | list[dict[str, Any]]:
+    """A user message as the model reads it: attached documents first, then the question; with
+    images, a list of parts carrying each image as a data URL."""
+    from tasks.services import attachments
+
+    files = [c for c in contexts if c.context_type == SubtaskContext.ATTACHMENT and c.status == "ready"]
+    if not files:
+        return text
+    blocks = [attachments.attachment_text_for_model(c) for c in files]
+    combined = "\n\n".join([*blocks, f"[User Question]:\n{text}"])
+    images = [url for url in (attachments.image_data_url(c) for c in files) if url]
+    if not images:
+        return combined
+    parts: list[dict[str, Any]] = [{"type": "text", "text": combined}]
+    return parts + [{"type": "image_url", "image_url": {"url": url}} for url in images]
+
+
+def history(task: TaskResource, *, before_message_id: int | None = None) -> list[dict[str, Any]]:
+    """The conversation so far as model messages: user prompts (with their attachments) and
+    completed answers, in order. Group-chat user messages carry their sender's name so the model
+    can tell people apart."""
+    rows = Subtask.objects.filter(task=task).exclude(status=statuses.DELETE).select_related("sender_user")
+    if before_message_id is not None:
+        rows = rows.filter(message_id__lt=before_message_id)
+    ordered = list(rows.order_by("message_id"))
+    contexts: dict[int, list[SubtaskContext]] = {}
+    user_ids = [row.pk for row in ordered if row.role == Subtask.USER]
+    for context in SubtaskContext.objects.filter(subtask_id__in=user_ids).order_by("id") if user_ids else []:
+        contexts.setdefault(context.subtask_id or 0, []).append(context)
+    messages: list[dict[str, Any]] = []
+    for row in ordered:
+        if row.role == Subtask.USER:
+            text = row.prompt or ""
+            if task.is_group_chat and row.sender_user is not None:
+                text = f"User[{row.sender_user.user_name}]: {text}"
+            messages.append({"role": "user", "content": _user_content(contexts.get(row.pk, []), text)})
+        elif row.status == statuses.COMPLETED:
+            value = row.result.get("value") if isinstance(row.result, dict) else None
+            if isinstance(value, str) and value:
+                messages.append({"role": "assistant", "content": value})
+    return messages
+
+
+# --- the list routes ------------------------------------------------------------------------------
+
+
+def _with_owner(rows: QuerySet[TaskResource]) -> QuerySet[TaskResource]:
+    # Lists show only the owner's name; skip decoding the rest of each user.
+    return rows.select_related("owner").defer("owner__git_info", "owner__preferences", "owner__password")
+
+
+def all_tasks(actor: User) -> QuerySet[TaskResource]:
+    """``/tasks``: own and joined group chats, newest first."""
+    return _with_owner(listed_tasks(actor)).order_by("-id")
+
+
+def group_tasks(actor: User) -> QuerySet[TaskResource]:
+    """``/tasks/lite/group``: group chats (own and joined), most recently active first."""
+    return listed_tasks(actor).filter(is_group_chat=True).order_by("-updated_at", "-id")
+
+
+def personal_tasks(actor: User, modes: list[str] | None) -> QuerySet[TaskResource]:
+    """``/tasks/lite/personal``: own tasks that are not group chats, newest first."""
+    rows = TaskResource.objects.filter(owner=actor, kind=TASK, listed=True, is_group_chat=False)
+    if modes:
+        # A task without a ``type`` label is a chat ("online") task.
+        wanted = Q(task_mode__in=modes) | Q(task_mode="") if "online" in modes else Q(task_mode__in=modes)
+        rows = rows.filter(wanted)
+    return rows.order_by("-id")
+
+
+def new_tasks(actor: User, since_id: int) -> QuerySet[TaskResource]:
+    return listed_tasks(actor).filter(pk__gt=since_id).order_by("-id")
+
+
+def search_tasks(actor: User, title: str) -> QuerySet[TaskResource]:
+    return _with_owner(listed_tasks(actor).filter(title__icontains=title)).order_by("-id")
