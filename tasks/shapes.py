@@ -7,6 +7,7 @@ same number of queries as a short one.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -20,11 +21,34 @@ from kinds.adapters import teams as team_adapter
 from kinds.models import Kind
 from tasks import documents, selectors
 from tasks.models import Subtask, SubtaskContext, TaskResource
+from wegent import crypto
 
 DETAIL_MESSAGES = 100
 
 
 # --- tasks ---------------------------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api[_-]?key)", re.IGNORECASE)
+# The password of a connection URL such as mysql://user:password@host/db.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
+
+
+def shown_app(app: Any) -> dict[str, Any] | None:
+    """``status.app`` as clients see it: credentials in it (e.g. the password in the preview
+    database's ``mysql`` connection URL) masked, whoever asks."""
+    if not isinstance(app, dict):
+        return None
+
+    def mask(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: mask(v, str(k)) for k, v in value.items()}
+        if isinstance(value, str) and value and _SECRET_KEY.search(key):
+            return crypto.mask(value)
+        if isinstance(value, str):
+            return _URL_PASSWORD.sub(r"\1****\3", value)
+        return value
+
+    return mask(app)
 
 
 class TaskContext:
@@ -286,7 +310,7 @@ def task_detail(task: TaskResource, viewer: User) -> dict[str, Any]:
         "is_group_chat": task.is_group_chat,
         "is_group_owner": task.owner_id == viewer.pk,
         "member_count": member_count(task),
-        "app": state.get("app"),
+        "app": shown_app(state.get("app")),
         "device_id": task.spec.get("device_id"),
         "preserve_executor": flat["preserve_executor"],
     }

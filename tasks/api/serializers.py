@@ -155,19 +155,21 @@ class ContextBriefSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-class DetailSubtaskSerializer(serializers.Serializer):
+class SubtaskInDBSerializer(serializers.Serializer):
+    """``SubtaskInDB`` (built by ``tasks.shapes.subtask_in_db``)."""
+
     id = serializers.IntegerField()
     task_id = serializers.IntegerField()
     team_id = serializers.IntegerField()
     title = serializers.CharField()
     bot_ids = serializers.ListField(child=serializers.IntegerField())
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=statuses.MESSAGE_ROLES)
     prompt = serializers.CharField()
     executor_namespace = serializers.CharField()
     executor_name = serializers.CharField()
     message_id = serializers.IntegerField()
     parent_id = serializers.IntegerField(allow_null=True)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=statuses.SUBTASK_STATUSES)
     progress = serializers.IntegerField()
     result = serializers.DictField(allow_null=True)
     error_message = serializers.CharField(allow_null=True)
@@ -175,42 +177,38 @@ class DetailSubtaskSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
-    bots = serializers.ListField(child=serializers.DictField())
+    executor_deleted_at = serializers.BooleanField()
     contexts = ContextBriefSerializer(many=True)
-    attachments = serializers.ListField(child=serializers.DictField())
+    attachments = serializers.ListField(child=serializers.DictField(), help_text="always empty (deprecated)")
     sender_type = serializers.CharField(allow_null=True)
     sender_user_id = serializers.IntegerField()
     sender_user_name = serializers.CharField(allow_null=True)
     reply_to_subtask_id = serializers.IntegerField()
 
 
-class TaskDetailSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    git_url = serializers.CharField()
-    git_repo = serializers.CharField()
-    git_repo_id = serializers.IntegerField()
-    git_domain = serializers.CharField()
-    branch_name = serializers.CharField()
-    prompt = serializers.CharField()
-    status = serializers.CharField()
-    task_type = serializers.CharField()
-    progress = serializers.IntegerField()
-    result = serializers.DictField(allow_null=True)
-    error_message = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField(allow_null=True)
+class DetailSubtaskSerializer(SubtaskInDBSerializer):
+    """A message as the task detail and ``task:join`` show it: with its bots."""
+
+    executor_deleted_at = None
+    bots = serializers.ListField(child=serializers.DictField())
+
+
+class TaskDetailSerializer(TaskInDBSerializer):
+    """``TaskDetail``: ``TaskInDB``'s fields (less the list-only ones), the caller, the team and
+    the latest messages."""
+
+    type = None
+    team_id = None
+    user_id = None
+    user_name = None
     user = serializers.DictField()
     team = serializers.DictField(allow_null=True)
     subtasks = DetailSubtaskSerializer(many=True)
     model_id = serializers.CharField(allow_null=True)
-    is_group_chat = serializers.BooleanField()
     is_group_owner = serializers.BooleanField()
     member_count = serializers.IntegerField(allow_null=True)
     app = serializers.DictField(allow_null=True)
     device_id = serializers.CharField(allow_null=True)
-    preserve_executor = serializers.BooleanField()
 
 
 class CancelSerializer(serializers.Serializer):

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from kinds.api.legacy_shapes import LegacyMessageSerializer
 from tasks import selectors, statuses
-from tasks.api.serializers import ContextBriefSerializer
+from tasks.api.serializers import SubtaskInDBSerializer
 from tasks.models import Subtask
 from tasks.services import messages
 from tasks.shapes import subtasks_in_db
@@ -86,37 +86,6 @@ class MessageEditSerializer(serializers.Serializer):
 
 
 # --- documented responses ------------------------------------------------------------------------
-
-
-class SubtaskInDBSerializer(serializers.Serializer):
-    """``SubtaskInDB`` (built by ``tasks.shapes.subtask_in_db``)."""
-
-    id = serializers.IntegerField()
-    task_id = serializers.IntegerField()
-    team_id = serializers.IntegerField()
-    title = serializers.CharField()
-    bot_ids = serializers.ListField(child=serializers.IntegerField())
-    role = serializers.ChoiceField(choices=[Subtask.USER, Subtask.ASSISTANT])
-    prompt = serializers.CharField()
-    executor_namespace = serializers.CharField()
-    executor_name = serializers.CharField()
-    message_id = serializers.IntegerField()
-    parent_id = serializers.IntegerField(allow_null=True)
-    status = serializers.ChoiceField(choices=statuses.SUBTASK_STATUSES)
-    progress = serializers.IntegerField()
-    result = serializers.DictField(allow_null=True)
-    error_message = serializers.CharField(allow_null=True)
-    user_id = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    completed_at = serializers.DateTimeField(allow_null=True)
-    executor_deleted_at = serializers.BooleanField()
-    contexts = ContextBriefSerializer(many=True)
-    attachments = serializers.ListField(child=serializers.DictField(), help_text="always empty (deprecated)")
-    sender_type = serializers.CharField(allow_null=True)
-    sender_user_id = serializers.IntegerField()
-    sender_user_name = serializers.CharField(allow_null=True)
-    reply_to_subtask_id = serializers.IntegerField()
 
 
 class SubtaskListSerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ from kinds.adapters import RowIndex, dedupe
 from kinds.adapters import bots as bot_adapter
 from kinds.adapters.teams import TeamContext
 from kinds.models import DEFAULT_NAMESPACE, Kind
-from tasks import documents, selectors, statuses
+from tasks import documents, selectors, shapes, statuses
 from tasks.exceptions import TaskNotFound
 from tasks.models import TASK, Subtask, TaskResource
 from tasks.services import events, lifecycle, turns
@@ -360,7 +360,7 @@ def _app(task: TaskResource) -> dict[str, Any]:
 
 
 def task_services(*, actor: User, task_id: int) -> dict[str, Any]:
-    return {"app": _app(selectors.accessible_task(actor, task_id))}
+    return {"app": shapes.shown_app(_app(selectors.accessible_task(actor, task_id)))}
 
 
 def _write_app(actor: User, task_id: int, change: Any) -> dict[str, Any]:
@@ -369,7 +369,7 @@ def _write_app(actor: User, task_id: int, change: Any) -> dict[str, Any]:
         app = change(_app(task))
         task.document = documents.changed(task.document, app=app)
         task.save(update_fields=["document", "updated_at"])
-    return {"app": app}
+    return {"app": shapes.shown_app(app)}
 
 
 def update_services(*, actor: User, task_id: int, fields: dict[str, Any]) -> dict[str, Any]:

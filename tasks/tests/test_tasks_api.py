@@ -360,3 +360,25 @@ def test_cancel_chat_stream(api, client_for, other_user, user, team, make_task):
     row.save()
     response = api.post(f"/api/tasks/{idle.task.pk}/cancel")
     assert response.json() == {"message": "No running stream to cancel", "status": "RUNNING"}
+
+
+def test_service_credentials_are_masked_in_every_answer(api, client_for, other_user, user, team, make_task):
+    turn = make_task(user, team)
+    body = {"name": "preview", "mysql": "mysql://app:pw-secret-98765@db.local:3306/shop"}
+    response = api.post(f"/api/tasks/{turn.task.pk}/services", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert "pw-secret-98765" not in response.content.decode()
+    assert response.json()["app"]["mysql"] == "mysql://app:****@db.local:3306/shop"
+    turn.task.refresh_from_db()
+    join_group(turn.task, other_user)
+    for client in (api, client_for(other_user)):
+        for url in (f"/api/tasks/{turn.task.pk}", f"/api/tasks/{turn.task.pk}/services"):
+            shown = client.get(url)
+            assert shown.status_code == 200 and "pw-secret-98765" not in shown.content.decode()
+            assert shown.json()["app"]["mysql"] == "mysql://app:****@db.local:3306/shop"
+    # Stored as given: the executor that set it up can still be handed the real value.
+    assert (
+        TaskResource.objects.get(pk=turn.task.pk)
+        .state["app"]["mysql"]
+        .endswith("pw-secret-98765@db.local:3306/shop")
+    )

@@ -222,3 +222,21 @@ def test_ping_timeout_closes_a_silent_client(echo_server, settings):
         await ws2.close()
 
     asyncio.run(scenario())
+
+
+def test_origin_policy(echo_server, settings):
+    settings.SOCKETIO_ALLOWED_ORIGINS = ["http://frontend.example:3000"]
+
+    async def scenario() -> None:
+        url = echo_server.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        allowed = await websockets.connect(url, origin="http://frontend.example:3000")
+        assert (await allowed.recv()).startswith("0")
+        await allowed.close()
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(url, origin="http://evil.example")
+        # Clients that are not browsers send no Origin and are let through (tokens guard them).
+        plain = await websockets.connect(url)
+        assert (await plain.recv()).startswith("0")
+        await plain.close()
+
+    asyncio.run(scenario())
