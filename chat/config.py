@@ -13,7 +13,6 @@ from accounts import selectors as account_selectors
 from accounts.models import User
 from chat.providers.base import ModelConfig
 from kinds import secrets
-from kinds.adapters import bots as bot_adapter
 from kinds.adapters.teams import TeamContext
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from tasks.models import TaskResource
@@ -37,15 +36,15 @@ class ChatSetup:
     model: ModelConfig
 
 
-def supports_direct_chat(team: Kind) -> bool:
+def supports_direct_chat(team: Kind, context: TeamContext | None = None) -> bool:
     """Every member bot runs on a Chat shell (the reference's rule for the direct LLM path)."""
-    context = TeamContext([team])
+    context = context or TeamContext([team])
     bots = [bot for _, bot in context.members(team)]
     return bool(bots) and all(context.shell_type(bot) == CHAT_SHELL for bot in bots)
 
 
-def first_bot(team: Kind) -> tuple[dict[str, Any], Kind, TeamContext]:
-    context = TeamContext([team])
+def first_bot(team: Kind, context: TeamContext | None = None) -> tuple[dict[str, Any], Kind, TeamContext]:
+    context = context or TeamContext([team])
     members = context.members(team)
     if not members:
         raise ChatConfigError("No valid bots found in team")
@@ -117,17 +116,17 @@ def resolve(
     *,
     model_name: str | None = None,
     model_type: str | None = None,
+    context: TeamContext | None = None,
 ) -> ChatSetup:
     """Everything one answer needs; ``ChatConfigError`` with a readable reason otherwise."""
-    member, bot, context = first_bot(team)
+    member, bot, context = first_bot(team, context)
     override, override_type = _override(task, model_name, model_type)
     if override:
         model = find_model(requester, override, override_type)
         if model is None:
             raise ChatConfigError(f"Model {override} not found")
     else:
-        components = bot_adapter.load_components([bot])
-        model = components.resolve("Model", bot.spec.get("modelRef"), bot.owner_id)
+        model = context.components.resolve("Model", bot.spec.get("modelRef"), bot.owner_id)
         if model is None:
             raise ChatConfigError(f"Bot {bot.name} has no model configured")
     return ChatSetup(

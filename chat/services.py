@@ -13,8 +13,9 @@ from accounts.exceptions import InvalidToken
 from accounts.models import User
 from accounts.services import auth as auth_service
 from chat import config, protocol, stream_state
-from chat.streams import Answer
+from chat.streams import WORKER_ID, Answer
 from kinds.adapters import can_read_row, row_by_id
+from kinds.adapters.teams import TeamContext
 from kinds.models import Kind
 from tasks import documents, selectors, shapes, statuses
 from tasks.models import Subtask, SubtaskContext, TaskResource
@@ -182,8 +183,20 @@ def _task_type(payload: protocol.ChatSend) -> str:
     return payload.task_type or ("code" if payload.git_url else "chat")
 
 
-def answer_for(task: TaskResource, answer: Subtask, requester: User, setup: config.ChatSetup) -> Answer:
-    history = selectors.history(task, before_message_id=answer.message_id)
+def answer_for(
+    task: TaskResource,
+    answer: Subtask,
+    requester: User,
+    setup: config.ChatSetup,
+    *,
+    first_message: str | None = None,
+) -> Answer:
+    # A new conversation's history is its first message (no need to read it back).
+    history = (
+        [{"role": "user", "content": first_message}]
+        if first_message is not None
+        else selectors.history(task, before_message_id=answer.message_id)
+    )
     return Answer(
         task_id=task.pk,
         subtask_id=answer.pk,
@@ -198,8 +211,9 @@ def answer_for(task: TaskResource, answer: Subtask, requester: User, setup: conf
     )
 
 
-def _message_event(task: TaskResource, row: Subtask, sender: User) -> Emit:
-    contexts = [shapes.context_brief(c) for c in SubtaskContext.objects.filter(subtask=row).order_by("id")]
+def _message_event(task: TaskResource, row: Subtask, sender: User, *, with_contexts: bool = True) -> Emit:
+    rows = SubtaskContext.objects.filter(subtask=row).order_by("id") if with_contexts else []
+    contexts = [shapes.context_brief(c) for c in rows]
     payload = protocol.chat_message(
         task_id=task.pk,
         subtask_id=row.pk,
@@ -214,7 +228,11 @@ def _message_event(task: TaskResource, row: Subtask, sender: User) -> Emit:
 
 
 def _prepare_answer(
-    task: TaskResource, turn: turns.Turn, actor: User, payload: protocol.ChatSend
+    task: TaskResource,
+    turn: turns.Turn,
+    actor: User,
+    payload: protocol.ChatSend,
+    context: TeamContext | None = None,
 ) -> Outcome | Answer:
     """The answer to stream, or the failure ending it at once (bad model setup)."""
     assert turn.assistant_subtask is not None
@@ -225,6 +243,7 @@ def _prepare_answer(
             actor,
             model_name=payload.force_override_bot_model,
             model_type=payload.force_override_bot_model_type,
+            context=context,
         )
     except DomainError as exc:
         message = str(exc.detail)
@@ -241,7 +260,10 @@ def _prepare_answer(
             message_id=turn.assistant_subtask.message_id,
         )
         return Outcome(ack=None, emits=[Emit(protocol.CHAT_ERROR, error, f"task:{task.pk}")])
-    return answer_for(task, turn.assistant_subtask, actor, setup)
+    simple = turn.created and not task.is_group_chat and not payload.all_attachment_ids()
+    return answer_for(
+        task, turn.assistant_subtask, actor, setup, first_message=payload.message if simple else None
+    )
 
 
 def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> Outcome:
@@ -257,7 +279,8 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
     if team is None:
         return failed("Team not found")
     is_group = existing.is_group_chat if existing is not None else payload.is_group_chat
-    direct = config.supports_direct_chat(team)
+    context = TeamContext([team])  # loaded once for the shell check, the turn and the model
+    direct = config.supports_direct_chat(team, context)
     with_answer = (not is_group or _mentions(team, payload.message)) and direct
     if with_answer and not accepting:
         return failed("Server is shutting down")
@@ -282,6 +305,8 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
         attachment_ids=payload.all_attachment_ids(),
         with_answer=with_answer or not direct,
         path=turns.CHAT if direct else turns.EXECUTOR,
+        team=team,
+        team_context=context,
     )
     try:
         turn = turns.start_turn(actor=actor, task_id=payload.task_id, options=options)
@@ -307,16 +332,22 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
         rooms=[f"task:{task.pk}"],
         emits=[
             Emit(protocol.TASK_CREATED, created, f"user:{actor.pk}"),
-            _message_event(task, turn.user_subtask, actor),
+            _message_event(task, turn.user_subtask, actor, with_contexts=bool(options.attachment_ids)),
         ],
     )
     if direct and turn.assistant_subtask is not None:
-        prepared = _prepare_answer(task, turn, actor, payload)
+        prepared = _prepare_answer(task, turn, actor, payload, context)
         if isinstance(prepared, Outcome):
             outcome.emits += prepared.emits
-        else:
+        elif claim(prepared):
             outcome.answers.append(prepared)
     return outcome
+
+
+def claim(answer: Answer) -> bool:
+    """This worker takes the answer (PENDING -> RUNNING) before its stream starts."""
+    answer.claimed = lifecycle.claim_subtask(answer.subtask_id, WORKER_ID)
+    return answer.claimed
 
 
 # --- cancel and retry ------------------------------------------------------------------------------
@@ -378,9 +409,9 @@ def retry(actor: User, payload: protocol.ChatRetry, *, accepting: bool = True) -
         )
         return failed(str(exc.detail))
     task.refresh_from_db()
-    return Outcome(
-        ack={"success": True}, rooms=[f"task:{task.pk}"], answers=[answer_for(task, answer, actor, setup)]
-    )
+    prepared = answer_for(task, answer, actor, setup)
+    answers = [prepared] if claim(prepared) else []
+    return Outcome(ack={"success": True}, rooms=[f"task:{task.pk}"], answers=answers)
 
 
 # --- answers whose worker died -----------------------------------------------------------------------

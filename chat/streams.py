@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 WORKER_PREFIX = "chat:"
 WORKER_ID = f"{WORKER_PREFIX}{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 CANCEL_CHANNEL = "wegent:chat:cancel"
+EARLY_CANCEL_SECONDS = 60.0
 _END, _CANCEL = object(), object()
 
 
@@ -57,6 +58,8 @@ class Answer:
     system_prompt: str
     messages: list[dict[str, Any]]
     model: Any  # chat.providers.base.ModelConfig
+    # Claimed by the code that created it (saves the stream a database round trip).
+    claimed: bool = False
 
 
 @dataclass
@@ -87,9 +90,12 @@ class Runner:
 
     def __init__(self) -> None:
         self.streams: dict[int, Stream] = {}
+        # Answers whose cancel arrived before their stream was registered (id -> when).
+        self._early: dict[int, float] = {}
         self.accepting = True
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._loading: asyncio.Future[Any] | None = None
         # Tests replace this to run streams against something other than a provider.
         self.open_stream: Callable[[Any, str, list[dict[str, Any]]], AsyncIterator[str]] = provider_stream
 
@@ -113,9 +119,7 @@ class Runner:
                     async for message in pubsub.listen():
                         if message.get("type") != "message":
                             continue
-                        stream = self.streams.get(int(message["data"]))
-                        if stream is not None:
-                            stream.cancel()
+                        self._cancel_local(int(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -124,20 +128,35 @@ class Runner:
             finally:
                 await client.aclose()
 
-    async def request_cancel(self, subtask_id: int) -> None:
-        """Stops the stream of ``subtask_id`` wherever it runs (no-op when none runs)."""
+    def _cancel_local(self, subtask_id: int) -> None:
         stream = self.streams.get(subtask_id)
         if stream is not None:
             stream.cancel()
-            return
-        if settings.REDIS_URL:
-            client = aioredis.Redis.from_url(settings.REDIS_URL)
-            try:
-                await client.publish(CANCEL_CHANNEL, str(subtask_id))
-            finally:
-                await client.aclose()
+        else:
+            # Its stream may be about to start here (claimed, not yet registered): remember.
+            now = time.monotonic()
+            self._early = {k: t for k, t in self._early.items() if now - t < EARLY_CANCEL_SECONDS}
+            self._early[subtask_id] = now
 
-    # --- running ---------------------------------------------------------------------------------------
+    async def request_cancel(self, subtask_id: int) -> None:
+        """Stops the stream of ``subtask_id`` wherever it runs (no-op when none runs)."""
+        if subtask_id in self.streams or not settings.REDIS_URL:
+            self._cancel_local(subtask_id)
+            return
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        try:
+            await client.publish(CANCEL_CHANNEL, str(subtask_id))
+        finally:
+            await client.aclose()
+
+    async def _load_providers(self) -> None:
+        """The SDKs take about a second to import: once, in a thread, never on the event loop
+        (a stream touching the half-imported module would block the loop on the import lock)."""
+        if _providers_loaded() and self._loading is None:
+            return
+        if self._loading is None or self._loading.get_loop() is not asyncio.get_running_loop():
+            self._loading = asyncio.ensure_future(run_sync(importlib.import_module, "chat.providers.select"))
+        await asyncio.shield(self._loading)
 
     def start(self, answer: Answer) -> asyncio.Task[None]:
         task = asyncio.ensure_future(self.run(answer))
@@ -146,13 +165,14 @@ class Runner:
         return task
 
     async def run(self, answer: Answer) -> None:
-        if self.open_stream is provider_stream and not _providers_loaded():
-            # The SDKs take about a second to import: in a thread, not on the event loop.
-            await run_sync(importlib.import_module, "chat.providers.select")
-        if not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
+        if self.open_stream is provider_stream:
+            await self._load_providers()
+        if not answer.claimed and not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
             return  # cancelled before it started, or another worker has it
         stream = Stream(answer)
         self.streams[answer.subtask_id] = stream
+        if self._early.pop(answer.subtask_id, None) is not None:
+            stream.cancel()
         await self._ensure_listener()
         try:
             await stream_state.start(
@@ -299,10 +319,10 @@ class Runner:
 
     async def _fail(self, stream: Stream, text: str, message: str) -> None:
         answer = stream.answer
-        changes = lifecycle.SubtaskChanges(
-            status=statuses.FAILED, result={"value": text, "error": message}, error_message=message
-        )
+        result = {"value": text, "error": message}
+        changes = lifecycle.SubtaskChanges(status=statuses.FAILED, result=result, error_message=message)
         await self._end(answer, changes)
+        room = task_room(answer.task_id)
         await emitter.emit(
             protocol.CHAT_ERROR,
             protocol.chat_error(
@@ -311,7 +331,20 @@ class Runner:
                 error_text=message,
                 message_id=answer.message_id,
             ),
-            room=task_room(answer.task_id),
+            room=room,
+        )
+        # As the reference: a closing chat:done whose result carries the error (clients that
+        # wait for chat:done mark the message failed).
+        await emitter.emit(
+            protocol.CHAT_DONE,
+            protocol.chat_done(
+                task_id=answer.task_id,
+                subtask_id=answer.subtask_id,
+                offset=len(text),
+                result=result,
+                message_id=answer.message_id,
+            ),
+            room=room,
         )
 
     async def _cancelled(self, stream: Stream, text: str) -> None:

@@ -128,6 +128,8 @@ else:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # Keep each thread's connection (opening one re-runs the PRAGMAs); tests close them.
+        "CONN_MAX_AGE": 0 if TESTING else 600,
         # Tests use a file too (not shared-cache memory, whose table locks break threads).
         "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"wegent-test-{os.getpid()}.sqlite3")},
     }
@@ -150,7 +152,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # Reads must outlast the layer's 5 s blocking pop (redis-py's default timeout
+                # equals it, which broke receives), and a burst of connects/disconnects must not
+                # run out of pooled connections.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 10_000}],
                 "prefix": env_str("WEGENT_CHANNELS_PREFIX", "wegent"),
                 # A fast stream must never overflow a watcher's queue (overflow drops messages).
                 "capacity": CHANNEL_CAPACITY,
@@ -161,7 +166,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "wegent.realtime.layers.LocalChannelLayer",
             "CONFIG": {"capacity": CHANNEL_CAPACITY},
         }
     }
@@ -288,6 +293,9 @@ LIST_CACHE_SECONDS = env_int("WEGENT_LIST_CACHE_SECONDS", 60 if REDIS_URL else 2
 
 # Threads that run sync request code (views, ORM); each keeps its own database connection.
 SYNC_THREADS = env_int("WEGENT_SYNC_THREADS", 8)
+# Seconds a thread may hold the GIL before another may run (Python's default is 0.005); the
+# server lowers it so database threads are not starved by the busy event loop.
+GIL_SWITCH_INTERVAL = env_float("WEGENT_GIL_SWITCH_INTERVAL", 0.0005)
 
 MAX_REQUEST_BODY_BYTES = env_int("WEGENT_MAX_REQUEST_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES

@@ -180,6 +180,8 @@ def test_provider_errors_end_failed_with_a_readable_message(live_server_url, use
         client = await connect(live_server_url, user)
         await client.call("chat:send", {"team_id": team.pk, "message": "hello"})
         error = await client.wait_for("chat:error")
+        closing = await client.wait_for("chat:done")
+        assert closing["result"] == {"value": "", "error": error["error"]}
         status = await client.wait_for("task:status", lambda s: s["status"] == "FAILED")
         assert status["completed_at"]
         await client.close()

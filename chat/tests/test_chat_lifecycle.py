@@ -41,7 +41,7 @@ def test_retry_reruns_a_failed_answer_in_place(live_server_url, user, chat_team,
             "force_override_bot_model_type": "user",
         }
         assert await client.call("chat:retry", retry) == {"success": True}
-        done = await client.wait_for("chat:done")
+        done = await client.wait_for("chat:done", lambda d: "error" not in d["result"])
         assert done["subtask_id"] == error["subtask_id"] and done["message_id"] == 2
         assert done["result"]["value"] == words(4)
         assert await client.call("chat:retry", {**retry, "subtask_id": 999999}) == {

@@ -60,6 +60,10 @@ class TurnOptions:
     is_group_chat: bool = False
     device_id: str | None = None
     attachment_ids: list[int] = field(default_factory=list)
+    # The team and its loaded members when the caller already has them (saves queries): the
+    # caller has checked the actor may use it.
+    team: Kind | None = None
+    team_context: TeamContext | None = None
     # False for a group-chat message that does not address the team: stored, no answer.
     with_answer: bool = True
     path: Literal["executor", "chat"] = EXECUTOR
@@ -133,9 +137,9 @@ def team_of(task: TaskResource) -> Kind | None:
     return kind_selectors.resolve(task.owner, "Team", ref["name"], ref.get("namespace") or DEFAULT_NAMESPACE)
 
 
-def team_bots(team: Kind) -> list[Kind]:
+def team_bots(team: Kind, context: TeamContext | None = None) -> list[Kind]:
     """The bots of the team's members that resolve; 400 when there are none."""
-    bots = [bot for _, bot in TeamContext([team]).members(team)]
+    bots = [bot for _, bot in (context or TeamContext([team])).members(team)]
     if not bots:
         raise BadRequest("No valid bots found in team")
     return bots
@@ -172,17 +176,17 @@ def start_turn(*, actor: User, task_id: int | None, options: TurnOptions) -> Tur
 def _start_turn_locked(*, actor: User, task_id: int | None, options: TurnOptions) -> Turn:
     row = _locked_target(actor, task_id)
     if row is None or row.kind == PLACEHOLDER:
-        team = team_for_new_task(actor, options)
-        bots = team_bots(team)
+        team = options.team or team_for_new_task(actor, options)
+        bots = team_bots(team, options.team_context)
         task = _create_task(actor, row, team, options)
         created = True
     else:
         task = row
         _check_appendable(task, options)
-        team = team_of(task)
+        team = options.team or team_of(task)
         if team is None:
             raise TeamNotFound()
-        bots = team_bots(team)
+        bots = team_bots(team, options.team_context if options.team is team else None)
         task = _reopen(task, options)
         created = False
     user_row, answer_row = add_messages(actor, task, team, bots, options)

@@ -106,24 +106,26 @@ def emit_sync(
     namespace: str = "/chat",
     skip: str | None = None,
 ) -> None:
-    """``emit`` for code running outside the event loop (a thread or another process)."""
+    """``emit`` for code running outside the event loop (a thread or another process).
+
+    In a server process the emit is handed to the server's loop and not waited for: a database
+    thread must not stall on a busy loop (and the in-memory layer only works on that loop).
+    Elsewhere (a Celery worker, a command) it is sent through the layer and waited for.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
-    coroutine = emit(event, data, room=room, to=to, namespace=namespace, skip=skip)
+    loop = _server_loop
+    if loop is not None and not loop.is_closed():
+        coroutine = emit(event, data, room=room, to=to, namespace=namespace, skip=skip)
+        loop.call_soon_threadsafe(_start, coroutine)
+        return
     if isinstance(layer, InMemoryChannelLayer):
-        in_server_loop(coroutine)
-        return
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        async_to_sync(_await)(coroutine)
-        return
-    # Called on an event loop: send without blocking it (kept referenced until it is done).
+        return  # no server in this process: nobody could receive it
+    async_to_sync(emit)(event, data, room=room, to=to, namespace=namespace, skip=skip)
+
+
+def _start(coroutine: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(coroutine)
     _pending.add(task)
     task.add_done_callback(_pending.discard)
-
-
-async def _await(coroutine: Coroutine[Any, Any, None]) -> None:
-    await coroutine
