@@ -17,7 +17,6 @@ import importlib
 import logging
 import os
 import socket
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -75,8 +74,14 @@ class Stream:
             self.queue.put_nowait(_CANCEL)
 
 
-def _providers_loaded() -> bool:
-    return "chat.providers.select" in sys.modules
+def _prepare(model: Any) -> None:
+    importlib.import_module("chat.providers.select").prepare(model)
+
+
+def _family(model: Any) -> str:
+    from chat.providers.families import provider_family
+
+    return provider_family(model)
 
 
 def provider_stream(model: Any, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
@@ -95,7 +100,7 @@ class Runner:
         self.accepting = True
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._loading: asyncio.Future[Any] | None = None
+        self._loading: dict[str, asyncio.Future[Any]] = {}
         # Tests replace this to run streams against something other than a provider.
         self.open_stream: Callable[[Any, str, list[dict[str, Any]]], AsyncIterator[str]] = provider_stream
 
@@ -149,14 +154,14 @@ class Runner:
         finally:
             await client.aclose()
 
-    async def _load_providers(self) -> None:
-        """The SDKs take about a second to import: once, in a thread, never on the event loop
-        (a stream touching the half-imported module would block the loop on the import lock)."""
-        if _providers_loaded() and self._loading is None:
-            return
-        if self._loading is None or self._loading.get_loop() is not asyncio.get_running_loop():
-            self._loading = asyncio.ensure_future(run_sync(importlib.import_module, "chat.providers.select"))
-        await asyncio.shield(self._loading)
+    async def _load_providers(self, model: Any) -> None:
+        """The SDKs take about a second to import: in a thread, never on the event loop (a
+        stream touching a half-imported module would block the loop on the import lock)."""
+        key = "anthropic" if _family(model) == "anthropic" else "openai"
+        loading = self._loading.get(key)
+        if loading is None or loading.get_loop() is not asyncio.get_running_loop():
+            loading = self._loading[key] = asyncio.ensure_future(run_sync(_prepare, model))
+        await asyncio.shield(loading)
 
     def start(self, answer: Answer) -> asyncio.Task[None]:
         task = asyncio.ensure_future(self.run(answer))
@@ -165,16 +170,16 @@ class Runner:
         return task
 
     async def run(self, answer: Answer) -> None:
-        if self.open_stream is provider_stream:
-            await self._load_providers()
         if not answer.claimed and not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
             return  # cancelled before it started, or another worker has it
         stream = Stream(answer)
         self.streams[answer.subtask_id] = stream
         if self._early.pop(answer.subtask_id, None) is not None:
             stream.cancel()
-        await self._ensure_listener()
         try:
+            await self._ensure_listener()
+            if self.open_stream is provider_stream:
+                await self._load_providers(answer.model)
             await stream_state.start(
                 answer.task_id, answer.subtask_id, user_id=answer.owner_id, user_name=answer.owner_name
             )
@@ -298,17 +303,7 @@ class Runner:
         changes = lifecycle.SubtaskChanges(status=statuses.COMPLETED, progress=100, result=result)
         if not await self._end(answer, changes):
             return
-        await emitter.emit(
-            protocol.CHAT_DONE,
-            protocol.chat_done(
-                task_id=answer.task_id,
-                subtask_id=answer.subtask_id,
-                offset=len(text),
-                result=result,
-                message_id=answer.message_id,
-            ),
-            room=task_room(answer.task_id),
-        )
+        await self._done(answer, text, result)
         await emitter.emit(
             protocol.CHAT_BOT_COMPLETE,
             protocol.bot_complete(
@@ -322,7 +317,6 @@ class Runner:
         result = {"value": text, "error": message}
         changes = lifecycle.SubtaskChanges(status=statuses.FAILED, result=result, error_message=message)
         await self._end(answer, changes)
-        room = task_room(answer.task_id)
         await emitter.emit(
             protocol.CHAT_ERROR,
             protocol.chat_error(
@@ -331,21 +325,11 @@ class Runner:
                 error_text=message,
                 message_id=answer.message_id,
             ),
-            room=room,
+            room=task_room(answer.task_id),
         )
         # As the reference: a closing chat:done whose result carries the error (clients that
         # wait for chat:done mark the message failed).
-        await emitter.emit(
-            protocol.CHAT_DONE,
-            protocol.chat_done(
-                task_id=answer.task_id,
-                subtask_id=answer.subtask_id,
-                offset=len(text),
-                result=result,
-                message_id=answer.message_id,
-            ),
-            room=room,
-        )
+        await self._done(answer, text, result)
 
     async def _cancelled(self, stream: Stream, text: str) -> None:
         answer = stream.answer
@@ -353,12 +337,15 @@ class Runner:
         changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
         if not await self._end(answer, changes):
             return
-        room = task_room(answer.task_id)
         await emitter.emit(
             protocol.CHAT_CANCELLED,
             protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.subtask_id),
-            room=room,
+            room=task_room(answer.task_id),
         )
+        await self._done(answer, text, result)
+
+    async def _done(self, answer: Answer, text: str, result: dict[str, Any]) -> None:
+        """``chat:done``: every ending sends it last, with the full text and the result."""
         await emitter.emit(
             protocol.CHAT_DONE,
             protocol.chat_done(
@@ -368,7 +355,7 @@ class Runner:
                 result=result,
                 message_id=answer.message_id,
             ),
-            room=room,
+            room=task_room(answer.task_id),
         )
 
     async def _end(self, answer: Answer, changes: lifecycle.SubtaskChanges) -> bool:

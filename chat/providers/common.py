@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import weakref
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import anthropic
 import httpx2
 import openai
 
@@ -37,22 +37,32 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClien
 )
 _clients_lock = threading.Lock()
 
-_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
+_BASE_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
     openai.APITimeoutError,
-    anthropic.APITimeoutError,
     httpx2.TimeoutException,
     TimeoutError,
 )
-_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+_BASE_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     openai.APIConnectionError,
-    anthropic.APIConnectionError,
     httpx2.TransportError,
     ConnectionError,
 )
-_SDK_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, anthropic.APIError)
 if _legacy_httpx is not None:
-    _TIMEOUT_ERRORS += (_legacy_httpx.TimeoutException,)
-    _CONNECTION_ERRORS += (_legacy_httpx.TransportError,)
+    _BASE_TIMEOUT_ERRORS += (_legacy_httpx.TimeoutException,)
+    _BASE_CONNECTION_ERRORS += (_legacy_httpx.TransportError,)
+
+
+def _error_kinds() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(timeout, connection, SDK) error classes. The anthropic SDK (~40 MiB) is imported only
+    when an Anthropic model is used; until then none of its errors can occur."""
+    timeouts, connections, sdk = _BASE_TIMEOUT_ERRORS, _BASE_CONNECTION_ERRORS, (openai.APIError,)
+    anthropic = sys.modules.get("anthropic")
+    if anthropic is not None:
+        timeouts += (anthropic.APITimeoutError,)
+        connections += (anthropic.APIConnectionError,)
+        sdk += (anthropic.APIError,)
+    return timeouts, connections, sdk
+
 
 _MAX_DETAIL_CHARS = 300
 
@@ -212,15 +222,16 @@ def provider_error(exc: BaseException, config: ModelConfig, base_url: str, *, st
     echoes it back.
     """
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, _SDK_ERRORS) and isinstance(status, int):
+    timeout_errors, connection_errors, sdk_errors = _error_kinds()
+    if isinstance(exc, sdk_errors) and isinstance(status, int):
         detail = _body_message(exc.body) or exc.message
         text = _status_message(status, _shorten(detail))
-    elif isinstance(exc, _TIMEOUT_ERRORS):
+    elif isinstance(exc, timeout_errors):
         text = f"Model request timed out after {config.timeout:g}s"
-    elif isinstance(exc, _CONNECTION_ERRORS):
+    elif isinstance(exc, connection_errors):
         where = display_url(base_url)
         text = f"Connection to {where} was lost mid-stream" if started else f"Could not connect to {where}"
-    elif isinstance(exc, _SDK_ERRORS):
+    elif isinstance(exc, sdk_errors):
         # No HTTP status: an error object carried inside an otherwise successful stream.
         detail = _shorten(_body_message(exc.body) or exc.message)
         text = f"Provider stream error: {detail}" if detail else "Provider stream error"

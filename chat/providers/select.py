@@ -20,40 +20,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from chat.providers.anthropic_messages import AnthropicMessagesProvider
 from chat.providers.base import Message, ModelConfig, Provider
+from chat.providers.families import ANTHROPIC, GOOGLE, OPENAI, provider_family  # noqa: F401
 from chat.providers.openai_chat import OpenAIChatProvider
 from chat.providers.openai_responses import OpenAIResponsesProvider
 
 GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 
-OPENAI, ANTHROPIC, GOOGLE, COMPATIBLE = "openai", "anthropic", "google", "openai-compatible"
-
-_ALIASES = {"openai": OPENAI, "gpt": OPENAI, "anthropic": ANTHROPIC, "claude": ANTHROPIC}
-_ALIASES |= {"google": GOOGLE, "gemini": GOOGLE}
-_PREFIXES = (
-    (("gpt-", "o1-", "o3-", "chatgpt-"), OPENAI),
-    (("claude-",), ANTHROPIC),
-    (("gemini-",), GOOGLE),
-)
-
-_anthropic = AnthropicMessagesProvider()
+_anthropic: Provider | None = None
 _openai_chat = OpenAIChatProvider()
 _openai_responses = OpenAIResponsesProvider()
 _gemini_chat = OpenAIChatProvider(default_base_url=GEMINI_OPENAI_BASE_URL)
 _gemini_responses = OpenAIResponsesProvider(default_base_url=GEMINI_OPENAI_BASE_URL)
 
 
-def provider_family(config: ModelConfig) -> str:
-    """``openai``, ``anthropic``, ``google`` or ``openai-compatible``."""
-    alias = (config.provider or "").strip().lower()
-    if alias in _ALIASES:
-        return _ALIASES[alias]
-    model_id = (config.model_id or "").strip().lower()
-    for prefixes, family in _PREFIXES:
-        if model_id.startswith(prefixes):
-            return family
-    return COMPATIBLE
+def _anthropic_provider() -> Provider:
+    # Imported on first use: the anthropic SDK costs ~40 MiB that OpenAI-only servers never need.
+    global _anthropic
+    if _anthropic is None:
+        from chat.providers.anthropic_messages import AnthropicMessagesProvider
+
+        _anthropic = AnthropicMessagesProvider()
+    return _anthropic
+
+
+def prepare(config: ModelConfig) -> None:
+    """Imports what ``config``'s provider needs (call it in a thread: SDK imports take ~1 s)."""
+    provider_for(config)
 
 
 def wants_responses_api(config: ModelConfig) -> bool:
@@ -65,7 +58,7 @@ def wants_responses_api(config: ModelConfig) -> bool:
 def provider_for(config: ModelConfig) -> Provider:
     family = provider_family(config)
     if family == ANTHROPIC:
-        return _anthropic
+        return _anthropic_provider()
     responses = wants_responses_api(config)
     if family == GOOGLE:
         return _gemini_responses if responses else _gemini_chat
