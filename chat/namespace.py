@@ -63,7 +63,7 @@ class ChatNamespace(Namespace):
                 item.event,
                 item.payload,
                 room=item.room,
-                skip=socket.channel_name if item.skip_sender else None,
+                skip=socket.connection_id if item.skip_sender else None,
             )
         for answer in outcome.answers:
             runner.start(answer)

@@ -293,6 +293,8 @@ LIST_CACHE_SECONDS = env_int("WEGENT_LIST_CACHE_SECONDS", 60 if REDIS_URL else 2
 
 # Threads that run sync request code (views, ORM); each keeps its own database connection.
 SYNC_THREADS = env_int("WEGENT_SYNC_THREADS", 8)
+# Threads that run the Socket.IO handlers' and chat streams' database work (SQLite: always 1).
+REALTIME_DB_THREADS = env_int("WEGENT_REALTIME_DB_THREADS", 2)
 # Seconds a thread may hold the GIL before another may run (Python's default is 0.005); the
 # server lowers it so database threads are not starved by the busy event loop.
 GIL_SWITCH_INTERVAL = env_float("WEGENT_GIL_SWITCH_INTERVAL", 0.0005)

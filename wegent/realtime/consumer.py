@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,9 +25,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from wegent.realtime import emitter
+from wegent.realtime.hub import hub
 from wegent.realtime.namespaces import AfterEmits, ConnectionRefused, Socket, handler_for
 from wegent.realtime.packets import EnginePacket, SocketPacket, encode_event
-from wegent.realtime.rooms import group_name
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ def _origin_allowed(scope: dict[str, Any]) -> bool:
 
 class SocketIOConsumer(AsyncWebsocketConsumer):
     """One Engine.IO connection (one browser tab or client process)."""
+
+    # No channel-layer channel per socket: rooms and delivery are the hub's (see hub.py).
+    channel_layer_alias = "wegent-realtime-sockets-use-the-hub"
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch first closes stale database connections through a thread hop, for
@@ -67,15 +71,16 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             return
         self.sockets: dict[str, Socket] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.groups_joined: dict[str, set[str]] = {}
+        self.member_id = uuid.uuid4().hex
         self.pong = asyncio.Event()
         emitter.remember_loop()
         await self.accept()
+        hub.register(self)
         await self.send(
             text_data=EnginePacket(
                 eio.OPEN,
                 data={
-                    "sid": self.channel_name.rsplit("!", 1)[-1][-20:],
+                    "sid": self.member_id[:20],
                     "upgrades": [],
                     "pingInterval": settings.SOCKETIO_PING_INTERVAL * 1000,
                     "pingTimeout": settings.SOCKETIO_PING_TIMEOUT * 1000,
@@ -113,6 +118,8 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             heartbeat.cancel()
         for socket in list(getattr(self, "sockets", {}).values()):
             await self._drop(socket)
+        if hasattr(self, "member_id"):
+            hub.unregister(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = text_data if text_data is not None else bytes_data
@@ -178,7 +185,7 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             return
         self.sockets[namespace] = socket
         for room in list(socket.rooms):  # rooms entered during on_connect
-            await self._group_add(socket, room)
+            hub.join(self, namespace, room)
         await self._send_packet(SocketPacket(sio.CONNECT, data={"sid": socket.sid}, namespace=namespace))
 
     async def _connect_error(self, namespace: str, message: str) -> None:
@@ -197,15 +204,8 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
         if ack_id is None:
             return
         if isinstance(reply, AfterEmits):
-            # Queued on this connection's own channel, behind the room events sent before it.
-            frame = EnginePacket(
-                eio.MESSAGE,
-                data=SocketPacket(sio.ACK, data=[reply.value], namespace=namespace, id=ack_id).encode(),
-            ).encode()
-            await self.channel_layer.send(
-                self.channel_name, {"type": "sio.emit", "namespace": namespace, "frame": frame, "skip": None}
-            )
-            return
+            # The room events were written to local sockets before emit returned.
+            reply = reply.value
         await self._ack(namespace, ack_id, reply)
 
     async def _run_handler(self, socket: Socket, event: str, payload: Any) -> Any:
@@ -224,21 +224,20 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
 
     # --- rooms and emits --------------------------------------------------------------------------
 
-    async def _group_add(self, socket: Socket, room: str) -> None:
-        group = group_name(socket.namespace, room)
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined.setdefault(socket.namespace, set()).add(group)
+    def connected_to(self, namespace: str) -> bool:
+        return namespace in self.sockets
+
+    async def send_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
 
     async def enter_room(self, socket: Socket, room: str) -> None:
         socket.rooms.add(room)
         if socket.connected:
-            await self._group_add(socket, room)
+            hub.join(self, socket.namespace, room)
 
     async def leave_room(self, socket: Socket, room: str) -> None:
         socket.rooms.discard(room)
-        group = group_name(socket.namespace, room)
-        self.groups_joined.get(socket.namespace, set()).discard(group)
-        await self.channel_layer.group_discard(group, self.channel_name)
+        hub.leave(self, socket.namespace, room)
 
     async def send_event(self, namespace: str, event: str, data: Any) -> None:
         await self.send(text_data=encode_event(namespace, event, data))
@@ -251,19 +250,10 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
     async def _drop(self, socket: Socket) -> None:
         if self.sockets.get(socket.namespace) is socket:
             del self.sockets[socket.namespace]
-        for group in self.groups_joined.pop(socket.namespace, set()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        hub.leave_namespace(self, socket.namespace)
         handler = handler_for(socket.namespace)
         if handler is not None:
             try:
                 await handler.on_disconnect(socket)
             except Exception:
                 logger.exception("namespace disconnect failed: %s", socket.namespace)
-
-    async def sio_emit(self, message: dict[str, Any]) -> None:
-        """A room emit from the channel layer: the frame is encoded once by the sender."""
-        if message.get("namespace") not in self.sockets:
-            return
-        if message.get("skip") == self.channel_name:
-            return
-        await self.send(text_data=message["frame"])

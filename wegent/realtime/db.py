@@ -36,11 +36,13 @@ def _threads() -> ThreadPoolExecutor:
 
     On SQLite one thread: writers there take turns anyway, and competing connections wait in
     SQLite's busy handler, whose growing sleeps made a burst of 100 chats take seconds to start
-    (measured); one thread takes them in order without sleeping.
+    (measured); one thread takes them in order without sleeping. On a database server a few
+    threads: the ORM work is CPU-bound under the GIL, so many threads only make a burst of
+    chats all finish late together instead of one after another.
     """
     global _executor
     if _executor is None:
-        threads = 1 if connection.vendor == "sqlite" else settings.SYNC_THREADS
+        threads = 1 if connection.vendor == "sqlite" else settings.REALTIME_DB_THREADS
         _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="realtime-db")
     return _executor
 

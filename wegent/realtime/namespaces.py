@@ -35,9 +35,9 @@ class Socket:
         self._consumer = consumer
 
     @property
-    def channel_name(self) -> str:
-        """The connection's Channels address (used to skip the sender in room emits)."""
-        return self._consumer.channel_name
+    def connection_id(self) -> str:
+        """The connection's id in this process (emits use it to skip the sender or reach it)."""
+        return self._consumer.member_id
 
     @property
     def connected(self) -> bool:
@@ -60,8 +60,9 @@ class Socket:
 
 
 class AfterEmits:
-    """An acknowledgement to deliver after the events the handler emitted to rooms (which travel
-    through the channel layer): the client then sees e.g. ``task:created`` before the ack."""
+    """An acknowledgement that must reach the client after the events the handler emitted to
+    its rooms (e.g. ``task:created`` before the ``chat:send`` ack). Emits write to local sockets
+    before they return, so the transport sends it as usual; the marker states the requirement."""
 
     def __init__(self, value: Any) -> None:
         self.value = value

@@ -45,7 +45,7 @@ class EchoNamespace(Namespace):
 
     async def on_tell(self, socket: Socket, data: Any) -> Any:
         await emitter.emit(
-            "told", data, room=str(data["room"]), namespace=self.path, skip=socket.channel_name
+            "told", data, room=str(data["room"]), namespace=self.path, skip=socket.connection_id
         )
         return {"success": True}
 

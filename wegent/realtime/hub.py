@@ -1,0 +1,158 @@
+"""Rooms and delivery: each process keeps its sockets' room memberships and delivers events to
+them itself; with Redis, one pub/sub subscription per process carries events between processes.
+
+Why not a channel-layer channel per socket: channels_redis fetches every socket's messages with
+one blocking pop per message per process (one Redis round trip per chunk per socket, all in a
+row), and every socket kept a receive task and a queue. Here an event is encoded once, crosses
+Redis once per process, and is written to the local sockets of its room directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import orjson
+import redis.asyncio as aioredis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "wegent:socketio"
+PROCESS_ID = uuid.uuid4().hex
+
+
+class Member(Protocol):
+    """A connection as the hub sees it (the transport's consumer)."""
+
+    member_id: str
+
+    def connected_to(self, namespace: str) -> bool: ...
+    async def send_frame(self, frame: str) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        # (namespace, room) -> members in this process.
+        self._rooms: dict[tuple[str, str], set[Member]] = {}
+        self._members: dict[str, Member] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._publishers: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+    # --- membership ---------------------------------------------------------------------------
+
+    def register(self, member: Member) -> None:
+        self._members[member.member_id] = member
+        self._ensure_listener()
+
+    def unregister(self, member: Member) -> None:
+        self._members.pop(member.member_id, None)
+        for key in [key for key, members in self._rooms.items() if member in members]:
+            self.leave(member, *key)
+
+    def join(self, member: Member, namespace: str, room: str) -> None:
+        self._rooms.setdefault((namespace, room), set()).add(member)
+
+    def leave(self, member: Member, namespace: str, room: str) -> None:
+        members = self._rooms.get((namespace, room))
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self._rooms[(namespace, room)]
+
+    def leave_namespace(self, member: Member, namespace: str) -> None:
+        for key in [key for key, members in self._rooms.items() if key[0] == namespace and member in members]:
+            self.leave(member, *key)
+
+    # --- delivery -----------------------------------------------------------------------------------
+
+    async def deliver(
+        self, namespace: str, frame: str, *, room: str | None, to: str | None, skip: str | None
+    ) -> None:
+        """Writes ``frame`` to this process's matching sockets."""
+        if to is not None:
+            targets: Iterable[Member] = [m for m in (self._members.get(to),) if m is not None]
+        else:
+            targets = list(self._rooms.get((namespace, room or ""), ()))
+        for member in targets:
+            if member.member_id == skip or not member.connected_to(namespace):
+                continue
+            try:
+                await member.send_frame(frame)
+            except (OSError, RuntimeError):
+                pass  # that socket is closing; its disconnect cleans up
+
+    async def publish(
+        self, namespace: str, frame: str, *, room: str | None, to: str | None, skip: str | None
+    ) -> None:
+        """Delivers here, then (with Redis) to every other process."""
+        await self.deliver(namespace, frame, room=room, to=to, skip=skip)
+        if not settings.REDIS_URL or (to is not None and to in self._members):
+            return
+        message = orjson.dumps({"o": PROCESS_ID, "n": namespace, "f": frame, "r": room, "t": to, "s": skip})
+        await self._publisher().publish(CHANNEL, message)
+
+    def _publisher(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._publishers.get(loop)
+        if client is None:
+            client = self._publishers[loop] = aioredis.Redis.from_url(settings.REDIS_URL)
+        return client
+
+    # --- the other processes' events -------------------------------------------------------------------
+
+    def _ensure_listener(self) -> None:
+        if not settings.REDIS_URL:
+            return
+        listener = self._listener
+        loop = asyncio.get_running_loop()
+        if listener is None or listener.done() or listener.get_loop() is not loop:
+            self._listener = loop.create_task(self._listen(settings.REDIS_URL))
+
+    async def _listen(self, url: str) -> None:
+        while True:
+            client = aioredis.Redis.from_url(url)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            await self._on_message(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("socket.io hub listener failed; reconnecting")
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()
+
+    async def _on_message(self, raw: bytes) -> None:
+        try:
+            data: dict[str, Any] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        if data.get("o") == PROCESS_ID:
+            return  # delivered here already
+        await self.deliver(data["n"], data["f"], room=data.get("r"), to=data.get("t"), skip=data.get("s"))
+
+
+hub = Hub()
+
+
+def publish_from_sync(
+    namespace: str, frame: str, *, room: str | None, to: str | None, skip: str | None
+) -> None:
+    """For a process without a server loop (Celery, a command): straight to Redis, if any."""
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    message = orjson.dumps({"o": "", "n": namespace, "f": frame, "r": room, "t": to, "s": skip})
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.publish(CHANNEL, message)
+    finally:
+        client.close()
