@@ -182,3 +182,38 @@ def test_sigterm_gives_running_streams_their_grace_then_saves_them(user, chat_te
     answer = Subtask.objects.get(pk=subtask_id)
     assert answer.status == "CANCELLED", worker.output()
     assert answer.result["cancelled"] is True and len(answer.result["value"]) > 20
+
+
+def test_a_process_without_a_server_emits_to_sockets_of_the_workers(workers, user):
+    """A management command (or a Celery worker) reaches the sockets through Redis."""
+    worker_a, _ = workers
+
+    async def scenario() -> dict:
+        client = await connect(worker_a.url, user)
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "WEGENT_SECRET_KEY": settings.SECRET_KEY,
+            "WEGENT_TESTING": "1",
+        }
+        payload = "{'task_id': 7, 'status': 'COMPLETED', 'progress': 100}"
+        code = (
+            "from wegent.realtime.emitter import emit_sync; "
+            f"emit_sync('task:status', {payload}, room='user:{user.pk}')"
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        status = await client.wait_for("task:status", lambda s: s["task_id"] == 7)
+        await client.close()
+        return status
+
+    assert asyncio.run(scenario()) == {"task_id": 7, "status": "COMPLETED", "progress": 100}

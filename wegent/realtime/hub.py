@@ -39,6 +39,8 @@ class Hub:
         # (namespace, room) -> members in this process.
         self._rooms: dict[tuple[str, str], set[Member]] = {}
         self._members: dict[str, Member] = {}
+        # member id -> the (namespace, room) keys it joined (so leaving costs what it joined).
+        self._joined: dict[str, set[tuple[str, str]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._publishers: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
@@ -50,11 +52,13 @@ class Hub:
 
     def unregister(self, member: Member) -> None:
         self._members.pop(member.member_id, None)
-        for key in [key for key, members in self._rooms.items() if member in members]:
+        for key in list(self._joined.get(member.member_id, ())):
             self.leave(member, *key)
+        self._joined.pop(member.member_id, None)
 
     def join(self, member: Member, namespace: str, room: str) -> None:
         self._rooms.setdefault((namespace, room), set()).add(member)
+        self._joined.setdefault(member.member_id, set()).add((namespace, room))
 
     def leave(self, member: Member, namespace: str, room: str) -> None:
         members = self._rooms.get((namespace, room))
@@ -62,9 +66,10 @@ class Hub:
             members.discard(member)
             if not members:
                 del self._rooms[(namespace, room)]
+        self._joined.get(member.member_id, set()).discard((namespace, room))
 
     def leave_namespace(self, member: Member, namespace: str) -> None:
-        for key in [key for key, members in self._rooms.items() if key[0] == namespace and member in members]:
+        for key in [key for key in self._joined.get(member.member_id, ()) if key[0] == namespace]:
             self.leave(member, *key)
 
     # --- delivery -----------------------------------------------------------------------------------
