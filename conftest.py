@@ -114,7 +114,22 @@ class LiveServer:
             application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from uvicorn._compat import asyncio_run
+
+        asyncio_run(self._serve(), loop_factory=self.server.config.get_loop_factory())
+
+    async def _serve(self) -> None:
+        from chat.providers.common import aclose_http_client
+
+        try:
+            await self.server.serve()
+        finally:
+            # Lifespan is off here (its shutdown hooks end the chat runner for the process):
+            # the model SDKs' pooled connections of this server's loop are closed by hand.
+            await aclose_http_client()
 
     def start(self) -> None:
         self.thread.start()

@@ -307,6 +307,7 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
         path=turns.CHAT if direct else turns.EXECUTOR,
         team=team,
         team_context=context,
+        claim_by=WORKER_ID if direct and with_answer else None,
     )
     try:
         turn = turns.start_turn(actor=actor, task_id=payload.task_id, options=options)
@@ -339,7 +340,8 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
         prepared = _prepare_answer(task, turn, actor, payload, context)
         if isinstance(prepared, Outcome):
             outcome.emits += prepared.emits
-        elif claim(prepared):
+        else:
+            prepared.claimed = True  # in the turn (options.claim_by)
             outcome.answers.append(prepared)
     return outcome
 

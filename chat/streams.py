@@ -64,14 +64,18 @@ class Answer:
 @dataclass
 class Stream:
     answer: Answer
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str | None = None
+    # The task relaying the provider's deltas, and whether it is waiting for the provider (the
+    # only place a cancel interrupts it: a chunk being delivered is finished first).
+    relay: asyncio.Task[Any] | None = None
+    reading: bool = False
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason
-            self.queue.put_nowait(_CANCEL)
+            if self.relay is not None and self.reading:
+                self.relay.cancel()
 
 
 def _prepare(model: Any) -> None:
@@ -203,26 +207,6 @@ class Runner:
             await stream_state.finish(answer.task_id, answer.subtask_id)
             stream.done.set()
 
-    async def _produce(self, stream: Stream) -> None:
-        answer = stream.answer
-        iterator = self.open_stream(answer.model, answer.system_prompt, answer.messages)
-        try:
-            async for delta in iterator:
-                if delta:
-                    stream.queue.put_nowait(delta)
-            stream.queue.put_nowait(_END)
-        except ProviderError as exc:
-            stream.queue.put_nowait(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.exception("provider stream failed")
-            stream.queue.put_nowait(ProviderError(f"Model call failed: {type(exc).__name__}"))
-        finally:
-            close = getattr(iterator, "aclose", None)
-            if close is not None:
-                await close()
-
     async def _keep_alive(self, stream: Stream, parts: list[str]) -> None:
         """Saves the partial text and renews the lease on a fixed beat, chunks or not; a stream
         whose answer was ended elsewhere (an operator, the sweeper) stops."""
@@ -234,28 +218,28 @@ class Runner:
                 stream.cancel("lost")
                 return
 
-    async def _pump(self, stream: Stream) -> None:
+    async def _relay(self, stream: Stream, parts: list[str], block_id: str) -> Any:
+        """Reads the provider and publishes each text as it comes (one ``chat:chunk`` per read:
+        what arrived together goes out together); returns how the stream ended: ``_END``, a
+        ``ProviderError`` or ``_CANCEL``."""
         answer = stream.answer
-        parts: list[str] = []
-        producer = asyncio.ensure_future(self._produce(stream))
-        keeper = asyncio.ensure_future(self._keep_alive(stream, parts))
+        iterator: Any = None
         length = 0
-        block_id = str(uuid.uuid4())
-        outcome: Any = None
+        room = task_room(answer.task_id)
         try:
-            while outcome is None:
-                batch = [await stream.queue.get()]
-                while not stream.queue.empty():  # coalesce what has already arrived
-                    batch.append(stream.queue.get_nowait())
-                texts = []
-                for item in batch:
-                    if isinstance(item, str):
-                        texts.append(item)
-                    elif outcome is None:
-                        outcome = item
-                if not texts:
+            iterator = self.open_stream(answer.model, answer.system_prompt, answer.messages)
+            while stream.cancel_reason is None:
+                stream.reading = True
+                try:
+                    content = await anext(iterator)
+                except StopAsyncIteration:
+                    return _END
+                finally:
+                    stream.reading = False
+                if stream.cancel_reason is not None:
+                    return _CANCEL
+                if not content:
                     continue
-                content = "".join(texts)
                 offset = length
                 parts.append(content)
                 length += len(content)
@@ -269,13 +253,35 @@ class Runner:
                         offset=offset,
                         block_id=block_id,
                     ),
-                    room=task_room(answer.task_id),
+                    room=room,
                 )
+            return _CANCEL
+        except ProviderError as exc:
+            return exc
+        except asyncio.CancelledError:
+            if stream.cancel_reason is not None:
+                return _CANCEL  # Stream.cancel interrupted the wait for the provider
+            raise
+        except Exception as exc:
+            logger.exception("provider stream failed")
+            return ProviderError(f"Model call failed: {type(exc).__name__}")
         finally:
-            for helper in (producer, keeper):
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _pump(self, stream: Stream) -> None:
+        parts: list[str] = []
+        block_id = str(uuid.uuid4())
+        relay = stream.relay = asyncio.ensure_future(self._relay(stream, parts, block_id))
+        keeper = asyncio.ensure_future(self._keep_alive(stream, parts))
+        try:
+            outcome = await relay
+        finally:
+            for helper in (relay, keeper):
                 if not helper.done():
                     helper.cancel()
-            await asyncio.gather(producer, keeper, return_exceptions=True)
+            await asyncio.gather(relay, keeper, return_exceptions=True)
         text = "".join(parts)
         if outcome is _END:
             await self._complete(stream, text, block_id)

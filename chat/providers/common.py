@@ -73,7 +73,7 @@ def http_client() -> httpx2.AsyncClient:
     with _clients_lock:
         client = _clients.get(loop)
         if client is None or client.is_closed:
-            client = httpx2.AsyncClient(limits=_POOL_LIMITS, follow_redirects=True)
+            client = openai.DefaultAioHttpClient(limits=_POOL_LIMITS, follow_redirects=True)
             _clients[loop] = client
         return client
 
@@ -214,6 +214,25 @@ def _status_message(status: int, detail: str) -> str:
     return f"Provider stream error{suffix}"
 
 
+def _aiohttp_failure(exc: BaseException) -> BaseException | None:
+    """The transport's own error behind an SDK error, as the exception class that tells what
+    happened. The aiohttp transport maps every connection error to ``ConnectTimeout`` (a refused
+    connection would read "timed out"), so the original in the cause chain decides."""
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is None:
+        return None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (aiohttp.ServerTimeoutError, aiohttp.SocketTimeoutError)):
+            return TimeoutError(str(current))
+        if isinstance(current, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+            return ConnectionError(str(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def provider_error(exc: BaseException, config: ModelConfig, base_url: str, *, started: bool) -> ProviderError:
     """Translate an SDK or transport exception into a ProviderError a person can read.
 
@@ -223,6 +242,9 @@ def provider_error(exc: BaseException, config: ModelConfig, base_url: str, *, st
     """
     status = getattr(exc, "status_code", None)
     timeout_errors, connection_errors, sdk_errors = _error_kinds()
+    transport = _aiohttp_failure(exc)
+    if transport is not None and not isinstance(status, int):
+        exc = transport
     if isinstance(exc, sdk_errors) and isinstance(status, int):
         detail = _body_message(exc.body) or exc.message
         text = _status_message(status, _shorten(detail))

@@ -48,7 +48,7 @@ def chat_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def delta_text(payload: str) -> str | None:
+def delta_text(payload: str | bytes) -> str | None:
     """The text of one ``chat.completion.chunk`` (an ``error`` object ends the stream)."""
     try:
         chunk = orjson.loads(payload)
@@ -70,6 +70,41 @@ def delta_text(payload: str) -> str | None:
         if isinstance(content, str):
             parts.append(content)
     return "".join(parts)
+
+
+class SSELines:
+    """Splits a byte stream into complete lines (``\n`` or ``\r\n``), keeping a partial one."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._pending:
+            data = self._pending + data
+        lines = data.split(b"\n")
+        self._pending = lines.pop()
+        return lines
+
+
+def chunk_texts(lines: list[bytes]) -> tuple[str, bool, ProviderError | None]:
+    """The text of the ``data:`` lines among ``lines``, whether ``[DONE]`` was seen, and the
+    error an ``error`` chunk carried (the text before it still counts)."""
+    texts = []
+    for line in lines:
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return "".join(texts), True, None
+        try:
+            text = delta_text(payload)
+        except ProviderError as exc:
+            return "".join(texts), True, exc
+        if text:
+            texts.append(text)
+    return "".join(texts), False, None
 
 
 class OpenAIChatProvider:
@@ -97,15 +132,18 @@ class OpenAIChatProvider:
             raw = openai_client(config, base_url).chat.completions.with_streaming_response.create(**params)
             response = await raw.__aenter__()
             started = True  # connected: a transport error from here on is a dropped stream
-            async for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
+            # Bytes (content-decoded), split into lines here: the SDK's line iterator adds
+            # text and line decoding layers per network read. The texts of the chunks one read brought are
+            # yielded together (they arrived together; the runner would coalesce them anyway).
+            lines = SSELines()
+            async for data in response.http_response.aiter_bytes():
+                texts, finished, error = chunk_texts(lines.feed(data))
+                if texts:
+                    yield texts
+                if error is not None:
+                    raise error
+                if finished:
                     break
-                text = delta_text(payload)
-                if text:
-                    yield text
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError

@@ -70,14 +70,10 @@ def api_label(config: ModelConfig) -> str:
     return provider_for(config).api_label  # type: ignore[attr-defined]
 
 
-async def stream(config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
+def stream(config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
     """Stream the answer's text deltas; raises ``ProviderError`` on any failure.
 
-    Closing this generator early (``aclose()``, e.g. on cancel) closes the HTTP response.
+    The provider's own generator, unwrapped (a wrapper costs a hop per delta): closing it early
+    (``aclose()``, e.g. on cancel) closes the HTTP response.
     """
-    deltas = provider_for(config).stream(config, system, messages)
-    try:
-        async for delta in deltas:
-            yield delta
-    finally:
-        await deltas.aclose()  # type: ignore[attr-defined]
+    return provider_for(config).stream(config, system, messages)

@@ -136,6 +136,8 @@ class RowIndex:
             return cls([])
         # One flat IN query (a small superset), filtered exactly below: an OR of one Q per
         # (kind, namespace, scopes) cost milliseconds just to compile (measured on /api/teams).
+        # The scopes keep other users' rows of the same names out (every user may have a bot
+        # called "assistant"; without them a chat's send loaded all of them).
         wanted_keys = {
             (kind, namespace, scope, name)
             for (kind, namespace, scopes), wanted_names in names.items()
@@ -145,6 +147,7 @@ class RowIndex:
         candidates = Kind.objects.filter(
             kind__in=sorted({key[0] for key in wanted_keys}),
             namespace__in=sorted({key[1] for key in wanted_keys}),
+            scope__in=sorted({key[2] for key in wanted_keys}),
             name__in=sorted({key[3] for key in wanted_keys}),
             is_active=True,
         )

@@ -67,6 +67,13 @@ class TurnOptions:
     # False for a group-chat message that does not address the team: stored, no answer.
     with_answer: bool = True
     path: Literal["executor", "chat"] = EXECUTOR
+    # A chat worker that streams the answer itself takes it inside the turn (RUNNING under its
+    # lease, task RUNNING): the separate claim cost seven more queries per message.
+    claim_by: str | None = None
+
+    @property
+    def claimed(self) -> bool:
+        return self.claim_by is not None and self.with_answer
 
 
 @dataclass
@@ -189,7 +196,7 @@ def _start_turn_locked(*, actor: User, task_id: int | None, options: TurnOptions
         bots = team_bots(team, options.team_context if options.team is team else None)
         task = _reopen(task, options)
         created = False
-    user_row, answer_row = add_messages(actor, task, team, bots, options)
+    user_row, answer_row = add_messages(actor, task, team, bots, options, first=created)
     link_attachments(actor, user_row, options.attachment_ids)
     return Turn(task=task, team=team, user_subtask=user_row, assistant_subtask=answer_row, created=created)
 
@@ -277,6 +284,8 @@ def _create_task(
         now=timezone.now(),
         device_id=options.device_id,
     )
+    if options.claimed:
+        task.document = documents.changed(task.document, status=statuses.RUNNING)
     task.save()
     return task
 
@@ -314,7 +323,7 @@ def _reopen(task: TaskResource, options: TurnOptions) -> TaskResource:
         document = documents.changed(
             task.document,
             spec={"prompt": options.prompt},
-            status=statuses.PENDING,
+            status=statuses.RUNNING if options.claimed else statuses.PENDING,
             progress=0,
             errorMessage=None,
             updatedAt=stamp,
@@ -329,9 +338,17 @@ def _reopen(task: TaskResource, options: TurnOptions) -> TaskResource:
 
 
 def add_messages(
-    actor: User, task: TaskResource, team: Kind, bots: list[Kind], options: TurnOptions
+    actor: User,
+    task: TaskResource,
+    team: Kind,
+    bots: list[Kind],
+    options: TurnOptions,
+    *,
+    first: bool = False,
 ) -> tuple[Subtask, Subtask | None]:
-    last = selectors.last_message_id(task)
+    """The user's message and (unless none is wanted) the answer to it; ``first``: the task
+    was created in this turn and has no messages yet."""
+    last = 0 if first else selectors.last_message_id(task)
     chat = options.path == CHAT
     title = task.spec.get("title") or ""
     user_row = Subtask.objects.create(
@@ -352,7 +369,8 @@ def add_messages(
     )
     if not options.with_answer:
         return user_row, None
-    previous = selectors.latest_answer(task) if not chat else None
+    previous = selectors.latest_answer(task) if not chat and not first else None
+    claim = {"worker_id": options.claim_by[:64], "heartbeat_at": timezone.now()} if options.claim_by else {}
     answer_row = Subtask.objects.create(
         task=task,
         user_id=task.owner_id,
@@ -363,9 +381,10 @@ def add_messages(
         prompt="",
         message_id=last + 2,
         parent_id=last + 1,
-        status=statuses.PENDING,
+        status=statuses.RUNNING if claim else statuses.PENDING,
         progress=0,
         sender_type="TEAM",
+        **claim,
         executor_namespace=previous.executor_namespace if previous is not None else "",
         executor_name=previous.executor_name if previous is not None else "",
     )
