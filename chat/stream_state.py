@@ -4,7 +4,8 @@ The runner appends each delta before it publishes it, so a reader joining at any
 exactly the text so far: chunks it receives afterwards start at or beyond the returned offset.
 
 With ``REDIS_URL`` the text lives in Redis (``APPEND``, so a long answer costs O(delta) per
-chunk, not O(text)); in the embedded mode there is one process, so a dictionary is enough.
+chunk, not O(text); the appends of all streams go out in batches, see redis_batch); in the
+embedded mode there is one process, so a dictionary is enough.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import orjson
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
+
+from wegent.realtime.redis_batch import batcher
 
 TEXT_TTL_SECONDS = 3600
 PREFIX = "wegent:chat"
@@ -95,7 +98,9 @@ class _RedisStore:
             await pipe.execute()
 
     async def append(self, subtask_id: int, text: str) -> None:
-        await self._async().append(_text_key(subtask_id), text.encode())
+        # Awaited: a reader must find a chunk's text before any socket can have received it.
+        # Batched with the other streams' appends (and the hub's publishes) in one pipeline.
+        await batcher(self._url).call("APPEND", _text_key(subtask_id), text.encode())
 
     def text(self, subtask_id: int) -> str | None:
         raw = self._sync.get(_text_key(subtask_id))
