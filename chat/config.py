@@ -59,11 +59,13 @@ def system_prompt(ghost: Kind | None, member: dict[str, Any]) -> str:
 
 
 def _override(
-    task: TaskResource, model_name: str | None, model_type: str | None
+    task: TaskResource | None, model_name: str | None, model_type: str | None
 ) -> tuple[str | None, str | None]:
     """The message's override, else the task's stored one (labels), else none."""
     if model_name:
         return model_name, model_type
+    if task is None:  # a new task: only the message can override
+        return None, None
     labels = task.labels
     if labels.get("forceOverrideBotModel") == "true" and labels.get("modelId"):
         return labels["modelId"], labels.get("forceOverrideBotModelType")
@@ -110,7 +112,7 @@ def model_config(model: Kind) -> ModelConfig:
 
 
 def resolve(
-    task: TaskResource,
+    task: TaskResource | None,
     team: Kind,
     requester: User,
     *,
@@ -118,7 +120,10 @@ def resolve(
     model_type: str | None = None,
     context: TeamContext | None = None,
 ) -> ChatSetup:
-    """Everything one answer needs; ``ChatConfigError`` with a readable reason otherwise."""
+    """Everything one answer needs; ``ChatConfigError`` with a readable reason otherwise.
+
+    ``task`` None: the first answer of a task not written yet (its stored override is the
+    message's own)."""
     member, bot, context = first_bot(team, context)
     override, override_type = _override(task, model_name, model_type)
     if override:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from chat import protocol, services
-from chat.streams import runner
+from chat.streams import EarlyStart, runner
 from wegent.errors import DomainError
 from wegent.realtime import emitter
 from wegent.realtime.db import run_sync
@@ -54,8 +54,11 @@ class ChatNamespace(Namespace):
         await socket.disconnect()
         return protocol.error("Token expired")
 
-    async def _deliver(self, socket: Socket, outcome: services.Outcome) -> Any:
-        """Rooms first, then events, then the streams; the ack last (as the reference)."""
+    async def _deliver(
+        self, socket: Socket, outcome: services.Outcome, early: EarlyStart | None = None
+    ) -> Any:
+        """Rooms first, then events, then the streams; the ack last (as the reference).
+        ``early``: the model stream already opened for the (single) answer."""
         for room in outcome.rooms:
             await socket.enter_room(room)
         for item in outcome.emits:
@@ -66,7 +69,10 @@ class ChatNamespace(Namespace):
                 skip=socket.connection_id if item.skip_sender else None,
             )
         for answer in outcome.answers:
-            runner.start(answer)
+            runner.start(answer, early)
+            early = None
+        if early is not None:
+            await early.discard()  # no answer after all (its setup failed when stored)
         return AfterEmits(outcome.ack) if outcome.emits else outcome.ack
 
     # --- events ------------------------------------------------------------------------------------
@@ -96,8 +102,24 @@ class ChatNamespace(Namespace):
         payload = protocol.parse(protocol.ChatSend, data)
         if isinstance(payload, dict):
             return payload
-        outcome = await run_sync(services.send, socket.session["user"], payload, accepting=runner.accepting)
-        return await self._deliver(socket, outcome)
+        user = socket.session["user"]
+        plan = await run_sync(services.plan_send, user, payload, accepting=runner.accepting)
+        if isinstance(plan, services.Outcome):
+            return await self._deliver(socket, plan)
+        # A new conversation's model call starts now, while the turn is stored: its first
+        # tokens are on their way by the time the answer row exists.
+        early = None
+        if plan.early_setup is not None:
+            setup = plan.early_setup
+            messages = [{"role": "user", "content": payload.message}]
+            early = await runner.start_early(setup.model, setup.system_prompt, messages)
+        try:
+            outcome = await run_sync(services.send, user, payload, accepting=runner.accepting, plan=plan)
+        except BaseException:
+            if early is not None:
+                await early.discard()
+            raise
+        return await self._deliver(socket, outcome, early)
 
     async def on_chat_cancel(self, socket: Socket, data: Any) -> Any:
         if (expired := await self._expired(socket)) is not None:

@@ -233,11 +233,13 @@ def _prepare_answer(
     actor: User,
     payload: protocol.ChatSend,
     context: TeamContext | None = None,
+    setup: config.ChatSetup | None = None,
 ) -> Outcome | Answer:
-    """The answer to stream, or the failure ending it at once (bad model setup)."""
+    """The answer to stream, or the failure ending it at once (bad model setup). ``setup``:
+    already resolved (the model call may be under way with it)."""
     assert turn.assistant_subtask is not None
     try:
-        setup = config.resolve(
+        setup = setup or config.resolve(
             task,
             turn.team,
             actor,
@@ -266,10 +268,28 @@ def _prepare_answer(
     )
 
 
-def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> Outcome:
-    """``chat:send``: store the message, then (for direct chat) an answer to stream."""
+@dataclass
+class SendPlan:
+    """What ``chat:send`` found before writing anything (read-only)."""
+
+    existing: TaskResource | None
+    team: Kind
+    context: TeamContext
+    direct: bool
+    with_answer: bool
+    # The model call of a new conversation's first answer, known before the turn is written:
+    # the namespace opens the model stream while the turn is stored (see Runner.start_early).
+    early_setup: config.ChatSetup | None = None
+
+
+def plan_send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> SendPlan | Outcome:
+    """``chat:send``'s checks and lookups; a failed Outcome when the message is refused."""
     if not payload.message.strip():
         return failed("Message cannot be empty")
+    try:
+        turns.check_prompt(payload.message)  # before any model call starts with it
+    except DomainError as exc:
+        return failed(str(exc.detail))
     existing = _accessible(actor, payload.task_id) if payload.task_id is not None else None
     if payload.task_id is not None and existing is None:
         return failed(ACCESS_DENIED)
@@ -284,6 +304,40 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
     with_answer = (not is_group or _mentions(team, payload.message)) and direct
     if with_answer and not accepting:
         return failed("Server is shutting down")
+    plan = SendPlan(existing=existing, team=team, context=context, direct=direct, with_answer=with_answer)
+    if with_answer and _first_message_only(payload):
+        try:
+            plan.early_setup = config.resolve(
+                None,
+                team,
+                actor,
+                model_name=payload.force_override_bot_model,
+                model_type=payload.force_override_bot_model_type,
+                context=context,
+            )
+        except DomainError:
+            pass  # the answer fails after the turn is stored, as without an early start
+    return plan
+
+
+def _first_message_only(payload: protocol.ChatSend) -> bool:
+    """A new one-to-one conversation without attachments: its answer's history is the message."""
+    return payload.task_id is None and not payload.is_group_chat and not payload.all_attachment_ids()
+
+
+def send(
+    actor: User, payload: protocol.ChatSend, *, accepting: bool = True, plan: SendPlan | None = None
+) -> Outcome:
+    """``chat:send``: store the message, then (for direct chat) an answer to stream.
+
+    ``plan``: the result of ``plan_send`` for this payload, when the caller already has it.
+    """
+    if plan is None:
+        planned = plan_send(actor, payload, accepting=accepting)
+        if isinstance(planned, Outcome):
+            return planned
+        plan = planned
+    team, context, direct, with_answer = plan.team, plan.context, plan.direct, plan.with_answer
     options = turns.TurnOptions(
         prompt=payload.message,
         title=payload.title,
@@ -337,7 +391,7 @@ def send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> 
         ],
     )
     if direct and turn.assistant_subtask is not None:
-        prepared = _prepare_answer(task, turn, actor, payload, context)
+        prepared = _prepare_answer(task, turn, actor, payload, context, plan.early_setup)
         if isinstance(prepared, Outcome):
             outcome.emits += prepared.emits
         else:

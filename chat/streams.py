@@ -61,15 +61,54 @@ class Answer:
     claimed: bool = False
 
 
+class EarlyStart:
+    """A model stream opened before its answer row exists (the turn is being stored): what it
+    sends meanwhile is kept, and the runner's relay takes the stream over."""
+
+    def __init__(self, iterator: AsyncIterator[str]) -> None:
+        self.iterator = iterator
+        self.parts: list[str] = []
+        self.ended = False
+        self.error: BaseException | None = None
+        self._handover = False
+        self._task = asyncio.ensure_future(self._fill())
+
+    async def _fill(self) -> None:
+        try:
+            while not self._handover:
+                self.parts.append(await anext(self.iterator))
+        except StopAsyncIteration:
+            self.ended = True
+        except Exception as exc:  # noqa: BLE001 - the relay handles it as its own
+            self.error = exc
+
+    async def take(self) -> None:
+        """Stops reading here; returns once the read under way (if any) has come back, so the
+        relay goes on with ``iterator`` from exactly where this stopped. A cancel of the
+        caller cancels that read (and closes the model stream)."""
+        self._handover = True
+        await self._task
+
+    async def discard(self) -> None:
+        """The turn was refused or streams elsewhere: the model call is closed."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        close = getattr(self.iterator, "aclose", None)
+        if close is not None:
+            await close()
+
+
 @dataclass
 class Stream:
     answer: Answer
+    early: EarlyStart | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_reason: str | None = None
     # The task relaying the provider's deltas, and whether it is waiting for the provider (the
     # only place a cancel interrupts it: a chunk being delivered is finished first).
     relay: asyncio.Task[Any] | None = None
     reading: bool = False
+    length: int = 0  # characters published so far (the next chunk's offset)
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
@@ -167,22 +206,30 @@ class Runner:
             loading = self._loading[key] = asyncio.ensure_future(run_sync(_prepare, model))
         await asyncio.shield(loading)
 
-    def start(self, answer: Answer) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self.run(answer))
+    async def start_early(self, model: Any, system: str, messages: list[dict[str, Any]]) -> EarlyStart:
+        """Opens the model stream of an answer about to be created (see ``EarlyStart``)."""
+        if self.open_stream is provider_stream:
+            await self._load_providers(model)
+        return EarlyStart(self.open_stream(model, system, messages))
+
+    def start(self, answer: Answer, early: EarlyStart | None = None) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self.run(answer, early))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def run(self, answer: Answer) -> None:
+    async def run(self, answer: Answer, early: EarlyStart | None = None) -> None:
         if not answer.claimed and not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
+            if early is not None:
+                await early.discard()
             return  # cancelled before it started, or another worker has it
-        stream = Stream(answer)
+        stream = Stream(answer, early)
         self.streams[answer.subtask_id] = stream
         if self._early.pop(answer.subtask_id, None) is not None:
             stream.cancel()
         try:
             await self._ensure_listener()
-            if self.open_stream is provider_stream:
+            if self.open_stream is provider_stream and early is None:
                 await self._load_providers(answer.model)
             await stream_state.start(
                 answer.task_id, answer.subtask_id, user_id=answer.owner_id, user_name=answer.owner_name
@@ -224,10 +271,14 @@ class Runner:
         ``ProviderError`` or ``_CANCEL``."""
         answer = stream.answer
         iterator: Any = None
-        length = 0
-        room = task_room(answer.task_id)
         try:
-            iterator = self.open_stream(answer.model, answer.system_prompt, answer.messages)
+            if stream.early is not None:
+                iterator = stream.early.iterator
+                ended = await self._take_early(stream, stream.early, parts, block_id)
+                if ended is not None:
+                    return ended
+            else:
+                iterator = self.open_stream(answer.model, answer.system_prompt, answer.messages)
             while stream.cancel_reason is None:
                 stream.reading = True
                 try:
@@ -238,23 +289,8 @@ class Runner:
                     stream.reading = False
                 if stream.cancel_reason is not None:
                     return _CANCEL
-                if not content:
-                    continue
-                offset = length
-                parts.append(content)
-                length += len(content)
-                await stream_state.append(answer.subtask_id, content)
-                await emitter.emit(
-                    protocol.CHAT_CHUNK,
-                    protocol.chat_chunk(
-                        task_id=answer.task_id,
-                        subtask_id=answer.subtask_id,
-                        content=content,
-                        offset=offset,
-                        block_id=block_id,
-                    ),
-                    room=room,
-                )
+                if content:
+                    await self._publish(stream, parts, content, block_id)
             return _CANCEL
         except ProviderError as exc:
             return exc
@@ -269,6 +305,43 @@ class Runner:
             close = getattr(iterator, "aclose", None)
             if close is not None:
                 await close()
+
+    async def _take_early(self, stream: Stream, early: EarlyStart, parts: list[str], block_id: str) -> Any:
+        """Publishes what the early model stream sent before the answer existed (as one chunk);
+        returns how the stream ended if it already has, else None (the relay reads on)."""
+        stream.reading = True
+        try:
+            await early.take()
+        finally:
+            stream.reading = False
+        if stream.cancel_reason is not None:
+            return _CANCEL
+        content = "".join(early.parts)
+        if content:
+            await self._publish(stream, parts, content, block_id)
+        if early.error is not None:
+            raise early.error
+        return _END if early.ended else None
+
+    async def _publish(self, stream: Stream, parts: list[str], content: str, block_id: str) -> None:
+        """One ``chat:chunk``: into the live text first (a joining reader never misses it), then
+        to the task room."""
+        answer = stream.answer
+        offset = stream.length
+        parts.append(content)
+        stream.length += len(content)
+        await stream_state.append(answer.subtask_id, content)
+        await emitter.emit(
+            protocol.CHAT_CHUNK,
+            protocol.chat_chunk(
+                task_id=answer.task_id,
+                subtask_id=answer.subtask_id,
+                content=content,
+                offset=offset,
+                block_id=block_id,
+            ),
+            room=task_room(answer.task_id),
+        )
 
     async def _pump(self, stream: Stream) -> None:
         parts: list[str] = []
