@@ -4,8 +4,7 @@ Starts the fake LLM (``python -m chat.tests.fake_llm``) and the server (``manage
 --no-embedded-celery``) as two subprocesses on free ports, prepares a fresh database (a temp
 SQLite data dir by default; ``--database-url`` / ``--redis-url`` for the scaled mode, whose
 database is dropped and recreated and whose Redis database is flushed), creates the users and
-their agents over the HTTP API, then drives chats from this process with python-socketio
-clients (idle connections with bare WebSockets). Figures:
+their agents over the HTTP API, then drives chats from this process. Figures:
 
   latency       time from emitting ``chat:send`` to its ack, to ``chat:start`` and to the first
                 ``chat:chunk`` (p50, p99) over --chats sequential new chats on a 20-chunk
@@ -34,11 +33,20 @@ Every chat's answer is checked: chunk offsets continuous, rebuilt text == chat:d
 phase (identical records counted once). Users are separate accounts created by the admin API
 (``POST /api/admin/users``), each logged in through ``/api/auth/login`` (the login throttles are
 raised for the bench server) and given its agents with one ``POST .../namespaces/default/apply``.
-Numbers are only meaningful on a quiet machine (the client runs on the same cores).
+Numbers are only meaningful on a quiet machine.
+
+The harness is kept cheap because it runs on the same (two) cores as the server it measures:
+every CPU second the client or the fake LLM spends is taken from the server. So this process
+runs on uvloop when installed; its chat sockets are ``LeanChatSocket`` (bare WebSockets with
+the Socket.IO packets done by hand and parsed with orjson as each frame arrives, ~40-70 us of
+CPU per received event; ``--client socketio`` uses python-socketio's ``AsyncClient``
+instead, ~100-150 us per event as it creates a task per packet); and the fake LLM runs on
+uvloop and writes its paced chunks from timer callbacks. The users phase prints the CPU
+seconds of the server, the bench client and the fake LLM.
 
     .venv/bin/python bench/chat_stream.py [--quick] [--runs 3]
         [--database-url postgres://postgres@127.0.0.1:5432/wg_bench --redis-url redis://127.0.0.1:6379/7]
-        [--phases latency long watch users idle] [--users 10 50 100] [--keep]
+        [--phases latency long watch users idle] [--users 10 50 100] [--client socketio] [--keep]
 """
 
 from __future__ import annotations
@@ -72,7 +80,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from _socketio_client import ChatSocket, IdleSocket, Stream  # noqa: E402
+from _socketio_client import (  # noqa: E402
+    ChatSocket,
+    IdleSocket,
+    LeanChatSocket,
+    Stream,
+    StreamRecorder,
+    websocket_url,
+)
 from cold_start import free_port, rss_mb  # noqa: E402
 
 from chat.tests.fake_llm import answer  # noqa: E402
@@ -405,6 +420,7 @@ class Bench:
     pid: int
     llm_url: str
     log: ServerLog
+    llm_pid: int | None = None
     main: Account | None = None
     users: list[Account] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
@@ -413,11 +429,12 @@ class Bench:
     def note(self, phase: str, problem: str) -> None:
         self.problems.setdefault(phase, []).append(problem)
 
-    async def socket(self, account: Account) -> ChatSocket:
-        return await ChatSocket().connect(self.url, account.token, timeout=self.args.timeout)
+    async def socket(self, account: Account) -> StreamRecorder:
+        sock = ChatSocket() if self.args.client == "socketio" else LeanChatSocket()
+        return await sock.connect(self.url, account.token, timeout=self.args.timeout)
 
 
-async def send(sock: ChatSocket, payload: dict[str, Any], timeout: float) -> tuple[float, Any]:
+async def send(sock: StreamRecorder, payload: dict[str, Any], timeout: float) -> tuple[float, Any]:
     began = time.perf_counter()
     return began, await sock.call("chat:send", payload, timeout=timeout)
 
@@ -429,7 +446,7 @@ def check_ack(ack: Any) -> str | None:
 
 
 async def one_chat(
-    bench: Bench, sock: ChatSocket, team: str, message: str, expected: str, timeout: float, **extra: Any
+    bench: Bench, sock: StreamRecorder, team: str, message: str, expected: str, timeout: float, **extra: Any
 ) -> tuple[float, Stream | None, str | None]:
     """Sends one message; (send time, the answer as this socket saw it, the problem if any)."""
     assert bench.main is not None
@@ -550,7 +567,7 @@ async def phase_watch(bench: Bench) -> None:
     expected = answer(LONG_CHUNKS)
     assert bench.main is not None
     sender = await bench.socket(bench.main)
-    watchers: list[ChatSocket] = []
+    watchers: list[StreamRecorder] = []
     runs: list[dict[str, Any]] = []
     try:
         # A task whose first answer is over, so the watchers can join before the watched one.
@@ -560,7 +577,7 @@ async def phase_watch(bench: Bench) -> None:
             return
         task_id = next(iter(sender.streams.values())).task_id
         connected = await gather_limited([bench.socket(bench.main) for _ in range(args.watchers)], 20)
-        watchers = [s for s in connected if isinstance(s, ChatSocket)]
+        watchers = [s for s in connected if isinstance(s, StreamRecorder)]
         for error in (e for e in connected if isinstance(e, BaseException)):
             bench.note("watch", f"watcher connect: {describe(error)}")
         for run in range(args.runs):
@@ -600,7 +617,7 @@ async def phase_watch(bench: Bench) -> None:
                 continue
             subtask_id = start.subtask_id
 
-            async def finished(sock: ChatSocket, subtask_id: int = subtask_id) -> Stream:
+            async def finished(sock: StreamRecorder, subtask_id: int = subtask_id) -> Stream:
                 return await sock.wait(
                     lambda: (
                         (s := sock.streams.get(subtask_id)) is not None
@@ -649,14 +666,14 @@ async def users_run(bench: Bench, n: int) -> dict[str, Any]:
     expected = answer(LOAD_CHUNKS)
     accounts = bench.users[:n]
     connected = await gather_limited([bench.socket(a) for a in accounts], 25)
-    sockets = [s for s in connected if isinstance(s, ChatSocket)]
+    sockets = [s for s in connected if isinstance(s, StreamRecorder)]
     errors: list[str] = [f"connect: {describe(e)}" for e in connected if isinstance(e, BaseException)]
     gate = asyncio.Event()
     timeout = args.timeout
     chunk_events: list[int] = []
     starts: list[float] = []
 
-    async def chat(account: Account, sock: ChatSocket) -> float:
+    async def chat(account: Account, sock: StreamRecorder) -> float:
         await gate.wait()
         payload = {"team_id": account.teams[LOAD], "message": f"hello from {account.name}"}
         began, ack = await send(sock, payload, timeout)
@@ -676,9 +693,10 @@ async def users_run(bench: Bench, n: int) -> dict[str, Any]:
         starts.append(stream.started - began)  # type: ignore[operator]
         return stream.done - began  # type: ignore[operator]
 
-    pairs = [(a, s) for a, s in zip(accounts, connected, strict=True) if isinstance(s, ChatSocket)]
+    pairs = [(a, s) for a, s in zip(accounts, connected, strict=True) if isinstance(s, StreamRecorder)]
     rss_before = rss_mb(bench.pid)
     server_cpu, own_cpu = cpu_seconds(bench.pid), own_cpu_seconds()
+    llm_cpu = cpu_seconds(bench.llm_pid) if bench.llm_pid else math.nan
     try:
         with RssSampler(bench.pid) as sampler:
             tasks = [asyncio.create_task(chat(a, s)) for a, s in pairs]
@@ -704,6 +722,7 @@ async def users_run(bench: Bench, n: int) -> dict[str, Any]:
             "start_p99": percentile(starts, 99) if starts else None,
             "server_cpu": cpu_seconds(bench.pid) - server_cpu,
             "client_cpu": own_cpu_seconds() - own_cpu,
+            "llm_cpu": (cpu_seconds(bench.llm_pid) if bench.llm_pid else math.nan) - llm_cpu,
         }
     finally:
         await asyncio.gather(*(s.close() for s in sockets))
@@ -751,7 +770,7 @@ async def phase_users(bench: Bench) -> None:
 async def phase_idle(bench: Bench) -> None:
     args = bench.args
     assert bench.main is not None
-    ws_url = bench.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws_url = websocket_url(bench.url)
     await asyncio.sleep(args.settle)
     before = rss_mb(bench.pid)
     began = time.perf_counter()
@@ -983,7 +1002,8 @@ def print_raw(bench: Bench) -> None:
             f"= {row['server_cpu'] * 1000 / max(1, row['complete'] * LOAD_CHUNKS):.2f} ms per delta, "
             f"{row['server_cpu'] * 1000 / max(1, row['chunk_events']):.2f} ms per chat:chunk event "
             f"({row['chunk_events']} events for {row['complete'] * LOAD_CHUNKS} deltas), "
-            f"bench client {row['client_cpu']:.1f} s; healthy after: {row.get('healthy_after')}; "
+            f"bench client {row['client_cpu']:.2f} s, fake LLM {row['llm_cpu']:.2f} s; "
+            f"healthy after: {row.get('healthy_after')}; "
             "the same N streams straight from the fake LLM: "
             f"p50 {fmt(row.get('direct_p50', math.nan), 's', 3)}, "
             f"p99 {fmt(row.get('direct_p99', math.nan), 's', 3)}"
@@ -1035,6 +1055,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--phase-timeout", type=float, default=900.0, help="seconds one phase may take")
     parser.add_argument("--database-url", help="scaled mode: this database is DROPPED and recreated")
     parser.add_argument("--redis-url", help="scaled mode: this Redis database is FLUSHED")
+    parser.add_argument(
+        "--client",
+        choices=("lean", "socketio"),
+        default="lean",
+        help="chat sockets: bare WebSockets (lean, cheap on CPU) or python-socketio's AsyncClient",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server log")
     args = parser.parse_args()
     quick = args.quick
@@ -1082,6 +1108,7 @@ def main() -> None:
         else "embedded mode (SQLite, in-memory channel layer)"
     )
     mode += ", one uvicorn process without the in-process Celery worker"
+    mode += f"; {args.client} client" + (" on uvloop" if loop_factory() else "")
     python = sys.executable
     server_log = data_dir / "server.log"
     try:
@@ -1103,7 +1130,7 @@ def main() -> None:
                 file=sys.stderr,
             )
             time.sleep(args.settle)
-            bench = Bench(args, url, server.pid, llm_url, ServerLog(server_log))
+            bench = Bench(args, url, server.pid, llm_url, ServerLog(server_log), llm_pid=llm.pid)
             bench.results["rss"] = {}
             idle_rss = rss_mb(server.pid)
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
