@@ -110,8 +110,17 @@ class LiveServer:
         channel_layers.backends.clear()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        from wegent.management.commands.serve import websocket_options
+
+        # The server's own WebSocket protocol and limits (``manage.py serve``), so the tests
+        # exercise what production runs.
         config = uvicorn.Config(
-            application, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            application,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            **websocket_options(),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -1,10 +1,11 @@
-"""The Socket.IO transport: Engine.IO v4 / Socket.IO v5 over the WebSocket transport, as a
-Channels consumer at ``/socket.io/``.
+"""The Socket.IO transport: Engine.IO v4 / Socket.IO v5 over the WebSocket transport, as an
+ASGI consumer routed by Channels at ``/socket.io/``.
 
 Packets are encoded and decoded by the packet classes of python-engineio and python-socketio;
-this consumer owns the session around them: the open packet, server pings and pong timeouts,
-namespace connects with the ``auth`` object, events and acknowledgements, server-side
-disconnects, and room emits arriving through the channel layer from any process.
+this consumer owns the session around them: the open packet, server pings and pong timeouts
+(one heartbeat task per event loop for all connections), namespace connects with the ``auth``
+object, events and acknowledgements, server-side disconnects, and room emits arriving through
+the hub from any process.
 
 Long-polling is not served: the real clients connect with the websocket transport directly.
 """
@@ -13,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
 
 import engineio.packet as eio
 import orjson
 import socketio.packet as sio
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from wegent.realtime import emitter
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 # WebSocket close codes.
 POLICY_VIOLATION, MESSAGE_TOO_BIG = 1008, 1009
+PING_FRAME = EnginePacket(eio.PING).encode()
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def _origin_allowed(scope: dict[str, Any]) -> bool:
@@ -44,40 +49,137 @@ def _origin_allowed(scope: dict[str, Any]) -> bool:
     return origin is None or origin.decode("latin-1") in allowed
 
 
-class SocketIOConsumer(AsyncWebsocketConsumer):
-    """One Engine.IO connection (one browser tab or client process)."""
+class _Heartbeat:
+    """Engine.IO server pings for every connection of an event loop, from one task.
 
-    # No channel-layer channel per socket: rooms and delivery are the hub's (see hub.py).
-    channel_layer_alias = "wegent-realtime-sockets-use-the-hub"
+    A task and an ``asyncio.Event`` per connection cost 2.4 KiB of every idle connection
+    (measured); here a connection holds two timestamps. Every tick the task pings the
+    connections whose interval has passed since their last pong (or their open) and closes
+    those whose ping went unanswered for the timeout, as the per-connection loop did.
+    """
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' dispatch first closes stale database connections through a thread hop, for
-        # every frame and every room message: this consumer touches the database only through
-        # ``wegent.realtime.db.run_sync``, which manages connections itself, so that hop (a
-        # large share of a chunk's delivery cost, profiled) is skipped.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+    def __init__(self) -> None:
+        self.members: set[SocketIOConsumer] = set()
+        self.task: asyncio.Task[None] | None = None
+        # Pings and closes run as their own tasks: one client that does not read must not
+        # hold up the others' pings.
+        self.sends: set[asyncio.Task[None]] = set()
 
-    async def connect(self) -> None:
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        if (
-            query.get("EIO") != ["4"]
-            or query.get("transport") != ["websocket"]
-            or not _origin_allowed(self.scope)
-        ):
+    def add(self, consumer: SocketIOConsumer) -> None:
+        self.members.add(consumer)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, consumer: SocketIOConsumer) -> None:
+        self.members.discard(consumer)
+
+    async def _run(self) -> None:
+        while self.members:
+            interval = settings.SOCKETIO_PING_INTERVAL
+            timeout = settings.SOCKETIO_PING_TIMEOUT
+            # Pings go out and silent clients are closed at most a tick late.
+            await asyncio.sleep(min(1.0, interval / 4, timeout / 4))
+            self.beat(time.monotonic(), interval, timeout)
+
+    def beat(self, now: float, interval: float, timeout: float) -> None:
+        for consumer in list(self.members):
+            if consumer.ping_sent:
+                if now - consumer.ping_sent >= timeout:
+                    self.members.discard(consumer)
+                    self._start(consumer.close())
+            elif now - consumer.pong_at >= interval:
+                consumer.ping_sent = now
+                self._start(consumer.send_frame(PING_FRAME))
+
+    def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(_quietly(coroutine))
+        self.sends.add(task)
+        task.add_done_callback(self.sends.discard)
+
+
+async def _quietly(coroutine: Coroutine[Any, Any, None]) -> None:
+    try:
+        await coroutine
+    except (OSError, RuntimeError):  # the client is gone: the disconnect handler cleans up
+        pass
+
+
+# One per event loop: the live test servers each run their own loop.
+_heartbeats: dict[asyncio.AbstractEventLoop, _Heartbeat] = {}
+
+
+def _heartbeat() -> _Heartbeat:
+    loop = asyncio.get_running_loop()
+    beat = _heartbeats.get(loop)
+    if beat is None:
+        for stale in [other for other in _heartbeats if other.is_closed()]:
+            del _heartbeats[stale]
+        beat = _heartbeats[loop] = _Heartbeat()
+    return beat
+
+
+class SocketIOConsumer:
+    """One Engine.IO connection (one browser tab or client process).
+
+    A plain ASGI application rather than a Channels consumer class: Channels' consumer runs
+    every connection's ``receive`` as an extra task through ``asyncio.wait`` and keeps the
+    routed scope, several KiB of every idle connection (measured); this one awaits
+    ``receive`` in its own coroutine and drops the scope once the connection is open.
+    """
+
+    # Set when the connection opens; a refused connection never has them.
+    sockets: dict[str, Socket]
+    member_id: str = ""
+    tasks: set[asyncio.Task[Any]] | None = None  # running event handlers, made on the first
+    pong_at: float = 0.0  # when the last pong (or the open) arrived
+    ping_sent: float = 0.0  # when the unanswered ping went out; 0 when none is outstanding
+
+    def __init__(self, send: Send) -> None:
+        self.base_send = send
+
+    @classmethod
+    def as_asgi(cls) -> Callable[[dict[str, Any], Receive, Send], Coroutine[Any, Any, None]]:
+        """The ASGI application for the router. A plain function: it returns the connection's
+        coroutine without a frame of its own that would keep the routed scope alive."""
+
+        def app(scope: dict[str, Any], receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+            return cls(send).run(scope, receive)
+
+        return app
+
+    async def run(self, scope: dict[str, Any], receive: Receive) -> None:
+        try:
+            message = await receive()
+            if message["type"] != "websocket.connect":
+                return
+            await self.connect(scope)
+            del scope
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    if text is not None:
+                        await self.receive(text_data=text)
+                    else:
+                        await self.receive(bytes_data=message.get("bytes"))
+                elif kind == "websocket.disconnect":
+                    return
+        finally:
+            await self.disconnect()
+
+    async def connect(self, scope: dict[str, Any]) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if query.get("EIO") != ["4"] or query.get("transport") != ["websocket"] or not _origin_allowed(scope):
             await self.close(code=POLICY_VIOLATION)
             return
-        self.sockets: dict[str, Socket] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.sockets = {}
         self.member_id = uuid.uuid4().hex
-        self.pong = asyncio.Event()
         emitter.remember_loop()
-        await self.accept()
+        await self.base_send({"type": "websocket.accept"})
         hub.register(self)
-        await self.send(
-            text_data=EnginePacket(
+        await self.send_frame(
+            EnginePacket(
                 eio.OPEN,
                 data={
                     "sid": self.member_id[:20],
@@ -88,38 +190,32 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
                 },
             ).encode()
         )
-        self.heartbeat = asyncio.ensure_future(self._heartbeat())
+        self.pong_at = time.monotonic()
+        _heartbeat().add(self)
+
+    async def close(self, code: int | None = None) -> None:
+        message: dict[str, Any] = {"type": "websocket.close"}
+        if code is not None:
+            message["code"] = code
+        await self.base_send(message)
 
     # --- the connection -----------------------------------------------------------------------
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _heartbeat(self) -> None:
-        """Server pings every interval; a client that does not answer in time is closed."""
-        while True:
-            await asyncio.sleep(settings.SOCKETIO_PING_INTERVAL)
-            self.pong.clear()
-            try:
-                await self.send(text_data=EnginePacket(eio.PING).encode())
-                await asyncio.wait_for(self.pong.wait(), timeout=settings.SOCKETIO_PING_TIMEOUT)
-            except TimeoutError:
-                await self.close()
-                return
-            except (OSError, RuntimeError):  # the client is gone: the disconnect handler cleans up
-                return
-
-    async def disconnect(self, code: int) -> None:
-        # Event handlers still running may be writing rows: they finish; the heartbeat stops.
-        heartbeat = getattr(self, "heartbeat", None)
-        if heartbeat is not None:
-            heartbeat.cancel()
-        for socket in list(getattr(self, "sockets", {}).values()):
+    async def disconnect(self) -> None:
+        # Event handlers still running may be writing rows: they finish.
+        if not self.member_id:
+            return
+        _heartbeat().discard(self)
+        for socket in list(self.sockets.values()):
             await self._drop(socket)
-        if hasattr(self, "member_id"):
-            hub.unregister(self)
+        hub.unregister(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         frame = text_data if text_data is not None else bytes_data
@@ -135,16 +231,18 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
         except (ValueError, IndexError, TypeError):
             return  # a malformed frame is dropped; the connection stays usable
         if packet.packet_type == eio.PONG:
-            self.pong.set()
+            if self.ping_sent:  # an unsolicited pong does not postpone the next ping
+                self.ping_sent = 0.0
+                self.pong_at = time.monotonic()
         elif packet.packet_type == eio.PING:
-            await self.send(text_data=EnginePacket(eio.PONG, data=packet.data).encode())
+            await self.send_frame(EnginePacket(eio.PONG, data=packet.data).encode())
         elif packet.packet_type == eio.CLOSE:
             await self.close()
         elif packet.packet_type == eio.MESSAGE and isinstance(packet.data, str):
             await self._on_socketio(packet.data)
 
     async def _send_packet(self, packet: SocketPacket) -> None:
-        await self.send(text_data=EnginePacket(eio.MESSAGE, data=packet.encode()).encode())
+        await self.send_frame(EnginePacket(eio.MESSAGE, data=packet.encode()).encode())
 
     # --- Socket.IO packets ------------------------------------------------------------------------
 
@@ -175,7 +273,9 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             return
         socket = Socket(self, namespace)
         try:
-            await handler.on_connect(socket, auth)
+            # In a task of its own: a database hop (asgiref's sync_to_async) leaves context
+            # variables in the task that makes it, here the connection's for its whole life.
+            await asyncio.ensure_future(handler.on_connect(socket, auth))
         except ConnectionRefused as exc:
             await self._connect_error(namespace, exc.message)
             return
@@ -228,7 +328,7 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
         return namespace in self.sockets
 
     async def send_frame(self, frame: str) -> None:
-        await self.send(text_data=frame)
+        await self.base_send({"type": "websocket.send", "text": frame})
 
     async def enter_room(self, socket: Socket, room: str) -> None:
         socket.rooms.add(room)
@@ -240,7 +340,7 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
         hub.leave(self, socket.namespace, room)
 
     async def send_event(self, namespace: str, event: str, data: Any) -> None:
-        await self.send(text_data=encode_event(namespace, event, data))
+        await self.send_frame(encode_event(namespace, event, data))
 
     async def disconnect_namespace(self, socket: Socket) -> None:
         if socket.connected:

@@ -19,10 +19,21 @@ import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from wegent.realtime.redis_batch import batcher
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "wegent:socketio"
 PROCESS_ID = uuid.uuid4().hex
+_OWN_ORIGIN = PROCESS_ID.encode()
+
+
+def _message(
+    origin: str, namespace: str, frame: str, room: str | None, to: str | None, skip: str | None
+) -> bytes:
+    """``<origin process>|<json>``: a process skips its own events without parsing them."""
+    body = orjson.dumps({"n": namespace, "f": frame, "r": room, "t": to, "s": skip})
+    return origin.encode() + b"|" + body
 
 
 class Member(Protocol):
@@ -40,9 +51,9 @@ class Hub:
         self._rooms: dict[tuple[str, str], set[Member]] = {}
         self._members: dict[str, Member] = {}
         # member id -> the (namespace, room) keys it joined (so leaving costs what it joined).
-        self._joined: dict[str, set[tuple[str, str]]] = {}
+        # A list: a connection is in a few rooms, and an empty set alone costs 216 bytes.
+        self._joined: dict[str, list[tuple[str, str]]] = {}
         self._listener: asyncio.Task[None] | None = None
-        self._publishers: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
 
     # --- membership ---------------------------------------------------------------------------
 
@@ -57,16 +68,22 @@ class Hub:
         self._joined.pop(member.member_id, None)
 
     def join(self, member: Member, namespace: str, room: str) -> None:
-        self._rooms.setdefault((namespace, room), set()).add(member)
-        self._joined.setdefault(member.member_id, set()).add((namespace, room))
+        key = (namespace, room)
+        self._rooms.setdefault(key, set()).add(member)
+        joined = self._joined.setdefault(member.member_id, [])
+        if key not in joined:
+            joined.append(key)
 
     def leave(self, member: Member, namespace: str, room: str) -> None:
-        members = self._rooms.get((namespace, room))
+        key = (namespace, room)
+        members = self._rooms.get(key)
         if members is not None:
             members.discard(member)
             if not members:
-                del self._rooms[(namespace, room)]
-        self._joined.get(member.member_id, set()).discard((namespace, room))
+                del self._rooms[key]
+        joined = self._joined.get(member.member_id)
+        if joined is not None and key in joined:
+            joined.remove(key)
 
     def leave_namespace(self, member: Member, namespace: str) -> None:
         for key in [key for key in self._joined.get(member.member_id, ()) if key[0] == namespace]:
@@ -97,15 +114,11 @@ class Hub:
         await self.deliver(namespace, frame, room=room, to=to, skip=skip)
         if not settings.REDIS_URL or (to is not None and to in self._members):
             return
-        message = orjson.dumps({"o": PROCESS_ID, "n": namespace, "f": frame, "r": room, "t": to, "s": skip})
-        await self._publisher().publish(CHANNEL, message)
-
-    def _publisher(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._publishers.get(loop)
-        if client is None:
-            client = self._publishers[loop] = aioredis.Redis.from_url(settings.REDIS_URL)
-        return client
+        # Not awaited: batched with the other streams' commands, after anything issued before
+        # it (a chunk's APPEND to the live text goes first); a failure is logged.
+        batcher(settings.REDIS_URL).send(
+            "PUBLISH", CHANNEL, _message(PROCESS_ID, namespace, frame, room, to, skip)
+        )
 
     # --- the other processes' events -------------------------------------------------------------------
 
@@ -135,12 +148,13 @@ class Hub:
                 await client.aclose()
 
     async def _on_message(self, raw: bytes) -> None:
+        origin, _, body = raw.partition(b"|")
+        if origin == _OWN_ORIGIN:
+            return  # delivered here already (every process hears its own events back)
         try:
-            data: dict[str, Any] = orjson.loads(raw)
+            data: dict[str, Any] = orjson.loads(body)
         except orjson.JSONDecodeError:
             return
-        if data.get("o") == PROCESS_ID:
-            return  # delivered here already
         await self.deliver(data["n"], data["f"], room=data.get("r"), to=data.get("t"), skip=data.get("s"))
 
 
@@ -155,7 +169,7 @@ def publish_from_sync(
         return
     import redis
 
-    message = orjson.dumps({"o": "", "n": namespace, "f": frame, "r": room, "t": to, "s": skip})
+    message = _message("", namespace, frame, room, to, skip)
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         client.publish(CHANNEL, message)

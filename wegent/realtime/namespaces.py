@@ -27,6 +27,8 @@ class ConnectionRefused(Exception):
 class Socket:
     """One client's connection to one namespace."""
 
+    __slots__ = ("_consumer", "namespace", "rooms", "session", "sid")
+
     def __init__(self, consumer: SocketIOConsumer, namespace: str) -> None:
         self.sid = secrets.token_urlsafe(15)
         self.namespace = namespace
