@@ -92,7 +92,9 @@ async def close_quietly(response: Any) -> None:
     if response is None:
         return
     try:
-        await response.close()
+        # An SDK stream or response object has ``close``; a raw HTTP response has ``aclose``.
+        close = getattr(response, "aclose", None) or response.close
+        await close()
     except Exception:  # noqa: BLE001 - the connection is gone either way
         pass
 

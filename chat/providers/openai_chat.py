@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
 import openai
 import orjson
 
@@ -17,6 +18,8 @@ from chat.providers.base import Message, ModelConfig, ProviderError
 from chat.providers.common import api_key_of, close_quietly, http_client, provider_error, require_model_id
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Asks the SDK for the HTTP response unread (what its ``with_streaming_response`` sets).
+RAW_STREAM_HEADER = "X-Stainless-Raw-Response"
 
 
 def openai_client(config: ModelConfig, base_url: str) -> openai.AsyncOpenAI:
@@ -126,17 +129,23 @@ class OpenAIChatProvider:
         response = None
         started = False
         try:
-            # The SDK sends the request and turns HTTP errors into its exceptions; the stream's
-            # lines are read here: parsing each chunk into the SDK's typed models cost ~75 us of
-            # CPU per delta (measured), the bulk of a stream's server time.
-            raw = openai_client(config, base_url).chat.completions.with_streaming_response.create(**params)
-            response = await raw.__aenter__()
+            # The SDK sends the request (auth, headers, timeouts) and turns HTTP errors into its
+            # exceptions, through its documented generic ``post``: ``chat.completions.create``
+            # first walks the messages against its typed parameter definitions (~2.5 ms of CPU
+            # per call, measured), and parsing each chunk into its typed models cost ~75 us per
+            # delta. The body is the API's JSON as built here; the response is read raw.
+            response = await openai_client(config, base_url).post(
+                "/chat/completions",
+                cast_to=httpx2.Response,
+                body=params,
+                options={"headers": {RAW_STREAM_HEADER: "stream"}},
+            )
             started = True  # connected: a transport error from here on is a dropped stream
-            # Bytes (content-decoded), split into lines here: the SDK's line iterator adds
-            # text and line decoding layers per network read. The texts of the chunks one read brought are
-            # yielded together (they arrived together; the runner would coalesce them anyway).
+            # Bytes (content-decoded), split into lines here: the SDK's line iterator adds text
+            # and line decoding layers per network read. The texts of the chunks one read
+            # brought are yielded together (they arrived together; the runner would coalesce).
             lines = SSELines()
-            async for data in response.http_response.aiter_bytes():
+            async for data in response.aiter_bytes():
                 texts, finished, error = chunk_texts(lines.feed(data))
                 if texts:
                     yield texts
