@@ -32,6 +32,7 @@ from tasks import statuses
 from tasks.services import lifecycle
 from wegent.realtime import emitter
 from wegent.realtime.db import run_sync
+from wegent.realtime.pubsub import listen_forever
 from wegent.realtime.rooms import task_room, user_room
 
 logger = logging.getLogger(__name__)
@@ -156,25 +157,14 @@ class Runner:
             return
         listener = self._listener
         if listener is None or listener.done() or listener.get_loop() is not asyncio.get_running_loop():
-            self._listener = asyncio.ensure_future(self._listen(settings.REDIS_URL))
+            self._listener = asyncio.ensure_future(
+                listen_forever(
+                    settings.REDIS_URL, CANCEL_CHANNEL, self._on_cancel_message, what="chat cancel listener"
+                )
+            )
 
-    async def _listen(self, url: str) -> None:
-        while True:
-            client = aioredis.Redis.from_url(url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CANCEL_CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        self._cancel_local(int(message["data"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("chat cancel listener failed; reconnecting")
-                await asyncio.sleep(1)
-            finally:
-                await client.aclose()
+    def _on_cancel_message(self, data: bytes) -> None:
+        self._cancel_local(int(data))
 
     def _cancel_local(self, subtask_id: int) -> None:
         stream = self.streams.get(subtask_id)

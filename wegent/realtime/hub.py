@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import orjson
-import redis.asyncio as aioredis
 from django.conf import settings
 
+from wegent.realtime.pubsub import listen_forever
 from wegent.realtime.redis_batch import batcher
 
 logger = logging.getLogger(__name__)
@@ -128,24 +128,9 @@ class Hub:
         listener = self._listener
         loop = asyncio.get_running_loop()
         if listener is None or listener.done() or listener.get_loop() is not loop:
-            self._listener = loop.create_task(self._listen(settings.REDIS_URL))
-
-    async def _listen(self, url: str) -> None:
-        while True:
-            client = aioredis.Redis.from_url(url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            await self._on_message(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("socket.io hub listener failed; reconnecting")
-                await asyncio.sleep(1)
-            finally:
-                await client.aclose()
+            self._listener = loop.create_task(
+                listen_forever(settings.REDIS_URL, CHANNEL, self._on_message, what="socket.io hub listener")
+            )
 
     async def _on_message(self, raw: bytes) -> None:
         origin, _, body = raw.partition(b"|")

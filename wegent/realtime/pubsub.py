@@ -1,0 +1,38 @@
+"""One Redis pub/sub subscription kept for the life of the process (reconnecting on failure)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_SECONDS = 1.0
+
+
+async def listen_forever(
+    url: str, channel: str, on_message: Callable[[bytes], Awaitable[None] | None], *, what: str
+) -> None:
+    """Calls ``on_message`` with the data of every message published on ``channel``; a lost
+    connection or a failing handler is logged (as ``what``) and the subscription made again."""
+    while True:
+        client = aioredis.Redis.from_url(url)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(channel)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    handled = on_message(message["data"])
+                    if handled is not None:
+                        await handled
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s failed; reconnecting", what)
+            await asyncio.sleep(RECONNECT_SECONDS)
+        finally:
+            await client.aclose()
