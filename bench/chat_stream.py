@@ -60,6 +60,7 @@ import os
 import re
 import resource
 import secrets
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -698,7 +699,7 @@ async def users_run(bench: Bench, n: int) -> dict[str, Any]:
     server_cpu, own_cpu = cpu_seconds(bench.pid), own_cpu_seconds()
     llm_cpu = cpu_seconds(bench.llm_pid) if bench.llm_pid else math.nan
     try:
-        with RssSampler(bench.pid) as sampler:
+        with RssSampler(bench.pid) as sampler, profiled(bench, f"users-{n}"):
             tasks = [asyncio.create_task(chat(a, s)) for a, s in pairs]
             await asyncio.sleep(0.2)  # every coroutine is parked on the gate
             began = time.perf_counter()
@@ -726,6 +727,39 @@ async def users_run(bench: Bench, n: int) -> dict[str, Any]:
         }
     finally:
         await asyncio.gather(*(s.close() for s in sockets))
+
+
+@contextlib.contextmanager
+def profiled(bench: Bench, label: str) -> Iterator[None]:
+    """With --profile DIR, sample the server with py-spy (not a dependency: install it
+    yourself) while the block runs, into DIR/<label>-<n>.txt (collapsed stacks, one line per
+    stack with its sample count), to find where a burst spends its CPU."""
+    folder = bench.args.profile
+    if not folder:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{label}-{len(list(Path(folder).glob(label + '-*')))}.txt"
+    search = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = [shutil.which("py-spy", path=search) or "py-spy", "record", "-p", str(bench.pid)]
+    command += [
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "--nonblocking",
+        *shlex.split(bench.args.profile_args),
+        "-o",
+        str(out),
+    ]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the burst begins
+    try:
+        yield
+    finally:
+        spy.send_signal(2)
+        spy.wait(timeout=30)
+        bench.results.setdefault("profiles", []).append(str(out))
 
 
 async def direct_at_once(llm_url: str, n: int, timeout: float) -> list[float]:
@@ -1020,6 +1054,8 @@ def print_raw(bench: Bench) -> None:
     print("  server RSS (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in rss.items()))
     seconds = results.get("phase_seconds", {})
     print("  phase durations: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    for profile in results.get("profiles", []):
+        print(f"  py-spy profile: {profile}")
     print()
     if bench.problems:
         print("PROBLEMS")
@@ -1061,6 +1097,10 @@ def parse_args() -> argparse.Namespace:
         default="lean",
         help="chat sockets: bare WebSockets (lean, cheap on CPU) or python-socketio's AsyncClient",
     )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="record the server with py-spy during each users run"
+    )
+    parser.add_argument("--profile-args", default="", help="more py-spy options, e.g. '--native --gil'")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server log")
     args = parser.parse_args()
     quick = args.quick
