@@ -11,9 +11,17 @@ from chat import protocol, services
 from chat.streams import EarlyStart, runner
 from wegent.errors import DomainError
 from wegent.realtime import emitter
-from wegent.realtime.db import run_sync
+from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.namespaces import AfterEmits, ConnectionRefused, Namespace, Socket
 from wegent.realtime.rooms import user_room
+
+
+def _plan_sends(requests: list[tuple[Any, protocol.ChatSend]]) -> list[Any]:
+    return services.plan_sends(requests, accepting=runner.accepting)
+
+
+# Messages sent at about the same moment are checked and looked up together.
+_plan_send = Coalesced(_plan_sends)
 
 
 class ChatNamespace(Namespace):
@@ -103,7 +111,7 @@ class ChatNamespace(Namespace):
         if isinstance(payload, dict):
             return payload
         user = socket.session["user"]
-        plan = await run_sync(services.plan_send, user, payload, accepting=runner.accepting)
+        plan = await _plan_send((user, payload))
         if isinstance(plan, services.Outcome):
             return await self._deliver(socket, plan)
         # A new conversation's model call starts now, while the turn is stored: its first

@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.services import auth as auth_service
 from chat import config, protocol, stream_state
 from chat.streams import WORKER_ID, Answer
-from kinds.adapters import can_read_row, row_by_id
+from kinds.adapters import MAX_ROW_ID, can_read_row
 from kinds.adapters.teams import TeamContext
 from kinds.models import Kind
 from tasks import documents, selectors, shapes, statuses
@@ -170,11 +170,6 @@ def resume_text(actor: User, payload: protocol.ChatResume) -> tuple[dict[str, An
 # --- sending ----------------------------------------------------------------------------------------
 
 
-def _team(actor: User, team_id: int) -> Kind | None:
-    team = row_by_id("Team", team_id)
-    return team if team is not None and can_read_row(actor, team) else None
-
-
 def _mentions(team: Kind, message: str) -> bool:
     return f"@{team.name}" in message
 
@@ -284,22 +279,104 @@ class SendPlan:
 
 def plan_send(actor: User, payload: protocol.ChatSend, *, accepting: bool = True) -> SendPlan | Outcome:
     """``chat:send``'s checks and lookups; a failed Outcome when the message is refused."""
-    if not payload.message.strip():
-        return failed("Message cannot be empty")
+    planned = plan_sends([(actor, payload)], accepting=accepting)[0]
+    if isinstance(planned, BaseException):
+        raise planned
+    return planned
+
+
+def plan_sends(
+    requests: list[tuple[User, protocol.ChatSend]], *, accepting: bool = True
+) -> list[SendPlan | Outcome | Exception]:
+    """``plan_send`` for many messages at once: their new conversations' teams, the teams' bots
+    and the bots' components are read in three queries in all, not three each.
+
+    One entry per request, in order; an unexpected error in one request's own checks is its
+    entry, so it fails that message only.
+    """
+    checked = [_checked(actor, payload) for actor, payload in requests]
+    wanted = {
+        payload.team_id
+        for (_, payload), found in zip(requests, checked, strict=True)
+        if found is None and payload.task_id is None
+    }
+    teams = _teams_by_id(wanted)
+    resolved: list[Found | Outcome | Exception] = []
+    for (actor, payload), found in zip(requests, checked, strict=True):
+        if found is not None:
+            resolved.append(found)
+            continue
+        try:
+            resolved.append(_team_of_send(actor, payload, teams))
+        except Exception as exc:  # noqa: BLE001 - one message's fault is its own ack
+            resolved.append(exc)
+    # Loaded once for the shell checks, the turns and the models of every message here.
+    context = TeamContext(
+        list({found[1].pk: found[1] for found in resolved if isinstance(found, tuple)}.values())
+    )
+    plans: list[SendPlan | Outcome | Exception] = []
+    for (actor, payload), found in zip(requests, resolved, strict=True):
+        try:
+            plans.append(_finish_plan(actor, payload, found, context, accepting))
+        except Exception as exc:  # noqa: BLE001 - as above
+            plans.append(exc)
+    return plans
+
+
+def _checked(actor: User, payload: protocol.ChatSend) -> Outcome | Exception | None:
+    """The refusal of a message that fails before its team is looked at (None: it passed)."""
     try:
+        if not payload.message.strip():
+            return failed("Message cannot be empty")
         turns.check_prompt(payload.message)  # before any model call starts with it
     except DomainError as exc:
         return failed(str(exc.detail))
+    except Exception as exc:  # noqa: BLE001 - one message's fault is its own ack
+        return exc
+    return None
+
+
+def _teams_by_id(team_ids: set[int]) -> dict[int, Kind]:
+    valid = [team_id for team_id in team_ids if isinstance(team_id, int) and 0 < team_id <= MAX_ROW_ID]
+    if not valid:
+        return {}
+    return {
+        row.pk: row
+        for row in Kind.objects.filter(pk__in=valid, kind="Team", is_active=True).select_related("owner")
+    }
+
+
+Found = tuple[TaskResource | None, Kind]  # a message's task (None: a new one) and its team
+
+
+def _team_of_send(actor: User, payload: protocol.ChatSend, teams: dict[int, Kind]) -> Found | Outcome:
+    """The message's task and the team it talks to."""
     existing = _accessible(actor, payload.task_id) if payload.task_id is not None else None
     if payload.task_id is not None and existing is None:
         return failed(ACCESS_DENIED)
     # A follow-up talks to the task's team (as its owner sees it: members of a group chat need
     # not be able to read the owner's team themselves).
-    team = turns.team_of(existing) if existing is not None else _team(actor, payload.team_id)
+    if existing is not None:
+        team = turns.team_of(existing)
+    else:
+        team = teams.get(payload.team_id)
+        team = team if team is not None and can_read_row(actor, team) else None
     if team is None:
         return failed("Team not found")
+    return existing, team
+
+
+def _finish_plan(
+    actor: User,
+    payload: protocol.ChatSend,
+    found: Found | Outcome | Exception,
+    context: TeamContext,
+    accepting: bool,
+) -> SendPlan | Outcome | Exception:
+    if not isinstance(found, tuple):
+        return found
+    existing, team = found
     is_group = existing.is_group_chat if existing is not None else payload.is_group_chat
-    context = TeamContext([team])  # loaded once for the shell check, the turn and the model
     direct = config.supports_direct_chat(team, context)
     with_answer = (not is_group or _mentions(team, payload.message)) and direct
     if with_answer and not accepting:

@@ -31,7 +31,7 @@ from chat.providers.base import ProviderError
 from tasks import statuses
 from tasks.services import lifecycle
 from wegent.realtime import emitter
-from wegent.realtime.db import run_sync
+from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.pubsub import listen_forever
 from wegent.realtime.rooms import task_room, user_room
 
@@ -42,6 +42,8 @@ WORKER_ID = f"{WORKER_PREFIX}{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uui
 CANCEL_CHANNEL = "wegent:chat:cancel"
 EARLY_CANCEL_SECONDS = 60.0
 _END, _CANCEL = object(), object()
+# Streams that end together (a burst of chats started together) store their endings together.
+_update_subtask = Coalesced(lifecycle.update_subtasks)
 
 
 @dataclass
@@ -431,7 +433,7 @@ class Runner:
         """Writes the ending (which re-derives the task and emits ``task:status``); False when the
         answer was already ended elsewhere."""
         try:
-            await run_sync(lifecycle.update_subtask, answer.subtask_id, changes)
+            await _update_subtask((answer.subtask_id, changes))
         except lifecycle.InvalidTransition:
             return False
         return True

@@ -109,12 +109,51 @@ def last_message_id(task: TaskResource) -> int:
 
 def latest_answer(task: TaskResource) -> Subtask | None:
     """The newest ASSISTANT message that is not deleted."""
+    return latest_answer_of(task.pk)
+
+
+def latest_answer_of(task_id: int) -> Subtask | None:
     return (
-        Subtask.objects.filter(task=task, role=Subtask.ASSISTANT)
+        Subtask.objects.filter(task_id=task_id, role=Subtask.ASSISTANT)
         .exclude(status=statuses.DELETE)
         .order_by("-message_id")
         .first()
     )
+
+
+def latest_answers(task_ids: list[int], known: dict[int, Subtask] | None = None) -> dict[int, Subtask]:
+    """``latest_answer`` of several tasks in one or two queries (none for a task without one).
+
+    ``known``: rows the caller holds, by task id; one that is still its task's newest answer
+    is used as it is.
+    """
+    if not task_ids:
+        return {}
+    known = known or {}
+    if len(task_ids) == 1 and not known:
+        row = latest_answer_of(task_ids[0])
+        return {row.task_id: row} if row is not None else {}
+    newest = dict(
+        Subtask.objects.filter(task_id__in=task_ids, role=Subtask.ASSISTANT)
+        .exclude(status=statuses.DELETE)
+        .values("task_id")
+        .annotate(last=Max("message_id"))
+        .order_by()
+        .values_list("task_id", "last")
+    )
+    found = {
+        task_id: row
+        for task_id, row in known.items()
+        if task_id in newest and row.message_id == newest[task_id]
+    }
+    missing = {task_id: message_id for task_id, message_id in newest.items() if task_id not in found}
+    if missing:
+        query = Q()
+        for task_id, message_id in missing.items():
+            query |= Q(task_id=task_id, message_id=message_id)
+        rows = Subtask.objects.filter(query, role=Subtask.ASSISTANT).exclude(status=statuses.DELETE)
+        found.update({row.task_id: row for row in rows.order_by("pk")})
+    return found
 
 
 def has_active_answer(task: TaskResource) -> bool:

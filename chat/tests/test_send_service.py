@@ -46,3 +46,75 @@ def test_follow_up_is_claimed_too(user, chat_team) -> None:  # type: ignore[no-u
     answer = Subtask.objects.get(pk=follow.answers[0].subtask_id)
     assert (answer.status, answer.message_id, answer.worker_id) == ("RUNNING", 4, WORKER_ID)
     assert TaskResource.objects.get(pk=task_id).document["status"]["status"] == "RUNNING"
+
+
+def test_messages_planned_together_share_their_lookups(make_user, chat_team) -> None:  # type: ignore[no-untyped-def]
+    """A burst of new chats is checked in three queries in all (teams, their bots, the bots'
+    components), each user's message resolving to that user's own agent, although every user
+    names the agent the same."""
+    users = [make_user(f"planner{i}") for i in range(4)]
+    teams = [chat_team(u) for u in users]
+    requests = [
+        (u, protocol.ChatSend(team_id=t.pk, message=f"hi from {u.pk}"))
+        for u, t in zip(users, teams, strict=True)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        plans = services.plan_sends(requests)
+
+    assert len(queries.captured_queries) == 3, "\n".join(q["sql"] for q in queries.captured_queries)
+    assert all(isinstance(plan, services.SendPlan) for plan in plans)
+    for plan, user, team in zip(plans, users, teams, strict=True):
+        assert plan.team.pk == team.pk and plan.with_answer and plan.early_setup is not None
+        model = plan.context.components.resolve("Model", {"name": "c-model"}, user.pk)
+        assert model is not None and model.owner_id == user.pk
+
+
+def test_a_refused_message_in_a_batch_does_not_touch_the_others(make_user, chat_team) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = make_user("batch-alice"), make_user("batch-bob")
+    alice_team, bob_team = chat_team(alice), chat_team(bob)
+    requests = [
+        (alice, protocol.ChatSend(team_id=alice_team.pk, message="fine")),
+        (alice, protocol.ChatSend(team_id=bob_team.pk, message="not my team")),
+        (bob, protocol.ChatSend(team_id=bob_team.pk, message="   ")),
+        (bob, protocol.ChatSend(team_id=bob_team.pk, task_id=999_999, message="no such task")),
+        (bob, protocol.ChatSend(team_id=bob_team.pk, message="fine too")),
+    ]
+
+    plans = services.plan_sends(requests)
+
+    assert isinstance(plans[0], services.SendPlan) and plans[0].team.pk == alice_team.pk
+    assert [plan.ack for plan in plans[1:4]] == [  # type: ignore[union-attr]
+        {"error": "Team not found"},
+        {"error": "Message cannot be empty"},
+        {"error": services.ACCESS_DENIED},
+    ]
+    assert isinstance(plans[4], services.SendPlan) and plans[4].team.pk == bob_team.pk
+    assert TaskResource.objects.count() == 0  # planning writes nothing
+
+
+def test_an_unexpected_error_in_one_message_is_that_message_s_entry(
+    make_user, chat_team, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = make_user("broken-alice"), make_user("broken-bob")
+    alice_team, bob_team = chat_team(alice), chat_team(bob)
+    real = services.config.supports_direct_chat
+
+    def flaky(team, context):  # type: ignore[no-untyped-def]
+        if team.pk == alice_team.pk:
+            raise RuntimeError("corrupt team document")
+        return real(team, context)
+
+    monkeypatch.setattr(services.config, "supports_direct_chat", flaky)
+
+    plans = services.plan_sends(
+        [
+            (alice, protocol.ChatSend(team_id=alice_team.pk, message="one")),
+            (bob, protocol.ChatSend(team_id=bob_team.pk, message="two")),
+        ]
+    )
+
+    assert isinstance(plans[0], RuntimeError) and str(plans[0]) == "corrupt team document"
+    assert isinstance(plans[1], services.SendPlan) and plans[1].team.pk == bob_team.pk
+    with pytest.raises(RuntimeError, match="corrupt team document"):
+        services.plan_send(alice, protocol.ChatSend(team_id=alice_team.pk, message="alone"))

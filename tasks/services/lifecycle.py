@@ -51,24 +51,42 @@ def _status_fields(task: TaskResource, answer: Subtask | None, new: str) -> dict
 
 def refresh_task_status(task_id: int) -> TaskResource | None:
     """Stores the status implied by the task's newest answer; tells listeners when it changed."""
+    return refresh_task_statuses([task_id]).get(task_id)
+
+
+def refresh_task_statuses(
+    task_ids: list[int], known: dict[int, Subtask] | None = None
+) -> dict[int, TaskResource]:
+    """``refresh_task_status`` for several tasks in one transaction and a fixed number of queries.
+
+    ``known``: answers just written, by task id; one that is still its task's newest answer is
+    not read again.
+    """
+    known = known or {}
     with transaction.atomic():
-        task = TaskResource.objects.select_for_update().filter(pk=task_id, kind=TASK).first()
-        if task is None:
-            return None
-        answer = selectors.latest_answer(task)
-        new = statuses.derived_task_status(task.status, answer.status if answer is not None else None)
-        # A completed task also follows its newest answer's result (e.g. after messages are removed).
-        stale_result = (
-            new == statuses.COMPLETED and answer is not None and task.state.get("result") != answer.result
+        # Locked in id order, so two batches over the same tasks cannot deadlock.
+        tasks = list(
+            TaskResource.objects.select_for_update().filter(pk__in=set(task_ids), kind=TASK).order_by("pk")
         )
-        if new == task.status and not stale_result:
-            return task
-        fields = _status_fields(task, answer, new)
-        fields["updatedAt"] = documents.iso(timezone.now())
-        task.document = documents.changed(task.document, **fields)
-        task.save(update_fields=["document", "updated_at"])
-    events.task_changed(task)
-    return task
+        newest = selectors.latest_answers([task.pk for task in tasks], known)
+        for task in tasks:
+            _store_derived_status(task, newest.get(task.pk))
+    return {task.pk: task for task in tasks}
+
+
+def _store_derived_status(task: TaskResource, answer: Subtask | None) -> None:
+    new = statuses.derived_task_status(task.status, answer.status if answer is not None else None)
+    # A completed task also follows its newest answer's result (e.g. after messages are removed).
+    stale_result = (
+        new == statuses.COMPLETED and answer is not None and task.state.get("result") != answer.result
+    )
+    if new == task.status and not stale_result:
+        return
+    fields = _status_fields(task, answer, new)
+    fields["updatedAt"] = documents.iso(timezone.now())
+    task.document = documents.changed(task.document, **fields)
+    task.save(update_fields=["document", "updated_at"])
+    events.task_changed(task)  # sent once the transaction commits
 
 
 # --- messages ------------------------------------------------------------------------------------
@@ -95,28 +113,66 @@ def _check_transition(row: Subtask, new: str) -> None:
 
 def update_subtask(subtask_id: int, changes: SubtaskChanges) -> Subtask:
     """Applies ``changes`` to a message under its row lock; illegal status moves are refused."""
+    result = update_subtasks([(subtask_id, changes)])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def update_subtasks(updates: list[tuple[int, SubtaskChanges]]) -> list[Subtask | Exception]:
+    """``update_subtask`` for many messages (answers of streams ending together): one
+    transaction for the messages and one for their tasks' statuses, whatever their number.
+
+    One entry per update, in order: the saved row, or the refusal of that update alone
+    (``SubtaskNotFound``, ``InvalidTransition``). Updates of one message apply in order.
+    """
+    results: list[Subtask | Exception] = []
+    moved: dict[int, Subtask] = {}  # answers whose status changed, by task id
     with transaction.atomic():
-        row = Subtask.objects.select_for_update().filter(pk=subtask_id).first()
-        if row is None:
-            raise SubtaskNotFound()
-        previous = row.status
-        if changes.status is not None:
-            _check_transition(row, changes.status)
-            row.status = changes.status
-            if changes.status in ENDED and previous not in ENDED:
-                row.completed_at = timezone.now()
-            if changes.status == statuses.COMPLETED:
-                row.progress = 100
-        for name in ("progress", "result", "error_message", "title", "executor_namespace", "executor_name"):
-            value = getattr(changes, name)
-            if value is not None:
-                setattr(row, name, value)
-        if changes.executor_deleted_at is not None:
-            row.executor_deleted_at = changes.executor_deleted_at
-        row.save()
-    if row.status != previous and row.role == Subtask.ASSISTANT:
-        refresh_task_status(row.task_id)
-    return row
+        ids = {subtask_id for subtask_id, _ in updates}
+        rows = {row.pk: row for row in Subtask.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        for subtask_id, changes in updates:
+            row = rows.get(subtask_id)
+            if row is None:
+                results.append(SubtaskNotFound())
+                continue
+            previous = row.status
+            try:
+                changed = _apply(row, changes)
+            except InvalidTransition as exc:
+                results.append(exc)
+                continue
+            row.save(update_fields=[*changed, "updated_at"])
+            results.append(row)
+            if row.status != previous and row.role == Subtask.ASSISTANT:
+                moved[row.task_id] = row
+    if moved:
+        refresh_task_statuses(list(moved), known=moved)
+    return results
+
+
+def _apply(row: Subtask, changes: SubtaskChanges) -> list[str]:
+    """Sets ``changes`` on the row; the names of the fields it set."""
+    changed: list[str] = []
+    if changes.status is not None:
+        _check_transition(row, changes.status)
+        if changes.status in ENDED and row.status not in ENDED:
+            row.completed_at = timezone.now()
+            changed.append("completed_at")
+        if changes.status == statuses.COMPLETED:
+            row.progress = 100
+            changed.append("progress")
+        row.status = changes.status
+        changed.append("status")
+    for name in ("progress", "result", "error_message", "title", "executor_namespace", "executor_name"):
+        value = getattr(changes, name)
+        if value is not None:
+            setattr(row, name, value)
+            changed.append(name)
+    if changes.executor_deleted_at is not None:
+        row.executor_deleted_at = changes.executor_deleted_at
+        changed.append("executor_deleted_at")
+    return list(dict.fromkeys(changed))
 
 
 def claim_subtask(subtask_id: int, worker_id: str) -> bool:
