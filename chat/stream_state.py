@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 import redis
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from wegent.realtime.redis_batch import batcher
@@ -81,21 +80,16 @@ class _RedisStore:
     def __init__(self, url: str) -> None:
         self._url = url
         self._sync = redis.Redis.from_url(url)
-        self._clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
-
-    def _async(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = aioredis.Redis.from_url(self._url)
-        return client
 
     async def start(self, task_id: int, subtask_id: int, meta: dict[str, Any]) -> None:
+        # Through the shared batcher, like the appends: 100 streams starting at once otherwise
+        # opened 100 pool connections (measured: a quarter of a second of CPU).
         value = orjson.dumps({**meta, "subtask_id": subtask_id})
-        async with self._async().pipeline(transaction=False) as pipe:
-            pipe.set(_text_key(subtask_id), b"", ex=TEXT_TTL_SECONDS)
-            pipe.set(_task_key(task_id), value, ex=TEXT_TTL_SECONDS)
-            await pipe.execute()
+        commands = batcher(self._url)
+        await asyncio.gather(
+            commands.call("SET", _text_key(subtask_id), b"", "EX", TEXT_TTL_SECONDS),
+            commands.call("SET", _task_key(task_id), value, "EX", TEXT_TTL_SECONDS),
+        )
 
     async def append(self, subtask_id: int, text: str) -> None:
         # Awaited: a reader must find a chunk's text before any socket can have received it.
@@ -111,12 +105,12 @@ class _RedisStore:
         return orjson.loads(raw) if raw is not None else None
 
     async def finish(self, task_id: int, subtask_id: int) -> None:
-        client = self._async()
-        current = await client.get(_task_key(task_id))
+        commands = batcher(self._url)
+        current = await commands.call("GET", _task_key(task_id))
         keys = [_text_key(subtask_id)]
         if current is not None and orjson.loads(current).get("subtask_id") == subtask_id:
             keys.append(_task_key(task_id))
-        await client.delete(*keys)
+        await commands.call("DEL", *keys)
 
 
 _local = _LocalStore()

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from django.conf import settings
 
 from chat import protocol, stream_state
@@ -33,6 +32,7 @@ from tasks.services import lifecycle
 from wegent.realtime import emitter
 from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.pubsub import listen_forever
+from wegent.realtime.redis_batch import batcher
 from wegent.realtime.rooms import task_room, user_room
 
 logger = logging.getLogger(__name__)
@@ -183,11 +183,7 @@ class Runner:
         if subtask_id in self.streams or not settings.REDIS_URL:
             self._cancel_local(subtask_id)
             return
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
-        try:
-            await client.publish(CANCEL_CHANNEL, str(subtask_id))
-        finally:
-            await client.aclose()
+        await batcher(settings.REDIS_URL).call("PUBLISH", CANCEL_CHANNEL, str(subtask_id))
 
     async def _load_providers(self, model: Any) -> None:
         """The SDKs take about a second to import: in a thread, never on the event loop (a
