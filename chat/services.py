@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.services import auth as auth_service
 from chat import config, protocol, stream_state
 from chat.streams import WORKER_ID, Answer
-from kinds.adapters import MAX_ROW_ID, can_read_row
+from kinds.adapters import can_read_row, rows_by_id
 from kinds.adapters.teams import TeamContext
 from kinds.models import Kind
 from tasks import documents, selectors, shapes, statuses
@@ -300,7 +300,7 @@ def plan_sends(
         for (_, payload), found in zip(requests, checked, strict=True)
         if found is None and payload.task_id is None
     }
-    teams = _teams_by_id(wanted)
+    teams = rows_by_id("Team", wanted)
     resolved: list[Found | Outcome | Exception] = []
     for (actor, payload), found in zip(requests, checked, strict=True):
         if found is not None:
@@ -334,16 +334,6 @@ def _checked(actor: User, payload: protocol.ChatSend) -> Outcome | Exception | N
     except Exception as exc:  # noqa: BLE001 - one message's fault is its own ack
         return exc
     return None
-
-
-def _teams_by_id(team_ids: set[int]) -> dict[int, Kind]:
-    valid = [team_id for team_id in team_ids if isinstance(team_id, int) and 0 < team_id <= MAX_ROW_ID]
-    if not valid:
-        return {}
-    return {
-        row.pk: row
-        for row in Kind.objects.filter(pk__in=valid, kind="Team", is_active=True).select_related("owner")
-    }
 
 
 Found = tuple[TaskResource | None, Kind]  # a message's task (None: a new one) and its team

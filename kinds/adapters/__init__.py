@@ -40,9 +40,16 @@ def running_tasks_of(teams: list[Kind], *, with_team_name: bool) -> dict[str, An
 
 
 def row_by_id(kind: str, row_id: int) -> Kind | None:
-    if not 0 < row_id <= MAX_ROW_ID:
-        return None
-    return Kind.objects.filter(pk=row_id, kind=kind, is_active=True).select_related("owner").first()
+    return rows_by_id(kind, {row_id}).get(row_id)
+
+
+def rows_by_id(kind: str, row_ids: set[Any]) -> dict[int, Kind]:
+    """The active rows of ``kind`` among ``row_ids`` (ids that cannot exist are skipped), by id."""
+    valid = [i for i in row_ids if isinstance(i, int) and 0 < i <= MAX_ROW_ID]
+    if not valid:
+        return {}
+    rows = Kind.objects.filter(pk__in=valid, kind=kind, is_active=True).select_related("owner")
+    return {row.pk: row for row in rows}
 
 
 def locked_row_by_id(kind: str, row_id: int) -> Kind | None:
