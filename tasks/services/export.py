@@ -11,16 +11,17 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from django.utils import timezone
-from docx import Document
-from docx.document import Document as DocxDocument
-from docx.shared import Pt
 
 from accounts.models import User
 from tasks import selectors, shapes, statuses
 from tasks.models import Subtask, TaskResource
+
+if TYPE_CHECKING:
+    from docx.document import Document as DocxDocument
 
 MIME_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 CODE_FONT = "Courier New"
@@ -71,6 +72,8 @@ def _speaker(row: Subtask) -> str:
 
 
 def _add_code_line(document: DocxDocument, line: str) -> None:
+    from docx.shared import Pt
+
     paragraph = document.add_paragraph()
     run = paragraph.add_run(line)
     run.font.name = CODE_FONT
@@ -111,6 +114,9 @@ def messages_to_export(task: TaskResource, viewer: User, message_ids: list[int] 
 
 
 def build_document(task: TaskResource, messages: list[Subtask], now: dt.datetime) -> bytes:
+    # Imported here: python-docx and lxml cost ~7 MiB of server memory, for a rare export.
+    from docx import Document
+
     document = Document()
     title = task.spec.get("title") or task.name
     document.add_heading(xml_safe(str(title)), level=0)
