@@ -10,10 +10,11 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
-from chat import protocol, services, stream_state
+from chat import protocol, stream_state
 from chat.namespace import ChatNamespace
+from chat.services.status import status_payload, status_recipients
 from chat.streams import WORKER_PREFIX, runner
-from tasks import statuses
+from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import events, lifecycle, messages
 from wegent import lifespan
@@ -25,8 +26,8 @@ STOP_WAIT_SECONDS = 5.0
 
 def emit_task_status(task: TaskResource) -> None:
     """``task:status`` to the owner (and group members) after any change of the task."""
-    payload = services.status_payload(task)
-    for user_id in services.status_recipients(task):
+    payload = status_payload(task)
+    for user_id in status_recipients(task):
         emitter.emit_sync(protocol.TASK_STATUS, payload, room=user_room(user_id))
 
 
@@ -44,7 +45,7 @@ def stop_stream(task: TaskResource, answer: Subtask) -> bool:
         async_to_sync(runner.request_cancel)(answer.pk)
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while time.monotonic() < deadline:
-        if not Subtask.objects.filter(pk=answer.pk, status=statuses.RUNNING).exists():
+        if not selectors.is_running(answer.pk):
             return True
         time.sleep(0.05)
     return False

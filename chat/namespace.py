@@ -7,17 +7,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chat import protocol, services
+from chat import protocol
+from chat.services import answers, joining, sending
+from chat.services.auth import authenticate
+from chat.services.outcome import ACCESS_DENIED, Outcome
 from chat.streams import EarlyStart, runner
 from wegent.errors import DomainError
 from wegent.realtime import emitter
 from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.namespaces import AfterEmits, ConnectionRefused, Namespace, Socket
-from wegent.realtime.rooms import user_room
+from wegent.realtime.rooms import task_room, user_room
 
 
 def _plan_sends(requests: list[tuple[Any, protocol.ChatSend]]) -> list[Any]:
-    return services.plan_sends(requests, accepting=runner.accepting)
+    return sending.plan_sends(requests, accepting=runner.accepting)
 
 
 # Messages sent at about the same moment are checked and looked up together.
@@ -45,7 +48,7 @@ class ChatNamespace(Namespace):
         if not isinstance(token, str) or not token:
             raise ConnectionRefused("Missing authentication token")
         try:
-            user, expires = await run_sync(services.authenticate, token)
+            user, expires = await run_sync(authenticate, token)
         except DomainError:
             raise ConnectionRefused("Invalid or expired token")
         socket.session.update(user=user, token_exp=expires)
@@ -62,9 +65,7 @@ class ChatNamespace(Namespace):
         await socket.disconnect()
         return protocol.error("Token expired")
 
-    async def _deliver(
-        self, socket: Socket, outcome: services.Outcome, early: EarlyStart | None = None
-    ) -> Any:
+    async def _deliver(self, socket: Socket, outcome: Outcome, early: EarlyStart | None = None) -> Any:
         """Rooms first, then events, then the streams; the ack last (as the reference).
         ``early``: the model stream already opened for the (single) answer."""
         for room in outcome.rooms:
@@ -92,16 +93,16 @@ class ChatNamespace(Namespace):
         if isinstance(payload, dict):
             return payload
         user = socket.session["user"]
-        if not await run_sync(services.can_join, user, payload.task_id):
-            return protocol.error(services.ACCESS_DENIED)
-        await socket.enter_room(f"task:{payload.task_id}")
-        return await run_sync(services.join_data, user, payload.task_id, payload.after_message_id)
+        if not await run_sync(joining.can_join, user, payload.task_id):
+            return protocol.error(ACCESS_DENIED)
+        await socket.enter_room(task_room(payload.task_id))
+        return await run_sync(joining.join_data, user, payload.task_id, payload.after_message_id)
 
     async def on_task_leave(self, socket: Socket, data: Any) -> Any:
         payload = protocol.parse(protocol.TaskLeave, data)
         if isinstance(payload, dict):
             return payload
-        await socket.leave_room(f"task:{payload.task_id}")
+        await socket.leave_room(task_room(payload.task_id))
         return {"success": True}
 
     async def on_chat_send(self, socket: Socket, data: Any) -> Any:
@@ -112,7 +113,7 @@ class ChatNamespace(Namespace):
             return payload
         user = socket.session["user"]
         plan = await _plan_send((user, payload))
-        if isinstance(plan, services.Outcome):
+        if isinstance(plan, Outcome):
             return await self._deliver(socket, plan)
         # A new conversation's model call starts now, while the turn is stored: its first
         # tokens are on their way by the time the answer row exists.
@@ -122,7 +123,7 @@ class ChatNamespace(Namespace):
             messages = [{"role": "user", "content": payload.message}]
             early = await runner.start_early(setup.model, setup.system_prompt, messages)
         try:
-            outcome = await run_sync(services.send, user, payload, accepting=runner.accepting, plan=plan)
+            outcome = await run_sync(sending.send, user, payload, accepting=runner.accepting, plan=plan)
         except BaseException:
             if early is not None:
                 await early.discard()
@@ -135,10 +136,10 @@ class ChatNamespace(Namespace):
         payload = protocol.parse(protocol.ChatCancel, data)
         if isinstance(payload, dict):
             return payload
-        row = await run_sync(services.cancellable_answer, socket.session["user"], payload)
+        row = await run_sync(answers.cancellable_answer, socket.session["user"], payload)
         if isinstance(row, dict):
             return row
-        if not await run_sync(services.end_unclaimed, row):
+        if not await run_sync(answers.end_unclaimed, row):
             await runner.request_cancel(row.pk)
         return {"success": True}
 
@@ -148,16 +149,16 @@ class ChatNamespace(Namespace):
         payload = protocol.parse(protocol.ChatRetry, data)
         if isinstance(payload, dict):
             return payload
-        outcome = await run_sync(services.retry, socket.session["user"], payload, accepting=runner.accepting)
+        outcome = await run_sync(answers.retry, socket.session["user"], payload, accepting=runner.accepting)
         return await self._deliver(socket, outcome)
 
     async def on_chat_resume(self, socket: Socket, data: Any) -> Any:
         payload = protocol.parse(protocol.ChatResume, data)
         if isinstance(payload, dict):
             return payload
-        ack, missed = await run_sync(services.resume_text, socket.session["user"], payload)
+        ack, missed = await run_sync(joining.resume_text, socket.session["user"], payload)
         if "error" not in ack:
-            await socket.enter_room(f"task:{payload.task_id}")
+            await socket.enter_room(task_room(payload.task_id))
             if missed:
                 await socket.emit(
                     protocol.CHAT_CHUNK,
@@ -169,7 +170,7 @@ class ChatNamespace(Namespace):
         payload = protocol.parse(protocol.HistorySync, data)
         if isinstance(payload, dict):
             return payload
-        return await run_sync(services.history_since, socket.session["user"], payload)
+        return await run_sync(joining.history_since, socket.session["user"], payload)
 
     async def on_task_close_session(self, socket: Socket, data: Any) -> Any:
         if (expired := await self._expired(socket)) is not None:
@@ -177,7 +178,7 @@ class ChatNamespace(Namespace):
         task_id = data.get("task_id") if isinstance(data, dict) else None
         if task_id is None:
             return protocol.error("Missing task_id")
-        if not await run_sync(services.can_join, socket.session["user"], task_id):
+        if not await run_sync(joining.can_join, socket.session["user"], task_id):
             return protocol.error("Task not found")
         # Devices (the /local-executor namespace) are not part of this server yet.
         return protocol.error("No device executor found for this task")

@@ -1,8 +1,6 @@
-"""Reads of tasks and messages: who may see a task, list sets, message numbering, history."""
+"""Reads of tasks and messages: who may see a task, list sets, message numbering, conversations."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.db.models import Max, Q, QuerySet
 
@@ -160,47 +158,70 @@ def has_active_answer(task: TaskResource) -> bool:
     return Subtask.objects.filter(task=task, role=Subtask.ASSISTANT, status__in=statuses.ACTIVE).exists()
 
 
-def _user_content(contexts: list[SubtaskContext], text: str) -> str | list[dict[str, Any]]:
-    """A user message as the model reads it: attached documents first, then the question; with
-    images, a list of parts carrying each image as a data URL."""
-    from tasks.services import attachments
-
-    files = [c for c in contexts if c.context_type == SubtaskContext.ATTACHMENT and c.status == "ready"]
-    if not files:
-        return text
-    blocks = [attachments.attachment_text_for_model(c) for c in files]
-    combined = "\n\n".join([*blocks, f"[User Question]:\n{text}"])
-    images = [url for url in (attachments.image_data_url(c) for c in files) if url]
-    if not images:
-        return combined
-    parts: list[dict[str, Any]] = [{"type": "text", "text": combined}]
-    return parts + [{"type": "image_url", "image_url": {"url": url}} for url in images]
+# --- reads for chat: a conversation, its attachments, a running answer ------------------------------
 
 
-def history(task: TaskResource, *, before_message_id: int | None = None) -> list[dict[str, Any]]:
-    """The conversation so far as model messages: user prompts (with their attachments) and
-    completed answers, in order. Group-chat user messages carry their sender's name so the model
-    can tell people apart."""
+def conversation(task: TaskResource, *, before_message_id: int | None = None) -> list[Subtask]:
+    """The task's messages that are not deleted, oldest first, with their senders (only those
+    before ``before_message_id`` when given)."""
     rows = Subtask.objects.filter(task=task).exclude(status=statuses.DELETE).select_related("sender_user")
     if before_message_id is not None:
         rows = rows.filter(message_id__lt=before_message_id)
-    ordered = list(rows.order_by("message_id"))
-    contexts: dict[int, list[SubtaskContext]] = {}
-    user_ids = [row.pk for row in ordered if row.role == Subtask.USER]
-    for context in SubtaskContext.objects.filter(subtask_id__in=user_ids).order_by("id") if user_ids else []:
-        contexts.setdefault(context.subtask_id or 0, []).append(context)
-    messages: list[dict[str, Any]] = []
-    for row in ordered:
-        if row.role == Subtask.USER:
-            text = row.prompt or ""
-            if task.is_group_chat and row.sender_user is not None:
-                text = f"User[{row.sender_user.user_name}]: {text}"
-            messages.append({"role": "user", "content": _user_content(contexts.get(row.pk, []), text)})
-        elif row.status == statuses.COMPLETED:
-            value = row.result.get("value") if isinstance(row.result, dict) else None
-            if isinstance(value, str) and value:
-                messages.append({"role": "assistant", "content": value})
-    return messages
+    return list(rows.order_by("message_id"))
+
+
+def contexts_by_message(subtask_ids: list[int]) -> dict[int, list[SubtaskContext]]:
+    """The contexts (attachments, knowledge bases...) of these messages, by message id, in the
+    order they were added; no query for no messages."""
+    found: dict[int, list[SubtaskContext]] = {}
+    if subtask_ids:
+        for context in SubtaskContext.objects.filter(subtask_id__in=subtask_ids).order_by("id"):
+            found.setdefault(context.subtask_id or 0, []).append(context)
+    return found
+
+
+def messages_after(rows: QuerySet[Subtask], after_message_id: int | None = None) -> QuerySet[Subtask]:
+    """``rows`` (a task's messages as someone may see them) without deleted ones, oldest first;
+    only those after ``after_message_id`` when given."""
+    rows = rows.exclude(status=statuses.DELETE)
+    if after_message_id is not None:
+        rows = rows.filter(message_id__gt=after_message_id)
+    return rows.order_by("message_id")
+
+
+def running_answer(task: TaskResource) -> Subtask | None:
+    """The task's newest RUNNING answer, if any."""
+    return (
+        Subtask.objects.filter(task=task, role=Subtask.ASSISTANT, status=statuses.RUNNING)
+        .order_by("-message_id")
+        .first()
+    )
+
+
+def is_running(subtask_id: int) -> bool:
+    return Subtask.objects.filter(pk=subtask_id, status=statuses.RUNNING).exists()
+
+
+def is_message_of(task: TaskResource, subtask_id: int) -> bool:
+    return Subtask.objects.filter(pk=subtask_id, task=task).exists()
+
+
+def answer_in(task: TaskResource, subtask_id: int) -> Subtask | None:
+    """The task's ASSISTANT message with this id."""
+    return Subtask.objects.filter(pk=subtask_id, task=task, role=Subtask.ASSISTANT).first()
+
+
+def has_user_message(task: TaskResource, message_id: int) -> bool:
+    return Subtask.objects.filter(task=task, role=Subtask.USER, message_id=message_id).exists()
+
+
+def subtask_with_task(subtask_id: int) -> Subtask | None:
+    """A message with its task (whatever the task's state or owner)."""
+    return Subtask.objects.filter(pk=subtask_id).select_related("task").first()
+
+
+def approved_member_ids(task_id: int) -> list[int]:
+    return list(approved_members(task_id).values_list("user_id", flat=True))
 
 
 # --- the list routes ------------------------------------------------------------------------------

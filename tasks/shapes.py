@@ -8,7 +8,6 @@ same number of queries as a short one.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -210,17 +209,8 @@ def subtask_in_db(row: Subtask, contexts: list[SubtaskContext]) -> dict[str, Any
     }
 
 
-def _contexts_by_message(rows: list[Subtask]) -> dict[int, list[SubtaskContext]]:
-    found: dict[int, list[SubtaskContext]] = defaultdict(list)
-    if rows:
-        for context in SubtaskContext.objects.filter(subtask_id__in=[row.pk for row in rows]).order_by("id"):
-            assert context.subtask_id is not None
-            found[context.subtask_id].append(context)
-    return found
-
-
 def subtasks_in_db(rows: list[Subtask]) -> list[dict[str, Any]]:
-    contexts = _contexts_by_message(rows)
+    contexts = selectors.contexts_by_message([row.pk for row in rows])
     return [subtask_in_db(row, contexts.get(row.pk, [])) for row in rows]
 
 

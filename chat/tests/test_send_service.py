@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat import protocol, services
+from chat import protocol
+from chat.services import sending
+from chat.services.outcome import ACCESS_DENIED
 from chat.streams import WORKER_ID
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle
@@ -18,7 +20,7 @@ def test_send_takes_the_answer_inside_the_turn(user, chat_team) -> None:  # type
     team = chat_team(user)
 
     with CaptureQueriesContext(connection) as queries:
-        outcome = services.send(user, protocol.ChatSend(team_id=team.pk, message="hello"))
+        outcome = sending.send(user, protocol.ChatSend(team_id=team.pk, message="hello"))
 
     assert outcome.ack is not None and [answer.claimed for answer in outcome.answers] == [True]
     answer = Subtask.objects.get(pk=outcome.answers[0].subtask_id)
@@ -34,13 +36,13 @@ def test_send_takes_the_answer_inside_the_turn(user, chat_team) -> None:  # type
 
 def test_follow_up_is_claimed_too(user, chat_team) -> None:  # type: ignore[no-untyped-def]
     team = chat_team(user)
-    first = services.send(user, protocol.ChatSend(team_id=team.pk, message="hello"))
+    first = sending.send(user, protocol.ChatSend(team_id=team.pk, message="hello"))
     task_id = first.ack["task_id"]
     done = lifecycle.SubtaskChanges(status="COMPLETED", progress=100, result={"value": "hi"})
     lifecycle.update_subtask(first.answers[0].subtask_id, done)
     assert TaskResource.objects.get(pk=task_id).status == "COMPLETED"
 
-    follow = services.send(user, protocol.ChatSend(team_id=team.pk, task_id=task_id, message="more"))
+    follow = sending.send(user, protocol.ChatSend(team_id=team.pk, task_id=task_id, message="more"))
 
     assert follow.ack is not None and follow.ack["message_id"] == 3
     answer = Subtask.objects.get(pk=follow.answers[0].subtask_id)
@@ -60,10 +62,10 @@ def test_messages_planned_together_share_their_lookups(make_user, chat_team) -> 
     ]
 
     with CaptureQueriesContext(connection) as queries:
-        plans = services.plan_sends(requests)
+        plans = sending.plan_sends(requests)
 
     assert len(queries.captured_queries) == 3, "\n".join(q["sql"] for q in queries.captured_queries)
-    assert all(isinstance(plan, services.SendPlan) for plan in plans)
+    assert all(isinstance(plan, sending.SendPlan) for plan in plans)
     for plan, user, team in zip(plans, users, teams, strict=True):
         assert plan.team.pk == team.pk and plan.with_answer and plan.early_setup is not None
         model = plan.context.components.resolve("Model", {"name": "c-model"}, user.pk)
@@ -81,15 +83,15 @@ def test_a_refused_message_in_a_batch_does_not_touch_the_others(make_user, chat_
         (bob, protocol.ChatSend(team_id=bob_team.pk, message="fine too")),
     ]
 
-    plans = services.plan_sends(requests)
+    plans = sending.plan_sends(requests)
 
-    assert isinstance(plans[0], services.SendPlan) and plans[0].team.pk == alice_team.pk
+    assert isinstance(plans[0], sending.SendPlan) and plans[0].team.pk == alice_team.pk
     assert [plan.ack for plan in plans[1:4]] == [  # type: ignore[union-attr]
         {"error": "Team not found"},
         {"error": "Message cannot be empty"},
-        {"error": services.ACCESS_DENIED},
+        {"error": ACCESS_DENIED},
     ]
-    assert isinstance(plans[4], services.SendPlan) and plans[4].team.pk == bob_team.pk
+    assert isinstance(plans[4], sending.SendPlan) and plans[4].team.pk == bob_team.pk
     assert TaskResource.objects.count() == 0  # planning writes nothing
 
 
@@ -98,16 +100,16 @@ def test_an_unexpected_error_in_one_message_is_that_message_s_entry(
 ) -> None:  # type: ignore[no-untyped-def]
     alice, bob = make_user("broken-alice"), make_user("broken-bob")
     alice_team, bob_team = chat_team(alice), chat_team(bob)
-    real = services.config.supports_direct_chat
+    real = sending.config.supports_direct_chat
 
     def flaky(team, context):  # type: ignore[no-untyped-def]
         if team.pk == alice_team.pk:
             raise RuntimeError("corrupt team document")
         return real(team, context)
 
-    monkeypatch.setattr(services.config, "supports_direct_chat", flaky)
+    monkeypatch.setattr(sending.config, "supports_direct_chat", flaky)
 
-    plans = services.plan_sends(
+    plans = sending.plan_sends(
         [
             (alice, protocol.ChatSend(team_id=alice_team.pk, message="one")),
             (bob, protocol.ChatSend(team_id=bob_team.pk, message="two")),
@@ -115,6 +117,6 @@ def test_an_unexpected_error_in_one_message_is_that_message_s_entry(
     )
 
     assert isinstance(plans[0], RuntimeError) and str(plans[0]) == "corrupt team document"
-    assert isinstance(plans[1], services.SendPlan) and plans[1].team.pk == bob_team.pk
+    assert isinstance(plans[1], sending.SendPlan) and plans[1].team.pk == bob_team.pk
     with pytest.raises(RuntimeError, match="corrupt team document"):
-        services.plan_send(alice, protocol.ChatSend(team_id=alice_team.pk, message="alone"))
+        sending.plan_send(alice, protocol.ChatSend(team_id=alice_team.pk, message="alone"))

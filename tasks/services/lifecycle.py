@@ -175,6 +175,18 @@ def _apply(row: Subtask, changes: SubtaskChanges) -> list[str]:
     return list(dict.fromkeys(changed))
 
 
+def reset_answer(subtask_id: int) -> Subtask:
+    """An ended answer back to PENDING with no result, progress or end time, to be streamed
+    again (a retry); refused like any illegal status move."""
+    with transaction.atomic():
+        row = update_subtask(
+            subtask_id, SubtaskChanges(status=statuses.PENDING, progress=0, error_message="")
+        )
+        Subtask.objects.filter(pk=row.pk).update(result=None, completed_at=None)
+    row.result, row.completed_at = None, None
+    return row
+
+
 def claim_subtask(subtask_id: int, worker_id: str) -> bool:
     """PENDING -> RUNNING for one worker only: of two claims on one answer exactly one wins."""
     now = timezone.now()

@@ -23,7 +23,7 @@ from kinds.adapters import can_read_row, row_by_id
 from kinds.adapters.teams import TeamContext
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from tasks import documents, selectors, statuses
-from tasks.exceptions import PromptTooLong, TaskBusy, TeamNotFound
+from tasks.exceptions import PromptTooLong, TaskBusy, TaskNotFound, TeamNotFound
 from tasks.models import PLACEHOLDER, PLACEHOLDER_NAME, TASK, WORKSPACE, Subtask, SubtaskContext, TaskResource
 from tasks.services import events
 from wegent.errors import BadRequest
@@ -335,6 +335,18 @@ def _reopen(task: TaskResource, options: TurnOptions) -> TaskResource:
     task.document = document
     task.save(update_fields=["document", "updated_at"])
     return task
+
+
+def mark_user_interacted(*, actor: User, task: TaskResource) -> None:
+    """``actor`` wrote in a subscription's task: from now on it shows in their task lists
+    (``listed``). Other tasks, and tasks already marked, are left as they are."""
+    labels = task.labels
+    if labels.get("type") != "subscription" or labels.get("userInteracted") == "true":
+        return
+    if not selectors.can_access(actor, task):
+        raise TaskNotFound()
+    task.document = documents.with_labels(task.document, {"userInteracted": "true"})
+    task.save(update_fields=["document", "updated_at"])
 
 
 def add_messages(
