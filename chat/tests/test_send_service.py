@@ -50,6 +50,24 @@ def test_follow_up_is_claimed_too(user, chat_team) -> None:  # type: ignore[no-u
     assert TaskResource.objects.get(pk=task_id).document["status"]["status"] == "RUNNING"
 
 
+def test_a_follow_up_in_a_subscription_task_lists_it(user, chat_team) -> None:  # type: ignore[no-untyped-def]
+    from tasks import documents
+
+    team = chat_team(user)
+    first = sending.send(user, protocol.ChatSend(team_id=team.pk, message="hello"))
+    task = TaskResource.objects.get(pk=first.ack["task_id"])
+    task.document = documents.with_labels(task.document, {"type": "subscription"})
+    task.save()
+    done = lifecycle.SubtaskChanges(status="COMPLETED", progress=100, result={"value": "hi"})
+    lifecycle.update_subtask(first.answers[0].subtask_id, done)
+    assert not TaskResource.objects.get(pk=task.pk).listed
+
+    sending.send(user, protocol.ChatSend(team_id=team.pk, task_id=task.pk, message="more"))
+
+    stored = TaskResource.objects.get(pk=task.pk)
+    assert stored.listed and stored.labels["userInteracted"] == "true"
+
+
 def test_messages_planned_together_share_their_lookups(make_user, chat_team) -> None:  # type: ignore[no-untyped-def]
     """A burst of new chats is checked in three queries in all (teams, their bots, the bots'
     components), each user's message resolving to that user's own agent, although every user

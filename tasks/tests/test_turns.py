@@ -117,3 +117,43 @@ def test_illegal_subtask_transitions_are_refused(user, team, make_task):
     # A failed answer may be retried in place.
     lifecycle.update_subtask(failed.pk, lifecycle.SubtaskChanges(status=statuses.PENDING))
     assert TaskResource.objects.get(pk=failed.task_id).status == statuses.PENDING
+
+
+def test_reset_answer_clears_the_ended_answer_for_a_retry(user, team, make_task):
+    from tasks.exceptions import InvalidTransition
+    from tasks.services import lifecycle
+
+    answer = make_task(user, team, answer=None).assistant_subtask
+    ended = lifecycle.SubtaskChanges(status=statuses.FAILED, error_message="boom", result={"value": "par"})
+    lifecycle.update_subtask(answer.pk, ended)
+
+    reset = lifecycle.reset_answer(answer.pk)
+
+    stored = Subtask.objects.get(pk=answer.pk)
+    for row in (reset, stored):
+        assert (row.status, row.progress, row.error_message) == (statuses.PENDING, 0, "")
+        assert row.result is None and row.completed_at is None
+    assert TaskResource.objects.get(pk=answer.task_id).status == statuses.PENDING
+    # A completed answer is not retried: nothing changes.
+    done = make_task(user, team, answer="fine").assistant_subtask
+    with pytest.raises(InvalidTransition):
+        lifecycle.reset_answer(done.pk)
+    assert Subtask.objects.get(pk=done.pk).result == {"value": "fine"}
+
+
+def test_a_message_in_a_subscription_task_lists_it(user, other_user, team, make_task):
+    from tasks.exceptions import TaskNotFound
+
+    task = make_task(user, team, type="subscription").task
+    assert not task.listed
+    with pytest.raises(TaskNotFound):
+        turns.mark_user_interacted(actor=other_user, task=task)
+    assert not TaskResource.objects.get(pk=task.pk).listed
+
+    turns.mark_user_interacted(actor=user, task=task)
+
+    stored = TaskResource.objects.get(pk=task.pk)
+    assert stored.listed and stored.labels["userInteracted"] == "true"
+    chat = make_task(user, team).task
+    turns.mark_user_interacted(actor=user, task=chat)
+    assert "userInteracted" not in TaskResource.objects.get(pk=chat.pk).labels
