@@ -24,8 +24,7 @@ from chat.providers.base import Message, ModelConfig, Provider
 from chat.providers.families import ANTHROPIC, GOOGLE, OPENAI, provider_family  # noqa: F401
 from chat.providers.openai_chat import OpenAIChatProvider
 from chat.providers.openai_responses import OpenAIResponsesProvider
-
-GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+from kinds.connections import GEMINI_OPENAI_BASE_URL
 
 _anthropic: Provider | None = None
 _openai_chat = OpenAIChatProvider()
