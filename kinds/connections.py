@@ -35,8 +35,8 @@ DEFAULT_BASE_URLS = {
     GOOGLE: GEMINI_OPENAI_BASE_URL,
 }
 DEFAULT_TIMEOUT_SECONDS = 120.0
-# What the reference sends when a Model names neither provider nor model (realtime §3.4).
-DEFAULT_PROVIDER, DEFAULT_MODEL_ID = "openai", "gpt-4"
+# The model the reference asks for when a Model names none (realtime §3.4).
+DEFAULT_MODEL_ID = "gpt-4"
 
 __all__ = [
     "ANTHROPIC",
@@ -66,11 +66,10 @@ class ModelConnection:
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     model_name: str = ""
     model_namespace: str = "default"
-    family: str = ""  # derived from provider and model_id when not given
+    family: str = field(init=False)  # from provider and model_id (``provider_family``)
 
     def __post_init__(self) -> None:
-        if not self.family:
-            object.__setattr__(self, "family", provider_family(self.provider, self.model_id))
+        object.__setattr__(self, "family", provider_family(self.provider, self.model_id))
 
 
 def default_base_url(family: str) -> str:
@@ -82,7 +81,7 @@ def connection_for(row: Kind, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Mo
     view = ModelView.of(row.spec)
     api_format = view.api_format or ("responses" if view.protocol == "openai-responses" else None)
     return ModelConnection(
-        provider=view.provider or DEFAULT_PROVIDER,
+        provider=view.provider,
         model_id=view.model_id or DEFAULT_MODEL_ID,
         api_key=crypto.decrypt(view.api_key),
         base_url=view.base_url or default_base_url(view.family),
@@ -94,7 +93,6 @@ def connection_for(row: Kind, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Mo
         timeout=timeout,
         model_name=row.name,
         model_namespace=row.namespace,
-        family=view.family,
     )
 
 

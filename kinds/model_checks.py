@@ -122,7 +122,6 @@ def check_connection_of(
         api_format="responses" if provider_type == "openai-responses" else None,
         default_headers=dict(custom_headers or {}),
         timeout=CHECK_TIMEOUT_SECONDS,
-        family=family,
     )
 
 

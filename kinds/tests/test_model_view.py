@@ -88,10 +88,12 @@ def row(env: dict[str, Any], **spec: Any) -> Any:
 def test_connection_decrypts_the_key_and_defaults_the_url(settings: Any) -> None:
     claude = connection_for(row({"model": "claude", "ANTHROPIC_API_KEY": crypto.encrypt("sk-secret")}))
     assert (claude.api_key, claude.base_url, claude.family) == ("sk-secret", ANTHROPIC_BASE_URL, ANTHROPIC)
+    by_id = connection_for(row({"model_id": "claude-3-haiku", "ANTHROPIC_AUTH_TOKEN": "t"}))
+    assert (by_id.api_key, by_id.base_url, by_id.family) == ("t", ANTHROPIC_BASE_URL, ANTHROPIC)
 
     bare = connection_for(row({}), timeout=5)
     assert (bare.provider, bare.model_id, bare.base_url, bare.api_key, bare.timeout) == (
-        "openai",
+        "",
         "gpt-4",
         OPENAI_BASE_URL,
         "",
