@@ -62,7 +62,7 @@ _FAMILY_PREFIXES = (
 
 
 @dataclass(frozen=True)
-class EnvNames:
+class _EnvNames:
     """The ``modelConfig.env`` names a family's own tools use besides ``api_key`` and
     ``base_url`` (ClaudeCode-style Models carry ``ANTHROPIC_AUTH_TOKEN`` and friends)."""
 
@@ -71,10 +71,10 @@ class EnvNames:
 
 
 _ENV_NAMES = {
-    OPENAI: EnvNames(key=("OPENAI_API_KEY",), base_url=("OPENAI_BASE_URL",)),
-    COMPATIBLE: EnvNames(key=("OPENAI_API_KEY",), base_url=("OPENAI_BASE_URL",)),
-    ANTHROPIC: EnvNames(key=("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY"), base_url=("ANTHROPIC_BASE_URL",)),
-    GOOGLE: EnvNames(key=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+    OPENAI: _EnvNames(key=("OPENAI_API_KEY",), base_url=("OPENAI_BASE_URL",)),
+    COMPATIBLE: _EnvNames(key=("OPENAI_API_KEY",), base_url=("OPENAI_BASE_URL",)),
+    ANTHROPIC: _EnvNames(key=("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY"), base_url=("ANTHROPIC_BASE_URL",)),
+    GOOGLE: _EnvNames(key=("GEMINI_API_KEY", "GOOGLE_API_KEY")),
 }
 
 

@@ -742,3 +742,15 @@ def test_a_public_models_masked_key_is_usable_and_stays_masked(api, admin_user, 
     loaded = api.post("/api/models/fetch-available-models", load, format="json")
     assert loaded.json()["success"] is True
     assert GOOD_KEY not in loaded.content.decode()
+
+
+def test_a_group_models_masked_key_is_usable_by_its_readers_only(
+    api, user, other_user, make_user, make_kind, fake_provider, client_for
+):
+    group = make_group(make_user, "team-a", {user: GroupRole.REPORTER})
+    make_kind(group.owner, model_at("group-model", GOOD_KEY, f"{fake_provider.url}/v1"), namespace="team-a")
+    load, _ = page_bodies("****y-42", f"{fake_provider.url}/v1")
+    assert api.post("/api/models/fetch-available-models", load, format="json").json()["success"] is True
+    outsider = client_for(other_user).post("/api/models/fetch-available-models", load, format="json")
+    assert outsider.json()["success"] is False
+    assert len(fake_provider.requests) == 1
