@@ -38,17 +38,6 @@ DEFAULT_TIMEOUT_SECONDS = 120.0
 # The model the reference asks for when a Model names none (realtime §3.4).
 DEFAULT_MODEL_ID = "gpt-4"
 
-__all__ = [
-    "ANTHROPIC",
-    "COMPATIBLE",
-    "GOOGLE",
-    "OPENAI",
-    "ModelConnection",
-    "connection_for",
-    "default_base_url",
-    "stored_key_for_mask",
-]
-
 
 @dataclass(frozen=True)
 class ModelConnection:
