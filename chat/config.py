@@ -11,15 +11,13 @@ from django.conf import settings
 
 from accounts import selectors as account_selectors
 from accounts.models import User
-from chat.providers.base import ModelConfig
-from kinds import secrets
 from kinds.adapters.teams import TeamContext
+from kinds.connections import ModelConnection, connection_for
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from tasks.models import TaskResource
 from wegent.errors import BadRequest
 
 CHAT_SHELL = "Chat"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 OVERRIDE_TYPES = ("public", "user", "group")
 
 
@@ -33,7 +31,7 @@ class ChatSetup:
     bot: Kind
     shell_type: str
     system_prompt: str
-    model: ModelConfig
+    model: ModelConnection
 
 
 def supports_direct_chat(team: Kind, context: TeamContext | None = None) -> bool:
@@ -87,30 +85,6 @@ def find_model(requester: User, name: str, model_type: str | None) -> Kind | Non
     return rows.filter(namespace=DEFAULT_NAMESPACE, owner__isnull=True).first()
 
 
-def model_config(model: Kind) -> ModelConfig:
-    """A Model resource with its secrets in clear, for this call only."""
-    spec = secrets.revealed("Model", model.document).get("spec") or {}
-    config = spec.get("modelConfig") if isinstance(spec.get("modelConfig"), dict) else {}
-    env = config.get("env") if isinstance(config.get("env"), dict) else {}
-    headers = config.get("DEFAULT_HEADERS") or env.get("DEFAULT_HEADERS") or env.get("custom_headers") or {}
-    protocol = spec.get("protocol")
-    api_format = spec.get("apiFormat") or ("responses" if protocol == "openai-responses" else None)
-    return ModelConfig(
-        provider=str(env.get("model") or "openai"),
-        model_id=str(env.get("model_id") or "gpt-4"),
-        api_key=str(env.get("api_key") or ""),
-        base_url=str(env.get("base_url") or DEFAULT_BASE_URL),
-        api_format=api_format,
-        protocol=protocol,
-        default_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
-        context_window=spec.get("contextWindow") or config.get("context_window"),
-        max_output_tokens=spec.get("maxOutputTokens") or config.get("max_output_tokens"),
-        timeout=float(settings.CHAT_MODEL_TIMEOUT_SECONDS),
-        model_name=model.name,
-        model_namespace=model.namespace,
-    )
-
-
 def resolve(
     task: TaskResource | None,
     team: Kind,
@@ -139,5 +113,5 @@ def resolve(
         bot=bot,
         shell_type=context.shell_type(bot) or CHAT_SHELL,
         system_prompt=system_prompt(context.ghost(bot), member),
-        model=model_config(model),
+        model=connection_for(model, timeout=float(settings.CHAT_MODEL_TIMEOUT_SECONDS)),
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anthropic
+# Imported with this module so that ``select.prepare`` loads the SDK (~1 s) in its thread, not
+# on the event loop at the first stream.
+import anthropic  # noqa: F401
 
 from chat.providers.base import Message, ModelConfig, ProviderError
 from chat.providers.common import (
-    api_key_of,
     close_quietly,
-    http_client,
     image_url_of,
     is_empty,
     parse_data_url,
@@ -19,15 +19,10 @@ from chat.providers.common import (
     require_model_id,
     split_system,
 )
+from kinds.connections import ANTHROPIC_BASE_URL
+from kinds.model_clients import anthropic_base_url, anthropic_client
 
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens
-
-
-def anthropic_base_url(config: ModelConfig) -> str:
-    # The SDK appends /v1/messages itself; people often paste the URL with /v1 already on it.
-    url = (config.base_url or ANTHROPIC_BASE_URL).rstrip("/")
-    return url.removesuffix("/v1")
 
 
 def _content_blocks(content: list[Any]) -> list[dict[str, Any]]:
@@ -72,7 +67,7 @@ class AnthropicMessagesProvider:
 
     async def stream(self, config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
         require_model_id(config)
-        base_url = anthropic_base_url(config)
+        base_url = anthropic_base_url(config.base_url or ANTHROPIC_BASE_URL)
         extra_system, conversation = split_system(messages)
         system_text = "\n\n".join([system, *extra_system] if system else extra_system)
         params: dict[str, Any] = {
@@ -86,15 +81,7 @@ class AnthropicMessagesProvider:
         response = None
         started = False
         try:
-            client = anthropic.AsyncAnthropic(
-                api_key=api_key_of(config),
-                base_url=base_url,
-                timeout=config.timeout,
-                max_retries=0,
-                default_headers=dict(config.default_headers) or None,
-                http_client=http_client(),
-            )
-            response = await client.messages.create(**params)
+            response = await anthropic_client(config, base_url).messages.create(**params)
             started = True  # connected: a transport error from here on is a dropped stream
             async for event in response:
                 if (

@@ -8,28 +8,12 @@ person can read; nothing else escapes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-DEFAULT_TIMEOUT_SECONDS = 120.0
+from kinds.connections import ModelConnection
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """A Model resource resolved for one call (reference realtime §3.4)."""
-
-    provider: str  # spec.modelConfig.env.model: "openai", "claude", "anthropic", "gemini", ...
-    model_id: str
-    api_key: str = field(repr=False)
-    base_url: str | None = None
-    api_format: str | None = None  # "responses" selects the OpenAI Responses API
-    protocol: str | None = None
-    default_headers: dict[str, str] = field(default_factory=dict)
-    context_window: int | None = None
-    max_output_tokens: int | None = None
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
-    model_name: str = ""
-    model_namespace: str = "default"
+# A Model resolved for one call (``kinds.connections.connection_for``, reference realtime §3.4).
+ModelConfig = ModelConnection
 
 
 class ProviderError(Exception):

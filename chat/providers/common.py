@@ -1,19 +1,12 @@
-"""Pieces the SDK providers share: one pooled HTTP client per event loop, message-part helpers,
-and the translation of any SDK/transport failure into a readable ``ProviderError``.
-
-Why a shared HTTP client: building an SDK client creates a fresh connection pool and TLS
-context (~20 ms) and would redo the TLS handshake on every message. The SDK clients are cheap
-once they borrow this pool, so providers build one per call (no per-call state to leak) and
-only the response of each call has to be closed.
+"""Pieces the SDK providers share: message-part helpers and the translation of any
+SDK/transport failure into a readable ``ProviderError``. The SDK clients themselves (on one
+pooled HTTP client per event loop) come from ``kinds.model_clients``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-import threading
-import weakref
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,21 +14,12 @@ import httpx2
 import openai
 
 from chat.providers.base import Message, ModelConfig, ProviderError
+from kinds.model_clients import aclose_http_client  # noqa: F401 - the runner closes the pool
 
 try:  # The legacy ``httpx`` package may be loaded by other libraries; the SDKs accept both.
     import httpx as _legacy_httpx
 except ImportError:  # pragma: no cover - httpx is installed alongside the SDKs
     _legacy_httpx = None
-
-# Placeholder credential for key-less OpenAI-compatible endpoints (local vLLM, Ollama, proxies).
-# Passing it explicitly also stops the SDKs from falling back to the operator's env keys.
-KEYLESS_PLACEHOLDER = "dummy"
-
-_POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
-_clients_lock = threading.Lock()
 
 _BASE_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
     openai.APITimeoutError,
@@ -67,25 +51,6 @@ def _error_kinds() -> tuple[tuple[type[BaseException], ...], ...]:
 _MAX_DETAIL_CHARS = 300
 
 
-def http_client() -> httpx2.AsyncClient:
-    """The pooled HTTP client of the running event loop (connections cannot cross loops)."""
-    loop = asyncio.get_running_loop()
-    with _clients_lock:
-        client = _clients.get(loop)
-        if client is None or client.is_closed:
-            client = openai.DefaultAioHttpClient(limits=_POOL_LIMITS, follow_redirects=True)
-            _clients[loop] = client
-        return client
-
-
-async def aclose_http_client() -> None:
-    """Close the running loop's pooled client (server shutdown, end of a test's event loop)."""
-    with _clients_lock:
-        client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
-
-
 async def close_quietly(response: Any) -> None:
     """Close an SDK stream (releases its connection); a failure to close must not replace the
     ProviderError or cancellation already under way."""
@@ -97,10 +62,6 @@ async def close_quietly(response: Any) -> None:
         await close()
     except Exception:  # noqa: BLE001 - the connection is gone either way
         pass
-
-
-def api_key_of(config: ModelConfig) -> str:
-    return config.api_key or KEYLESS_PLACEHOLDER
 
 
 def require_model_id(config: ModelConfig) -> None:

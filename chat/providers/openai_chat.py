@@ -11,27 +11,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-import openai
 import orjson
 
 from chat.providers.base import Message, ModelConfig, ProviderError
-from chat.providers.common import api_key_of, close_quietly, http_client, provider_error, require_model_id
+from chat.providers.common import close_quietly, provider_error, require_model_id
+from kinds.connections import OPENAI_BASE_URL
+from kinds.model_clients import openai_client
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Asks the SDK for the HTTP response unread (what its ``with_streaming_response`` sets).
 RAW_STREAM_HEADER = "X-Stainless-Raw-Response"
-
-
-def openai_client(config: ModelConfig, base_url: str) -> openai.AsyncOpenAI:
-    # Retries are the runner's decision; the pool is shared, so the client itself owns nothing.
-    return openai.AsyncOpenAI(
-        api_key=api_key_of(config),
-        base_url=base_url,
-        timeout=config.timeout,
-        max_retries=0,
-        default_headers=dict(config.default_headers) or None,
-        http_client=http_client(),
-    )
 
 
 def max_tokens_param(base_url: str) -> str:

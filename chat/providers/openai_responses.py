@@ -15,7 +15,8 @@ from chat.providers.common import (
     require_model_id,
     text_of,
 )
-from chat.providers.openai_chat import OPENAI_BASE_URL, openai_client
+from kinds.connections import OPENAI_BASE_URL
+from kinds.model_clients import openai_client
 
 
 def _input_parts(content: list[Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Which provider serves a Model (reference realtime §3.8).
+"""Which provider serves a Model (reference realtime §3.8), by its family
+(``kinds.specs.model.provider_family``):
 
 1. ``config.provider`` alias: ``openai``/``gpt`` -> OpenAI; ``anthropic``/``claude`` ->
    Anthropic; ``google``/``gemini`` -> OpenAI-compatible (see below).
@@ -11,8 +12,8 @@ for it (``api_format == "responses"`` or ``protocol == "openai-responses"``), ch
 otherwise. Anthropic always uses its Messages API.
 
 Google/Gemini: the reference uses LangChain's Google client; there is no Google SDK here, so
-Gemini models go through Google's OpenAI-compatible endpoint (the default base URL below when
-the Model sets none). The ``gemini-deep-research`` protocol (create job / poll) is not
+Gemini models go through Google's OpenAI-compatible endpoint (``GEMINI_OPENAI_BASE_URL``
+when the Model sets none). The ``gemini-deep-research`` protocol (create job / poll) is not
 supported and falls back to plain chat completions.
 """
 
@@ -24,8 +25,7 @@ from chat.providers.base import Message, ModelConfig, Provider
 from chat.providers.families import ANTHROPIC, GOOGLE, OPENAI, provider_family  # noqa: F401
 from chat.providers.openai_chat import OpenAIChatProvider
 from chat.providers.openai_responses import OpenAIResponsesProvider
-
-GEMINI_OPENAI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+from kinds.connections import GEMINI_OPENAI_BASE_URL
 
 _anthropic: Provider | None = None
 _openai_chat = OpenAIChatProvider()

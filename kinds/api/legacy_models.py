@@ -305,7 +305,9 @@ class ModelTestConnectionView(APIView):
     @extend_schema(request=ConnectionTestSerializer, responses=ConnectionResultSerializer, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = validate_body(ConnectionTestSerializer, request)
-        result = adapter.check_connection(
+        from kinds import model_checks  # imports the model SDKs: only when a check runs
+
+        result = model_checks.check_connection(
             actor=request.user,
             provider_type=data.get("provider_type"),
             model_id=data.get("model_id"),
@@ -323,7 +325,9 @@ class FetchAvailableModelsView(APIView):
     @extend_schema(request=ProviderRequestSerializer, responses=AvailableModelsSerializer, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = validate_body(ProviderRequestSerializer, request)
-        result = adapter.fetch_available_models(
+        from kinds import model_checks  # imports the model SDKs: only when a check runs
+
+        result = model_checks.fetch_available_models(
             actor=request.user,
             provider_type=data.get("provider_type"),
             api_key=data.get("api_key"),

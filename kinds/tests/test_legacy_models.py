@@ -397,7 +397,7 @@ class FakeProvider:
 
     @staticmethod
     def answer(path: str, headers: dict[str, str]) -> Any:
-        if path == "/v1/models" and "x-api-key" in headers:
+        if path == "/v1/models" and "anthropic-version" in headers:
             return {
                 "data": [{"id": "claude-x", "display_name": "Claude X", "created_at": "2025-01-01T00:00:00Z"}]
             }
@@ -652,3 +652,105 @@ def test_compatible_models_route_is_reachable(api, anon_client, catalogue):
     assert_no_secret(response)
     assert_validation_error(api.get("/api/models/compatible"), "shell_type")
     assert anon_client.get("/api/models/compatible?shell_type=Chat").status_code == 401
+
+
+# --- the settings page sends back the masked key it was shown (frontend flows e9, e10) ---------
+
+MASK_TWIN_KEY = "sk-twin-secret-key-y-42"  # shows as the same mask as GOOD_KEY
+
+
+def model_at(name: str, key: str, base_url: str | None, provider: str = "openai") -> dict[str, Any]:
+    document = provider_model(name, provider, key)
+    env = document["spec"]["modelConfig"]["env"]
+    env.pop("base_url")
+    if base_url:
+        env["base_url"] = base_url
+    return document
+
+
+def page_bodies(shown: str, base_url: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(Load Models, Test Connection) exactly as the edit dialog sends them: no model_name."""
+    load = {"provider_type": "openai", "api_key": shown, "base_url": base_url}
+    test = {**load, "model_id": "fake-n20", "model_category_type": "llm"}
+    return load, test
+
+
+def test_settings_page_masked_key_uses_the_callers_stored_key(api, user, make_kind, fake_provider):
+    make_kind(user, model_at("mine", GOOD_KEY, f"{fake_provider.url}/v1"))
+    listed = api.get("/api/models/unified?include_config=true&scope=personal").json()["data"]
+    env = next(item for item in listed if item["name"] == "mine")["config"]["env"]
+    assert env["api_key"] == "****y-42"
+    load, test = page_bodies(env["api_key"], env["base_url"])
+
+    loaded = api.post("/api/models/fetch-available-models", load, format="json")
+    assert loaded.json()["success"] is True, loaded.json()
+    assert loaded.json()["models"][0]["id"] == "fake-1"
+    tested = api.post("/api/models/test-connection", test, format="json")
+    assert tested.json() == {
+        "success": True,
+        "message": "Successfully connected to fake-n20 using Chat Completions API",
+    }
+    assert [r["headers"]["authorization"] for r in fake_provider.requests] == 2 * [f"Bearer {GOOD_KEY}"]
+    assert GOOD_KEY not in loaded.content.decode() + tested.content.decode()
+
+
+def _refused(api: Any, shown: str, base_url: str | None) -> None:
+    load, test = page_bodies(shown, base_url)
+    assert api.post("/api/models/fetch-available-models", load, format="json").json() == {
+        "success": False,
+        "message": "The API key is masked; send the key, or model_name (and namespace) to use the stored key",
+        "models": [],
+    }
+    tested = api.post("/api/models/test-connection", test, format="json").json()
+    assert tested["success"] is False and "The API key is masked" in tested["message"]
+
+
+def test_masked_key_of_another_user_or_at_another_url_is_refused(
+    api, user, other_user, make_kind, fake_provider
+):
+    other = FakeProvider()
+    other.thread.start()
+    try:
+        make_kind(user, model_at("mine", GOOD_KEY, f"{fake_provider.url}/v1"))
+        make_kind(other_user, model_at("bobs", MASK_TWIN_KEY, f"{other.url}/v1"))
+        _refused(api, "****y-42", f"{other.url}/v1")  # Bob's mask and URL: Bob's key is not usable
+        _refused(api, "****y-42", f"{fake_provider.url}/elsewhere")  # own mask, another URL
+        _refused(api, "****0000", f"{fake_provider.url}/v1")  # no key shows as this mask
+        assert fake_provider.requests == [] and other.requests == []
+    finally:
+        other.server.shutdown()
+        other.server.server_close()
+
+
+def test_ambiguous_mask_is_refused(api, user, make_kind, fake_provider):
+    make_kind(user, model_at("one", GOOD_KEY, f"{fake_provider.url}/v1"))
+    make_kind(user, model_at("two", MASK_TWIN_KEY, f"{fake_provider.url}/v1/"))
+    _refused(api, "****y-42", f"{fake_provider.url}/v1")
+    assert fake_provider.requests == []
+
+
+def test_masked_key_without_a_url_stays_with_its_provider(api, user, make_kind, fake_provider):
+    make_kind(user, model_at("no-url", GOOD_KEY, None))
+    body = {"provider_type": "anthropic", "api_key": "****y-42", "base_url": None}
+    assert api.post("/api/models/fetch-available-models", body, format="json").json()["success"] is False
+    assert fake_provider.requests == []
+
+
+def test_a_public_models_masked_key_is_usable_and_stays_masked(api, admin_user, make_kind, fake_provider):
+    make_kind(admin_user, model_at("shared", GOOD_KEY, f"{fake_provider.url}/v1"), public=True)
+    load, _ = page_bodies("****y-42", f"{fake_provider.url}/v1")
+    loaded = api.post("/api/models/fetch-available-models", load, format="json")
+    assert loaded.json()["success"] is True
+    assert GOOD_KEY not in loaded.content.decode()
+
+
+def test_a_group_models_masked_key_is_usable_by_its_readers_only(
+    api, user, other_user, make_user, make_kind, fake_provider, client_for
+):
+    group = make_group(make_user, "team-a", {user: GroupRole.REPORTER})
+    make_kind(group.owner, model_at("group-model", GOOD_KEY, f"{fake_provider.url}/v1"), namespace="team-a")
+    load, _ = page_bodies("****y-42", f"{fake_provider.url}/v1")
+    assert api.post("/api/models/fetch-available-models", load, format="json").json()["success"] is True
+    outsider = client_for(other_user).post("/api/models/fetch-available-models", load, format="json")
+    assert outsider.json()["success"] is False
+    assert len(fake_provider.requests) == 1
