@@ -60,10 +60,7 @@ async def shutdown() -> None:
 
 def install() -> None:
     namespaces.register(ChatNamespace())
-    if emit_task_status not in events.task_listeners:
-        events.task_listeners.append(emit_task_status)
-    if stop_stream not in lifecycle.stream_stoppers:
-        lifecycle.stream_stoppers.append(stop_stream)
-    if live_text not in messages.live_text_providers:
-        messages.live_text_providers.append(live_text)
-    lifespan.on_shutdown(shutdown)
+    events.task_listeners.register(emit_task_status)
+    lifecycle.stream_stoppers.register(stop_stream)
+    messages.live_text_providers.register(live_text)
+    lifespan.shutdown.register(shutdown)

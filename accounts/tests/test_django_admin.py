@@ -154,14 +154,11 @@ def _user_form(**fields: object) -> dict[str, object]:
 
 def test_create_user_in_the_console_then_login(console):
     created: list[str] = []
-    hooks.on_user_created.append(lambda u: created.append(u.user_name))
-    try:
+    with hooks.on_user_created.registered(lambda u: created.append(u.user_name)):
         response = console.post(
             _admin_url(User, "add"),
             _user_form(user_name="dora", email="dora@example.com", new_password="dora-pass-1"),
         )
-    finally:
-        hooks.on_user_created.pop()
     assert response.status_code == 302, response.content.decode()[:3000]
     dora = User.objects.get(user_name="dora")
     assert dora.email == "dora@example.com"

@@ -121,13 +121,10 @@ def test_login_redirects_to_provider_with_signed_state(anon_client, idp):
     assert state["exp"] - state["iat"] == 600
 
 
-def test_web_login_creates_oidc_user_and_returns_jwt(anon_client, idp, monkeypatch):
+def test_web_login_creates_oidc_user_and_returns_jwt(anon_client, idp):
     created: list[str] = []
-    monkeypatch.setattr(
-        hooks, "on_user_created", [*hooks.on_user_created, lambda u: created.append(u.user_name)]
-    )
-
-    landing = _web_login(anon_client)
+    with hooks.on_user_created.registered(lambda u: created.append(u.user_name)):
+        landing = _web_login(anon_client)
 
     assert landing["path"] == "/login/oidc"
     assert landing["token_type"] == "bearer"

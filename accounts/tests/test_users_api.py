@@ -403,9 +403,8 @@ def team_provider():
         calls.append((list(ids), actor.user_name))
         return {team_id: teams[team_id] for team_id in ids if team_id in teams}
 
-    hooks.team_summaries.append(provider)
-    yield calls
-    hooks.team_summaries.remove(provider)
+    with hooks.team_summaries.registered(provider):
+        yield calls
 
 
 def test_quick_access_without_config_or_provider(api):

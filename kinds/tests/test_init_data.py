@@ -68,12 +68,8 @@ GHOST_SKILLS = {
 @pytest.fixture
 def bootstrap_with_init_data() -> Iterator[None]:
     """``apply_init_data`` registered as a bootstrap step (as kinds/apps.py does)."""
-    added = apply_init_data not in hooks.bootstrap_steps
-    if added:
-        hooks.bootstrap_steps.append(apply_init_data)
-    yield
-    if added:
-        hooks.bootstrap_steps.remove(apply_init_data)
+    with hooks.bootstrap_steps.registered(apply_init_data):
+        yield
 
 
 @pytest.fixture
