@@ -110,9 +110,9 @@ class LiveServer:
         channel_layers.backends.clear()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        from wegent.management.commands.serve import websocket_options
+        from wegent.server import websocket_options
 
-        # The server's own WebSocket protocol and limits (``manage.py serve``), so the tests
+        # The server's own WebSocket protocol and limits (``wegent.server``), so the tests
         # exercise what production runs.
         config = uvicorn.Config(
             application,
