@@ -101,13 +101,9 @@ class LiveServer:
 
     def __init__(self) -> None:
         import uvicorn
-        from channels.layers import channel_layers
 
         from wegent.asgi import application
 
-        # Each live server runs its own event loop; a channel layer (and its locks and pools)
-        # belongs to the loop that first used it, so every server gets fresh ones.
-        channel_layers.backends.clear()
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         from wegent.server import websocket_options

@@ -1145,7 +1145,7 @@ def main() -> None:
     mode = (
         f"scaled mode ({urlsplit(args.database_url).scheme}, {'Redis' if args.redis_url else 'no Redis'})"
         if args.database_url
-        else "embedded mode (SQLite, in-memory channel layer)"
+        else "embedded mode (SQLite, no Redis)"
     )
     mode += ", one uvicorn process without the in-process Celery worker"
     mode += f"; {args.client} client" + (" on uvloop" if loop_factory() else "")

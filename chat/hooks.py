@@ -40,7 +40,7 @@ def stop_stream(task: TaskResource, answer: Subtask) -> bool:
         return False
     if emitter.has_server_loop():
         emitter.in_server_loop(runner.request_cancel(answer.pk))
-    else:  # e.g. a Celery worker: the stream runs in some web worker, reached through the layer
+    else:  # e.g. a Celery worker: the stream runs in some web worker, reached through Redis
         async_to_sync(runner.request_cancel)(answer.pk)
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while time.monotonic() < deadline:

@@ -2,7 +2,7 @@
 sees a stream produced on worker B, joins it mid-stream with the exact text so far, and a
 cancel sent to A stops the stream on B.
 
-Needs Redis (the channel layer across processes), so it runs on the PostgreSQL and MariaDB
+Needs Redis (events and cancels cross processes through it), so it runs on the PostgreSQL and MariaDB
 legs; the embedded mode has one process by definition.
 """
 
