@@ -15,8 +15,9 @@ from accounts.models import ApiKey, SystemConfig, User
 from accounts.roles import KeyType, SystemRole
 from accounts.services import admin_users, api_keys
 from accounts.services.system_config import ADMIN_SETUP_COMPLETED, is_admin_setup_completed
-from conftest import PASSWORD, assert_validation_error
+from accounts.tests.factories import PASSWORD
 from wegent.errors import BadRequest
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from accounts import hooks
 from accounts.models import ApiKey, Group, GroupMember, SystemConfig, User
 from accounts.roles import GroupRole, KeyType, SystemRole
 from accounts.services import api_keys
-from conftest import PASSWORD
+from accounts.tests.factories import PASSWORD
 from wegent import crypto
 
 pytestmark = pytest.mark.django_db

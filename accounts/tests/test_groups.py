@@ -12,7 +12,7 @@ from accounts import hooks
 from accounts.models import Group, GroupMember, User
 from accounts.roles import GroupLevel, GroupRole
 from accounts.services import groups
-from conftest import assert_validation_error
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from accounts.models import User
 from accounts.roles import SystemRole
 from accounts.services import system_config
 from accounts.services.users import USER_EXISTS
-from conftest import PASSWORD, assert_validation_error
+from accounts.tests.factories import PASSWORD
 from wegent import crypto
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from accounts.roles import SystemRole
 from kinds import registry, selectors, services
 from kinds.init_data import INIT_DATA_DIR, apply_init_data
 from kinds.models import Kind, KindReference, SkillBinary
-from kinds.tests.conftest import bot_doc, ghost_doc
+from kinds.tests.factories import bot_doc, ghost_doc
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from conftest import assert_validation_error
 from kinds.models import ResourceMember, ShareLink
 from tasks import documents
 from tasks.models import TaskResource
 from tasks.services import events, lifecycle, members
-from tasks.tests.conftest import reload
+from tasks.tests.factories import reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from conftest import PASSWORD
+from accounts.tests.factories import PASSWORD
 from wegent.context import request_id_var
 from wegent.logging import JsonFormatter
 
