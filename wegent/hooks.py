@@ -9,8 +9,8 @@ callables are called: all of them, the first answer wins, failures logged or rai
 Every extension point of the project, in one list (keep it complete: a test checks that each
 declared ``Hook`` is named here). Each entry: hook name, declared in -> filled by: called when.
 
-- ``accounts.user_created``, accounts/hooks.py -> nobody yet (tests): a user was created (admin
-  API, console, OIDC, service key), inside the creating transaction.
+- ``accounts.user_created``, accounts/hooks.py -> nobody yet (tests): right after a user was
+  created (admin API, console, OIDC, service key); a failure reaches the caller.
 - ``accounts.group_delete_blockers``, accounts/hooks.py -> kinds/hooks.py: before a group is
   deleted; a returned reason refuses the delete (400).
 - ``accounts.member_removed``, accounts/hooks.py -> kinds/hooks.py: a member left or was removed
