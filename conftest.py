@@ -1,11 +1,16 @@
-"""Project-wide fixtures: users (alice, bob, an admin), authenticated API clients, a live server."""
+"""Project-wide fixtures: users (alice, bob, an admin), authenticated API clients, a live server,
+and the rows several apps' tests need (Kinds, a team, tasks).
+
+Fixtures live in conftest files; the rows they make come from each app's ``tests/factories.py``
+(plain functions a test or a bench script may also call), so no test imports a conftest.
+"""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -14,8 +19,11 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.roles import SystemRole
 from accounts.services.tokens import issue_access_token
-
-PASSWORD = "S3cret-pass!"
+from accounts.tests import factories as account_factories
+from kinds.models import Kind
+from kinds.tests import factories as kind_factories
+from tasks.tests import factories as task_factories
+from wegent.tests.helpers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -28,11 +36,8 @@ def _clear_cache() -> Iterator[None]:
 
 @pytest.fixture
 def make_user(db) -> Callable[..., User]:  # type: ignore[no-untyped-def]
-    def _make(user_name: str, *, role: str = SystemRole.USER, password: str = PASSWORD, **fields) -> User:  # type: ignore[no-untyped-def]
-        fields.setdefault("email", f"{user_name}@example.com")
-        return User.objects.create_user(user_name, password=password, role=role, **fields)
-
-    return _make
+    """make_user(user_name, *, role="user", password=PASSWORD, **fields) -> User."""
+    return account_factories.make_user
 
 
 @pytest.fixture
@@ -76,43 +81,19 @@ def admin_api(client_for, admin_user) -> APIClient:  # type: ignore[no-untyped-d
     return client_for(admin_user)
 
 
-def assert_validation_error(response, *fields: str) -> None:  # type: ignore[no-untyped-def]
-    """The 422 envelope of DESIGN.md section 7, naming each of ``fields`` in some ``loc``."""
-    assert response.status_code == 422, response.content
-    body = response.json()
-    assert body["error_code"] == 422
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert isinstance(body["errors"], list) and body["errors"]
-    for item in body["errors"]:
-        assert set(item) >= {"loc", "msg", "type"}
-    locs = {str(part) for item in body["errors"] for part in item["loc"]}
-    for field in fields:
-        assert field in locs, (field, body["errors"])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class LiveServer:
     """The project's ASGI application served by uvicorn on a loopback port in a thread."""
 
     def __init__(self) -> None:
         import uvicorn
-        from channels.layers import channel_layers
 
         from wegent.asgi import application
 
-        # Each live server runs its own event loop; a channel layer (and its locks and pools)
-        # belongs to the loop that first used it, so every server gets fresh ones.
-        channel_layers.backends.clear()
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        from wegent.management.commands.serve import websocket_options
+        from wegent.server import websocket_options
 
-        # The server's own WebSocket protocol and limits (``manage.py serve``), so the tests
+        # The server's own WebSocket protocol and limits (``wegent.server``), so the tests
         # exercise what production runs.
         config = uvicorn.Config(
             application,
@@ -161,3 +142,33 @@ def live_server_url(transactional_db) -> Iterator[str]:  # type: ignore[no-untyp
         yield server.url
     finally:
         server.stop()
+
+
+# --- rows several apps' tests use -----------------------------------------------------------
+
+
+@pytest.fixture
+def make_kind() -> Callable[..., Kind]:
+    """make_kind(actor, document, namespace="default", public=False): a row made by the service."""
+    return kind_factories.make_kind
+
+
+@pytest.fixture
+def bot_stack() -> Callable[..., dict[str, Kind]]:
+    """bot_stack(actor, prefix="s", namespace="default"): ghost, shell, model, bot and team rows."""
+    return kind_factories.bot_stack
+
+
+@pytest.fixture
+def team(user: User) -> Kind:
+    """Alice's team (a solo team with one Chat bot)."""
+    return kind_factories.bot_stack(user, "t")["team"]
+
+
+@pytest.fixture
+def make_task() -> Callable[..., Any]:
+    """make_task(actor, team, prompt="hello", answer="hi"|None, **TurnOptions) -> Turn.
+
+    With ``answer`` the assistant message is completed with that text; with None it stays PENDING.
+    """
+    return task_factories.make_task

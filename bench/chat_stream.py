@@ -358,8 +358,8 @@ def documents(llm_base_url: str, teams: list[str]) -> list[dict[str, Any]]:
     import django
 
     django.setup()
-    from chat.tests.conftest import model_doc_for
-    from kinds.tests.conftest import bot_doc, ghost_doc, shell_doc, team_doc
+    from chat.tests.factories import model_doc_for
+    from kinds.tests.factories import bot_doc, ghost_doc, shell_doc, team_doc
 
     llm = SimpleNamespace(openai_base_url=llm_base_url)
     docs = [ghost_doc("bench-ghost", "You are a benchmark bot."), shell_doc("bench-shell")]
@@ -1145,7 +1145,7 @@ def main() -> None:
     mode = (
         f"scaled mode ({urlsplit(args.database_url).scheme}, {'Redis' if args.redis_url else 'no Redis'})"
         if args.database_url
-        else "embedded mode (SQLite, in-memory channel layer)"
+        else "embedded mode (SQLite, no Redis)"
     )
     mode += ", one uvicorn process without the in-process Celery worker"
     mode += f"; {args.client} client" + (" on uvloop" if loop_factory() else "")

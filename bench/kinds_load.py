@@ -44,7 +44,7 @@ import django
 django.setup()
 from accounts.models import User
 from kinds import registry, services
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
 from accounts.services.tokens import issue_access_token
 
 user = User.objects.create_user("bench", password="bench-pass-123")

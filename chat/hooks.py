@@ -41,7 +41,7 @@ def stop_stream(task: TaskResource, answer: Subtask) -> bool:
         return False
     if emitter.has_server_loop():
         emitter.in_server_loop(runner.request_cancel(answer.pk))
-    else:  # e.g. a Celery worker: the stream runs in some web worker, reached through the layer
+    else:  # e.g. a Celery worker: the stream runs in some web worker, reached through Redis
         async_to_sync(runner.request_cancel)(answer.pk)
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -61,10 +61,7 @@ async def shutdown() -> None:
 
 def install() -> None:
     namespaces.register(ChatNamespace())
-    if emit_task_status not in events.task_listeners:
-        events.task_listeners.append(emit_task_status)
-    if stop_stream not in lifecycle.stream_stoppers:
-        lifecycle.stream_stoppers.append(stop_stream)
-    if live_text not in messages.live_text_providers:
-        messages.live_text_providers.append(live_text)
-    lifespan.on_shutdown(shutdown)
+    events.task_listeners.register(emit_task_status)
+    lifecycle.stream_stoppers.register(stop_stream)
+    messages.live_text_providers.register(live_text)
+    lifespan.shutdown.register(shutdown)

@@ -23,6 +23,12 @@ def hand_rows_to_group_owner(group: Group, removed: User, new_owner: User | None
     list_cache.bump()  # the update above sends no signals
 
 
+def public_model_stats() -> dict[str, int]:
+    from kinds.adapters.admin import total_public_models
+
+    return {"total_public_models": total_public_models()}
+
+
 def _connect_list_cache() -> None:
     """Every write that could change a cached list retires them all (kinds.list_cache)."""
     from django.db.models.signals import post_delete, post_save
@@ -41,16 +47,11 @@ def _connect_list_cache() -> None:
 
 def install() -> None:
     _connect_list_cache()
-    from kinds.adapters.admin import total_public_models
     from kinds.adapters.teams import team_summaries
     from kinds.init_data import apply_init_data
 
-    account_hooks.admin_stats["total_public_models"] = total_public_models
-    if team_summaries not in account_hooks.team_summaries:
-        account_hooks.team_summaries.append(team_summaries)
-    if apply_init_data not in account_hooks.bootstrap_steps:
-        account_hooks.bootstrap_steps.append(apply_init_data)
-    if group_still_holds_resources not in account_hooks.group_delete_blockers:
-        account_hooks.group_delete_blockers.append(group_still_holds_resources)
-    if hand_rows_to_group_owner not in account_hooks.on_member_removed:
-        account_hooks.on_member_removed.append(hand_rows_to_group_owner)
+    account_hooks.admin_stats.register(public_model_stats)
+    account_hooks.team_summaries.register(team_summaries)
+    account_hooks.bootstrap_steps.register(apply_init_data)
+    account_hooks.group_delete_blockers.register(group_still_holds_resources)
+    account_hooks.on_member_removed.register(hand_rows_to_group_owner)

@@ -19,7 +19,61 @@ def scope_for(*, namespace: str, owner_id: int | None) -> str:
     return PUBLIC_SCOPE if owner_id is None else f"user:{owner_id}"
 
 
-class Kind(models.Model):
+class ResourceRow(models.Model):
+    """The schema a resource document's row shares (``Kind`` here, ``tasks.TaskResource``).
+
+    A row is one ``kind``/``namespace``/``name`` document with a version and a soft delete.
+    ``scope`` and ``live`` are derived on every save (``derive_keys``) and together with kind,
+    namespace and name form the row's unique key (``live_name_unique``). Each model declares
+    ``owner``, ``kind`` and ``document`` itself: their nullability, length and default differ.
+    """
+
+    namespace = models.CharField(max_length=100, default=DEFAULT_NAMESPACE)
+    name = models.CharField(max_length=100)
+    # Derived from namespace and owner (see scope_for); part of the unique key.
+    scope = models.CharField(max_length=40, editable=False)
+    resource_version = models.PositiveIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    # TRUE while active and NULL once soft-deleted: unique keys ignore NULLs on SQLite,
+    # PostgreSQL and MySQL alike, so deleted rows never block a new one with the same name.
+    live = models.BooleanField(null=True, default=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Declared by each subclass (owner is nullable on Kind, required on TaskResource).
+    kind: str
+    owner_id: int | None
+    document: Any
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    def derive_keys(self) -> None:
+        """Sets the derived parts of the unique key from namespace, owner and is_active."""
+        self.scope = scope_for(namespace=self.namespace, owner_id=self.owner_id)
+        self.live = True if self.is_active else None
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.document.get("spec") if isinstance(self.document, dict) else None
+        return spec if isinstance(spec, dict) else {}
+
+
+def live_name_unique(name: str) -> models.UniqueConstraint:
+    """One live row per kind, namespace, scope and name (see ``ResourceRow``)."""
+    return models.UniqueConstraint(fields=["kind", "namespace", "scope", "name", "live"], name=name)
+
+
+def scope_index(name: str) -> models.Index:
+    """The index behind listing a namespace's rows of one kind in one scope."""
+    return models.Index(fields=["kind", "namespace", "scope"], name=name)
+
+
+class Kind(ResourceRow):
     """One resource document. ``owner`` is NULL for public (system) resources.
 
     In ``default`` rows belong to their owner; in a group namespace they belong to the group
@@ -30,37 +84,17 @@ class Kind(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="kinds"
     )
     kind = models.CharField(max_length=50, db_index=True)
-    namespace = models.CharField(max_length=100, default=DEFAULT_NAMESPACE)
-    name = models.CharField(max_length=100)
-    # Derived from namespace and owner (see scope_for); part of the unique key.
-    scope = models.CharField(max_length=40, editable=False)
     document = models.JSONField()
-    resource_version = models.PositiveIntegerField(default=1)
-    is_active = models.BooleanField(default=True)
-    # TRUE while active and NULL once soft-deleted: unique keys ignore NULLs on SQLite,
-    # PostgreSQL and MySQL alike, so deleted rows never block a new one with the same name.
-    live = models.BooleanField(null=True, default=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "namespace", "scope", "name", "live"], name="uniq_live_kind_name"
-            )
-        ]
+    class Meta(ResourceRow.Meta):
+        constraints = [live_name_unique("uniq_live_kind_name")]
         indexes = [
-            models.Index(fields=["kind", "namespace", "scope"], name="kind_ns_scope_idx"),
+            scope_index("kind_ns_scope_idx"),
             models.Index(fields=["owner", "kind"], name="kind_owner_idx"),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
     def save(self, *args: Any, **kwargs: Any) -> None:
-        self.scope = scope_for(namespace=self.namespace, owner_id=self.owner_id)
-        self.live = True if self.is_active else None
+        self.derive_keys()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None:
             kwargs["update_fields"] = {*update_fields, "scope", "live"}
@@ -74,11 +108,6 @@ class Kind(models.Model):
     def user_id_or_zero(self) -> int:
         """The reference's ``user_id`` (0 for public rows)."""
         return self.owner_id or 0
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec = self.document.get("spec") if isinstance(self.document, dict) else None
-        return spec if isinstance(spec, dict) else {}
 
     @property
     def display_name(self) -> str | None:

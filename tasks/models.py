@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from kinds.models import DEFAULT_NAMESPACE, scope_for
+from kinds.models import ResourceRow, live_name_unique, scope_index
 from tasks import statuses
 
 TASK, WORKSPACE, PLACEHOLDER = "Task", "Workspace", "Placeholder"
@@ -46,21 +46,14 @@ def is_listed(*, kind: str, namespace: str, document: Any) -> bool:
     return not (labels.get("type") == "subscription" and labels.get("userInteracted") != "true")
 
 
-class TaskResource(models.Model):
+class TaskResource(ResourceRow):
     """A Task or Workspace document, or an inactive placeholder reserving a task id."""
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="task_resources"
     )
     kind = models.CharField(max_length=20)
-    namespace = models.CharField(max_length=100, default=DEFAULT_NAMESPACE)
-    name = models.CharField(max_length=100)
-    scope = models.CharField(max_length=40, editable=False)
     document = models.JSONField(default=dict)
-    resource_version = models.PositiveIntegerField(default=1)
-    is_active = models.BooleanField(default=True)
-    # TRUE while active, NULL once deleted (see kinds.models.Kind.live).
-    live = models.BooleanField(null=True, default=True, editable=False)
     project_id = models.BigIntegerField(default=0, db_index=True)
     # Derived from the document in save(); never written directly.
     status = models.CharField(max_length=24, default=statuses.PENDING, editable=False)
@@ -69,23 +62,13 @@ class TaskResource(models.Model):
     task_mode = models.CharField(max_length=20, blank=True, default="", editable=False)
     is_group_chat = models.BooleanField(default=False, editable=False)
     listed = models.BooleanField(default=False, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["kind", "namespace", "scope", "name", "live"], name="uniq_live_task_name"
-            )
-        ]
+    class Meta(ResourceRow.Meta):
+        constraints = [live_name_unique("uniq_live_task_name")]
         indexes = [
             models.Index(fields=["owner", "kind", "listed"], name="task_owner_listed_idx"),
-            models.Index(fields=["kind", "namespace", "scope"], name="task_ns_scope_idx"),
+            scope_index("task_ns_scope_idx"),
         ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.sync_derived()
@@ -97,8 +80,7 @@ class TaskResource(models.Model):
     def sync_derived(self) -> None:
         document = self.document if isinstance(self.document, dict) else {}
         spec, status, labels = _part(document, "spec"), _part(document, "status"), _labels(document)
-        self.scope = scope_for(namespace=self.namespace, owner_id=self.owner_id)
-        self.live = True if self.is_active else None
+        self.derive_keys()
         self.status = str(status.get("status") or statuses.PENDING)[:24]
         self.title = str(spec.get("title") or "")[:MAX_TITLE_COLUMN]
         self.task_type = str(labels.get("taskType") or "")[:20]
@@ -107,10 +89,6 @@ class TaskResource(models.Model):
         self.listed = self.is_active and is_listed(
             kind=self.kind, namespace=self.namespace, document=document
         )
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        return _part(self.document, "spec")
 
     @property
     def state(self) -> dict[str, Any]:

@@ -10,20 +10,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from wegent.hooks import Hook
 from wegent.realtime import emitter
 
 logger = logging.getLogger(__name__)
 
-_shutdown: list[Callable[[], Awaitable[None]]] = []
-
-
-def on_shutdown(hook: Callable[[], Awaitable[None]]) -> None:
-    if hook not in _shutdown:
-        _shutdown.append(hook)
+shutdown: Hook[Callable[[], Awaitable[None]]] = Hook(
+    "wegent.shutdown", "awaited in order when the ASGI server stops; a failure is logged"
+)
 
 
 async def run_shutdown() -> None:
-    for hook in list(_shutdown):
+    for hook in shutdown:
         try:
             await hook()
         except Exception:

@@ -1,6 +1,6 @@
 """Django settings, read from environment variables only (see .env.example).
 
-Nothing configured gives the embedded mode: SQLite in the data dir, in-memory channel layer,
+Nothing configured gives the embedded mode: SQLite in the data dir, rooms in the process,
 local-memory cache and an in-process Celery. ``DATABASE_URL``, ``REDIS_URL`` and
 ``CELERY_BROKER_URL`` switch each concern to its scaled backend independently.
 """
@@ -136,10 +136,10 @@ else:
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Cache, channel layer, Celery -----------------------------------------------------------
+# --- Cache, Redis, Celery ------------------------------------------------------------------
+# With Redis, Socket.IO events, stream state and cancels cross processes through it
+# (wegent/realtime/hub.py, pubsub.py); without it one process holds them all.
 REDIS_URL = env_str("REDIS_URL")
-# Messages a connection's channel may hold before the layer drops new ones.
-CHANNEL_CAPACITY = 10_000
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -148,28 +148,8 @@ if REDIS_URL:
             "KEY_PREFIX": env_str("WEGENT_CACHE_PREFIX", "wegent"),
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # Reads must outlast the layer's 5 s blocking pop (redis-py's default timeout
-                # equals it, which broke receives), and a burst of connects/disconnects must not
-                # run out of pooled connections.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 10_000}],
-                "prefix": env_str("WEGENT_CHANNELS_PREFIX", "wegent"),
-                # A fast stream must never overflow a watcher's queue (overflow drops messages).
-                "capacity": CHANNEL_CAPACITY,
-            },
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "wegent.realtime.layers.LocalChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_CAPACITY},
-        }
-    }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://localhost/"
 # Embedded mode: the run command starts a worker and beat inside the server process.

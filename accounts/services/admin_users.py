@@ -31,7 +31,7 @@ OIDC_PASSWORD = "Cannot reset password for OIDC-authenticated users"
 SERVICE_KEY_NOT_FOUND = "Service key not found"
 PERSONAL_KEY_NOT_FOUND = "Personal key not found"
 
-# Counters other apps register in accounts.hooks.admin_stats; 0 until they do.
+# Counters other apps provide through accounts.hooks.admin_stats; 0 until they do.
 HOOKED_STATS = ("total_tasks", "total_public_models")
 
 _UNCHANGED: Any = object()
@@ -62,9 +62,11 @@ def system_stats() -> dict[str, int]:
         "active_users": User.objects.filter(is_active=True).count(),
         "admin_count": _active_admins().count(),
     }
+    provided: dict[str, int] = {}
+    for counters in admin_stats:
+        provided.update(counters())
     for name in HOOKED_STATS:
-        counter = admin_stats.get(name)
-        stats[name] = int(counter()) if counter is not None else 0
+        stats[name] = int(provided.get(name, 0))
     return stats
 
 

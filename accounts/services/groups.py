@@ -312,8 +312,7 @@ def _remove(group: Group, member: GroupMember) -> None:
     removed_user = member.user
     member.delete()
     _keep_owner_consistent(group, removed_user.pk)
-    for hook in hooks.on_member_removed:
-        hook(group, removed_user, group.owner)
+    hooks.on_member_removed.call_all(group, removed_user, group.owner)
 
 
 @transaction.atomic

@@ -15,8 +15,9 @@ from accounts.models import ApiKey, SystemConfig, User
 from accounts.roles import KeyType, SystemRole
 from accounts.services import admin_users, api_keys
 from accounts.services.system_config import ADMIN_SETUP_COMPLETED, is_admin_setup_completed
-from conftest import PASSWORD, assert_validation_error
+from accounts.tests.factories import PASSWORD
 from wegent.errors import BadRequest
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -172,15 +173,12 @@ def test_get_user(admin_api, user):
 
 def test_create_password_user_runs_hooks_and_can_log_in(admin_api, anon_client):
     created_for: list[str] = []
-    hooks.on_user_created.append(lambda u: created_for.append(u.user_name))
-    try:
+    with hooks.on_user_created.registered(lambda u: created_for.append(u.user_name)):
         response = admin_api.post(
             "/api/admin/users",
             {"user_name": "carol", "password": "carol-pass", "email": "carol@example.com"},
             format="json",
         )
-    finally:
-        hooks.on_user_created.pop()
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == USER_FIELDS
@@ -489,12 +487,11 @@ def test_stats_match_the_database(admin_api, admin_user, user, make_user):
     assert (body["total_users"], body["active_users"], body["admin_count"]) == (5, 3, 2)
 
 
-def test_stats_hook(admin_api, monkeypatch):
-    monkeypatch.setitem(hooks.admin_stats, "total_tasks", lambda: 42)
-    body = admin_api.get("/api/admin/stats").json()
-    assert body["total_tasks"] == 42
+def test_stats_hook(admin_api):
+    with hooks.admin_stats.registered(lambda: {"total_tasks": 42, "not_a_stat": 7}):
+        body = admin_api.get("/api/admin/stats").json()
+    assert body["total_tasks"] == 42 and "not_a_stat" not in body
     assert body["total_public_models"] == 0
-    monkeypatch.delitem(hooks.admin_stats, "total_tasks")
     assert admin_api.get("/api/admin/stats").json()["total_tasks"] == 0
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from accounts.roles import KeyType
 from accounts.services import api_keys
-from conftest import assert_validation_error
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ import pytest
 from django.conf import settings
 
 from accounts.services.tokens import issue_access_token
-from conftest import PASSWORD, assert_validation_error
+from accounts.tests.factories import PASSWORD
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

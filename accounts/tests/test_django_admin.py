@@ -11,7 +11,7 @@ from accounts import hooks
 from accounts.models import ApiKey, Group, GroupMember, SystemConfig, User
 from accounts.roles import GroupRole, KeyType, SystemRole
 from accounts.services import api_keys
-from conftest import PASSWORD
+from accounts.tests.factories import PASSWORD
 from wegent import crypto
 
 pytestmark = pytest.mark.django_db
@@ -154,14 +154,11 @@ def _user_form(**fields: object) -> dict[str, object]:
 
 def test_create_user_in_the_console_then_login(console):
     created: list[str] = []
-    hooks.on_user_created.append(lambda u: created.append(u.user_name))
-    try:
+    with hooks.on_user_created.registered(lambda u: created.append(u.user_name)):
         response = console.post(
             _admin_url(User, "add"),
             _user_form(user_name="dora", email="dora@example.com", new_password="dora-pass-1"),
         )
-    finally:
-        hooks.on_user_created.pop()
     assert response.status_code == 302, response.content.decode()[:3000]
     dora = User.objects.get(user_name="dora")
     assert dora.email == "dora@example.com"

@@ -12,7 +12,7 @@ from accounts import hooks
 from accounts.models import Group, GroupMember, User
 from accounts.roles import GroupLevel, GroupRole
 from accounts.services import groups
-from conftest import assert_validation_error
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -93,11 +93,8 @@ def hook_calls() -> Iterator[list[tuple]]:
     def record(group, user, owner):  # type: ignore[no-untyped-def]
         calls.append((group.name, user.user_name, owner.user_name if owner else None))
 
-    hooks.on_member_removed.append(record)
-    try:
+    with hooks.on_member_removed.registered(record):
         yield calls
-    finally:
-        hooks.on_member_removed.remove(record)
 
 
 # --- create ---------------------------------------------------------------------------------------
@@ -377,11 +374,8 @@ def test_delete_refused_by_blocker_hook(api, team):
         seen.append(group.name)
         return "Cannot delete group with existing resources. Move or delete resources first."
 
-    hooks.group_delete_blockers.append(blocker)
-    try:
+    with hooks.group_delete_blockers.registered(blocker):
         response = api.delete("/api/groups/team")
-    finally:
-        hooks.group_delete_blockers.remove(blocker)
     assert response.status_code == 400
     assert response.json() == {
         "detail": "Cannot delete group with existing resources. Move or delete resources first."
@@ -392,11 +386,8 @@ def test_delete_refused_by_blocker_hook(api, team):
 
 
 def test_delete_ignores_blockers_returning_none(api, team):
-    hooks.group_delete_blockers.append(lambda group: None)
-    try:
+    with hooks.group_delete_blockers.registered(lambda group: None):
         assert api.delete("/api/groups/team").status_code == 204
-    finally:
-        hooks.group_delete_blockers.pop()
 
 
 def test_delete_clears_inactive_leftovers_below(api, user, team):
@@ -713,12 +704,8 @@ def test_failing_removal_hook_rolls_back(user, team, other_user):
     def explode(group, removed, owner):  # type: ignore[no-untyped-def]
         raise RuntimeError("hook failed")
 
-    hooks.on_member_removed.append(explode)
-    try:
-        with pytest.raises(RuntimeError):
-            groups.remove_member(actor=user, name="team", user_id=other_user.id)
-    finally:
-        hooks.on_member_removed.remove(explode)
+    with hooks.on_member_removed.registered(explode), pytest.raises(RuntimeError):
+        groups.remove_member(actor=user, name="team", user_id=other_user.id)
     assert role_of("team", other_user) == REPORTER
 
 

@@ -20,7 +20,7 @@ from accounts import hooks
 from accounts.models import User
 from accounts.services.auth import user_from_jwt
 from accounts.tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOIDCProvider
-from conftest import _free_port, assert_validation_error
+from wegent.tests.helpers import assert_validation_error, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -121,13 +121,10 @@ def test_login_redirects_to_provider_with_signed_state(anon_client, idp):
     assert state["exp"] - state["iat"] == 600
 
 
-def test_web_login_creates_oidc_user_and_returns_jwt(anon_client, idp, monkeypatch):
+def test_web_login_creates_oidc_user_and_returns_jwt(anon_client, idp):
     created: list[str] = []
-    monkeypatch.setattr(
-        hooks, "on_user_created", [*hooks.on_user_created, lambda u: created.append(u.user_name)]
-    )
-
-    landing = _web_login(anon_client)
+    with hooks.on_user_created.registered(lambda u: created.append(u.user_name)):
+        landing = _web_login(anon_client)
 
     assert landing["path"] == "/login/oidc"
     assert landing["token_type"] == "bearer"
@@ -380,7 +377,7 @@ def test_unconfigured_and_unreachable_provider(anon_client, idp, settings):
     assert response.status_code == 503
     assert "OIDC_DISCOVERY_URL" in response.json()["detail"]
 
-    settings.OIDC_DISCOVERY_URL = f"http://127.0.0.1:{_free_port()}/.well-known/openid-configuration"
+    settings.OIDC_DISCOVERY_URL = f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration"
     response = anon_client.get(LOGIN)
     assert response.status_code == 502
     assert response.json()["detail"].startswith("OIDC login failed:")
@@ -394,7 +391,7 @@ def test_unconfigured_and_unreachable_provider(anon_client, idp, settings):
 def test_callback_with_unreachable_provider_redirects(anon_client, idp, settings):
     _, back = _start_web_login(anon_client)
     cache.clear()  # drop the cached discovery document
-    settings.OIDC_DISCOVERY_URL = f"http://127.0.0.1:{_free_port()}/.well-known/openid-configuration"
+    settings.OIDC_DISCOVERY_URL = f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration"
     landing = _landing(anon_client.get(CALLBACK, back)["Location"])
     _assert_failure(landing, "authentication_failed")
     assert landing["message"].startswith("OIDC login failed:")

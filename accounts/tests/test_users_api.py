@@ -12,8 +12,9 @@ from accounts.models import User
 from accounts.roles import SystemRole
 from accounts.services import system_config
 from accounts.services.users import USER_EXISTS
-from conftest import PASSWORD, assert_validation_error
+from accounts.tests.factories import PASSWORD
 from wegent import crypto
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -403,9 +404,8 @@ def team_provider():
         calls.append((list(ids), actor.user_name))
         return {team_id: teams[team_id] for team_id in ids if team_id in teams}
 
-    hooks.team_summaries.append(provider)
-    yield calls
-    hooks.team_summaries.remove(provider)
+    with hooks.team_summaries.registered(provider):
+        yield calls
 
 
 def test_quick_access_without_config_or_provider(api):

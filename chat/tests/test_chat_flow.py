@@ -10,7 +10,7 @@ import pytest
 import socketio
 
 from accounts.services.tokens import issue_access_token
-from chat.tests.conftest import connect
+from chat.tests.sockets import connect
 from tasks.models import Subtask, TaskResource
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]

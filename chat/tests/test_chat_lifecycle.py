@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from chat.streams import WORKER_PREFIX, runner
 from chat.tasks import end_interrupted_answers
-from chat.tests.conftest import connect, model_doc_for
+from chat.tests.factories import model_doc_for
+from chat.tests.sockets import connect
 from tasks import statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle

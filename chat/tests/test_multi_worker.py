@@ -2,7 +2,7 @@
 sees a stream produced on worker B, joins it mid-stream with the exact text so far, and a
 cancel sent to A stops the stream on B.
 
-Needs Redis (the channel layer across processes), so it runs on the PostgreSQL and MariaDB
+Needs Redis (events and cancels cross processes through it), so it runs on the PostgreSQL and MariaDB
 legs; the embedded mode has one process by definition.
 """
 
@@ -22,9 +22,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from chat.tests.conftest import Recorder, connect
-from conftest import _free_port
+from chat.tests.sockets import Recorder, connect
 from tasks.models import Subtask
+from wegent.tests.helpers import free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ class Worker:
     """One ``manage.py serve`` process on the test database and the shared Redis."""
 
     def __init__(self, **extra_env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,

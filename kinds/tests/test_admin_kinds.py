@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from accounts.roles import GroupRole
-from conftest import assert_validation_error
 from kinds import secrets
 from kinds.adapters.admin import total_public_models
 from kinds.models import Kind
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
 from kinds.tests.test_legacy_shells import make_group
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from kinds.init_data import INIT_DATA_DIR
 from kinds.management.commands.kinds import Command
 from kinds.models import Kind
 from kinds.services import Owner
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
 from wegent import crypto
 
 pytestmark = pytest.mark.django_db

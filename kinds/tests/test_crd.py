@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kinds.models import Kind
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
 from wegent import crypto
 
 pytestmark = pytest.mark.django_db

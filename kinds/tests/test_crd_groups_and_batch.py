@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
 from kinds.models import Kind
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
 from kinds.models import Kind
-from kinds.tests.conftest import ghost_doc
+from kinds.tests.factories import ghost_doc
 
 pytestmark = pytest.mark.django_db
 

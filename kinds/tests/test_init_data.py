@@ -15,7 +15,7 @@ from accounts.roles import SystemRole
 from kinds import registry, selectors, services
 from kinds.init_data import INIT_DATA_DIR, apply_init_data
 from kinds.models import Kind, KindReference, SkillBinary
-from kinds.tests.conftest import bot_doc, ghost_doc
+from kinds.tests.factories import bot_doc, ghost_doc
 
 pytestmark = pytest.mark.django_db
 
@@ -68,12 +68,8 @@ GHOST_SKILLS = {
 @pytest.fixture
 def bootstrap_with_init_data() -> Iterator[None]:
     """``apply_init_data`` registered as a bootstrap step (as kinds/apps.py does)."""
-    added = apply_init_data not in hooks.bootstrap_steps
-    if added:
-        hooks.bootstrap_steps.append(apply_init_data)
-    yield
-    if added:
-        hooks.bootstrap_steps.remove(apply_init_data)
+    with hooks.bootstrap_steps.registered(apply_init_data):
+        yield
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from django.urls import reverse
 
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
-from conftest import PASSWORD
+from accounts.tests.factories import PASSWORD
 from kinds import selectors, skills
 from kinds.init_data import INIT_DATA_DIR, dump_yaml
 from kinds.models import Kind, SkillBinary
 from kinds.services import Owner
-from kinds.tests.conftest import ghost_doc, model_doc
+from kinds.tests.factories import ghost_doc, model_doc
 from wegent import crypto
 
 pytestmark = pytest.mark.django_db

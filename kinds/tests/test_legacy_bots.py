@@ -10,11 +10,11 @@ import pytest
 
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
-from conftest import assert_validation_error
 from kinds import services, skills
 from kinds.models import Kind
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc, team_doc
 from wegent import crypto
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from accounts.roles import GroupRole
-from conftest import _free_port, assert_validation_error
 from kinds import secrets
 from kinds.adapters.admin import total_public_models
 from kinds.models import Kind
-from kinds.tests.conftest import bot_doc, ghost_doc, model_doc, shell_doc
+from kinds.tests.factories import bot_doc, ghost_doc, model_doc, shell_doc
 from kinds.tests.test_legacy_shells import make_group, seed_public_shells
+from wegent.tests.helpers import assert_validation_error, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -456,7 +456,7 @@ def test_connection_unreachable_provider_is_not_an_error(api):
         "provider_type": "openai",
         "model_id": "m",
         "api_key": GOOD_KEY,
-        "base_url": f"http://127.0.0.1:{_free_port()}/v1",
+        "base_url": f"http://127.0.0.1:{free_port()}/v1",
     }
     response = api.post("/api/models/test-connection", body, format="json")
     assert response.status_code == 200
@@ -618,7 +618,7 @@ def test_fetch_available_models_failures(api, fake_provider, anon_client):
         format="json",
     )
     assert missing_path.json()["success"] is False
-    unreachable = {**body, "base_url": f"http://127.0.0.1:{_free_port()}/v1"}
+    unreachable = {**body, "base_url": f"http://127.0.0.1:{free_port()}/v1"}
     assert api.post("/api/models/fetch-available-models", unreachable, format="json").json() == {
         "success": False,
         "message": "Network connection failed",

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from accounts.roles import GroupRole
-from conftest import assert_validation_error
 from kinds.adapters import teams as team_adapter
 from kinds.models import Kind
-from kinds.tests.conftest import bot_doc, ghost_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, team_doc
 from kinds.tests.test_legacy_bots import (
     CUSTOM_CONFIG,
     SECRET,
@@ -20,6 +19,7 @@ from kinds.tests.test_legacy_bots import (
     new_group,
 )
 from wegent import crypto
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -519,7 +519,7 @@ def test_team_list_cache_sees_every_kind_of_change(api, user, other_user, settin
     """The cached /api/teams list is retired by team, bot, group and user changes."""
     from accounts.models import Group, GroupMember
     from kinds.models import Kind
-    from kinds.tests.conftest import team_doc
+    from kinds.tests.factories import team_doc
 
     settings.LIST_CACHE_SECONDS = 60
     assert api.get("/api/teams?scope=all").json()["total"] == 0

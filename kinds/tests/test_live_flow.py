@@ -8,7 +8,7 @@ import yaml
 
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
-from conftest import PASSWORD
+from accounts.tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -44,7 +44,7 @@ def test_team_context_loads_only_the_owners_rows_of_shared_names(make_user, bot_
 
 
 def test_row_index_falls_back_to_the_public_row(make_user, make_kind, bot_stack) -> None:  # type: ignore[no-untyped-def]
-    from kinds.tests.conftest import ghost_doc
+    from kinds.tests.factories import ghost_doc
 
     owner, admin = make_user("owner"), make_user("admin", role=SystemRole.ADMIN)
     public = make_kind(admin, ghost_doc("shared-ghost"), public=True)

@@ -16,11 +16,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
 from accounts.services import api_keys
-from conftest import assert_validation_error
 from kinds import services, skills
 from kinds.models import Kind, KindReference, SkillBinary
-from kinds.tests.conftest import ghost_doc
+from kinds.tests.factories import ghost_doc
 from wegent.errors import Forbidden
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -20,12 +20,15 @@ from tasks.models import TASK, WORKSPACE, Subtask, TaskResource
 from tasks.services import events
 from tasks.services.turns import check_prompt
 from wegent.errors import BadRequest
+from wegent.hooks import Hook
 
 ENDED = frozenset({statuses.COMPLETED, statuses.FAILED, statuses.CANCELLED})
 
 # The chat app registers a stopper for direct-chat streams: stopper(task, answer) -> bool, True
 # when it stopped a live stream (on whichever worker runs it) and saved its partial text.
-stream_stoppers: list[Callable[[TaskResource, Subtask], bool]] = []
+stream_stoppers: Hook[Callable[[TaskResource, Subtask], bool]] = Hook(
+    "tasks.stream_stoppers", "stops a live stream of the answer for a cancel; True when it did"
+)
 
 
 # --- the derived task status -------------------------------------------------------------------
@@ -299,7 +302,7 @@ def delete_task(*, actor: User, task_id: int) -> None:
 
 def _stop_answer(task: TaskResource, answer: Subtask) -> None:
     """Stops a live stream through the chat app, or ends a stream nobody is running."""
-    for stopper in list(stream_stoppers):
+    for stopper in stream_stoppers:
         if stopper(task, answer):
             return
     result = answer.result if isinstance(answer.result, dict) else {}

@@ -37,13 +37,16 @@ from tasks.services import events, lifecycle
 from tasks.services.turns import check_prompt
 from tasks.shapes import visible_subtasks
 from wegent.errors import BadRequest, Forbidden, NotFound
+from wegent.hooks import Hook
 
 logger = logging.getLogger(__name__)
 
 # The chat app keeps the text of a live stream in the cache; it registers a provider here that
 # returns that text for a running answer (None when it has none). Providers are asked in order
 # before the text saved on the row.
-live_text_providers: list[Callable[[Subtask], str | None]] = []
+live_text_providers: Hook[Callable[[Subtask], str | None]] = Hook(
+    "tasks.live_text_providers", "a running answer's text so far (None: unknown); first answer wins"
+)
 
 # message_id / parent_id are 32-bit columns on PostgreSQL.
 MAX_MESSAGE_NUMBER = 2**31 - 1
@@ -156,7 +159,7 @@ class StreamingStatus:
 
 def live_text(answer: Subtask) -> str:
     """The answer's text so far: from the live stream if a provider knows it, else from the row."""
-    for provider in list(live_text_providers):
+    for provider in live_text_providers:
         try:
             text = provider(answer)
         except Exception:  # a broken provider must not hide the saved text

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conftest import PASSWORD
+from accounts.tests.factories import PASSWORD
 from tasks import statuses
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from tasks.services import lifecycle

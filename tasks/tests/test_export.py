@@ -8,11 +8,11 @@ from urllib.parse import unquote
 import pytest
 from docx import Document
 
-from conftest import assert_validation_error
 from kinds.models import ResourceMember
 from tasks.services import lifecycle, turns
 from tasks.services.export import MIME_TYPE, content_disposition, safe_filename
-from tasks.tests.conftest import complete
+from tasks.tests.factories import complete
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

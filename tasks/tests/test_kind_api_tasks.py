@@ -12,7 +12,7 @@ from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
 from tasks import statuses
 from tasks.models import TASK, WORKSPACE, Subtask, TaskResource
-from tasks.tests.conftest import complete
+from tasks.tests.factories import complete
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from conftest import assert_validation_error
 from kinds.models import ResourceMember, ShareLink
 from tasks import documents
 from tasks.models import TaskResource
 from tasks.services import events, lifecycle, members
-from tasks.tests.conftest import reload
+from tasks.tests.factories import reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -130,14 +130,10 @@ def test_a_member_may_add_others_and_it_is_announced(
     client_for, group, member, other_user, django_capture_on_commit_callbacks
 ):
     seen = []
-    events.task_listeners.append(seen.append)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client_for(member).post(
-                f"/api/tasks/{group.pk}/members", {"user_id": other_user.pk}, format="json"
-            )
-    finally:
-        events.task_listeners.remove(seen.append)
+    with events.task_listeners.registered(seen.append), django_capture_on_commit_callbacks(execute=True):
+        response = client_for(member).post(
+            f"/api/tasks/{group.pk}/members", {"user_id": other_user.pk}, format="json"
+        )
     assert response.status_code == 200
     assert membership(group, other_user).invited_by_user_id == member.pk
     assert [task.pk for task in seen] == [group.pk]

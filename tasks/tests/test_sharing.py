@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from conftest import assert_validation_error
 from kinds.models import Kind, ResourceMember, ShareLink
 from tasks import statuses
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from tasks.services import lifecycle, members, sharing, turns
-from tasks.tests.conftest import complete, reload
+from tasks.tests.factories import complete, reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

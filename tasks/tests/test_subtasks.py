@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_validation_error
 from kinds.models import ResourceMember
 from tasks import documents, statuses
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from tasks.services import lifecycle, turns
-from tasks.tests.conftest import reload
+from tasks.tests.factories import reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from conftest import assert_validation_error
 from kinds.models import ResourceMember
 from tasks import documents, statuses
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from tasks.services import lifecycle, messages, turns
-from tasks.tests.conftest import reload
+from tasks.tests.factories import reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -302,10 +302,10 @@ def test_streaming_status_asks_live_text_providers_first(api, user, team, make_t
     def broken(_answer: Subtask) -> str | None:
         raise RuntimeError("cache down")
 
-    monkeypatch.setattr(messages, "live_text_providers", [broken, lambda _a: None])
-    assert streaming(api, turn.task).json()["current_content"] == ""
-    monkeypatch.setattr(messages, "live_text_providers", [lambda _a: None, lambda a: f"live {a.pk}"])
-    assert streaming(api, turn.task).json()["current_content"] == f"live {turn.assistant_subtask.pk}"
+    with messages.live_text_providers.registered(broken, lambda _a: None):
+        assert streaming(api, turn.task).json()["current_content"] == ""
+    with messages.live_text_providers.registered(lambda _a: None, lambda a: f"live {a.pk}"):
+        assert streaming(api, turn.task).json()["current_content"] == f"live {turn.assistant_subtask.pk}"
 
 
 def test_group_member_sees_who_started_the_stream(client_for, other_user, user, team, make_task):

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from conftest import assert_validation_error
 from kinds.models import Kind, ResourceMember
-from kinds.tests.conftest import team_doc
+from kinds.tests.factories import team_doc
 from tasks import statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle
-from tasks.tests.conftest import complete, reload
+from tasks.tests.factories import complete, reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import assert_validation_error
 from kinds.models import Kind
 from tasks.models import TaskResource
 from tasks.services import members
-from tasks.tests.conftest import reload
+from tasks.tests.factories import reload
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from kinds.models import ResourceMember
 from tasks import documents, statuses
 from tasks.models import PLACEHOLDER, Subtask, SubtaskContext, TaskResource
 from tasks.services import lifecycle
-from tasks.tests.conftest import complete
+from tasks.tests.factories import complete
 
 pytestmark = pytest.mark.django_db
 

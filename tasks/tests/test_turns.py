@@ -7,7 +7,7 @@ import pytest
 from tasks import statuses
 from tasks.models import PLACEHOLDER, Subtask, TaskResource
 from tasks.services import turns
-from tasks.tests.conftest import complete
+from tasks.tests.factories import complete
 
 pytestmark = pytest.mark.django_db
 

@@ -22,15 +22,15 @@ import uvicorn
 import websockets
 from websockets.frames import OP_TEXT, Frame
 
-from wegent.management.commands.serve import (
+from wegent.realtime import consumer, emitter
+from wegent.realtime.namespaces import ConnectionRefused, Namespace, Socket, register, unregister
+from wegent.server import (
     LeanWebSocketProtocol,
     _Gate,
     _Inbox,
     text_frame,
     websocket_options,
 )
-from wegent.realtime import consumer, emitter
-from wegent.realtime.namespaces import ConnectionRefused, Namespace, Socket, register, unregister
 
 pytestmark = pytest.mark.live
 

@@ -1,12 +1,12 @@
-"""Fixtures for Kind tests: documents and a helper to create rows through the services."""
+"""Kind documents and rows for any app's tests (plain functions; fixtures in conftest.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
+from accounts.models import User
 from kinds import registry, services
+from kinds.models import Kind
 
 
 def ghost_doc(name: str, prompt: str = "You are helpful.", **spec: Any) -> dict[str, Any]:
@@ -26,7 +26,14 @@ def shell_doc(name: str, shell_type: str = "Chat", **spec: Any) -> dict[str, Any
     }
 
 
-def model_doc(name: str, api_key: str = "sk-test-0123456789abcdef", **spec: Any) -> dict[str, Any]:
+def model_doc(
+    name: str,
+    api_key: str = "sk-test-0123456789abcdef",
+    *,
+    model_id: str = "gpt-test",
+    base_url: str = "http://127.0.0.1:9/v1",  # nothing listens there
+    **spec: Any,
+) -> dict[str, Any]:
     return {
         "kind": "Model",
         "metadata": {"name": name},
@@ -34,9 +41,9 @@ def model_doc(name: str, api_key: str = "sk-test-0123456789abcdef", **spec: Any)
             "modelConfig": {
                 "env": {
                     "model": "openai",
-                    "model_id": "gpt-test",
+                    "model_id": model_id,
                     "api_key": api_key,
-                    "base_url": "http://127.0.0.1:9/v1",
+                    "base_url": base_url,
                 }
             },
             "protocol": "openai",
@@ -70,36 +77,29 @@ def team_doc(name: str, bots: list[str], namespace: str = "default", mode: str =
     }
 
 
-@pytest.fixture
-def make_kind():
-    """Creates a row through the service: make_kind(actor, document, namespace="default", public=False)."""
-
-    def _make(actor, document: dict[str, Any], namespace: str = "default", public: bool = False):  # type: ignore[no-untyped-def]
-        kind_type = registry.by_kind(document["kind"])
-        owner = services.Owner(None) if public else None
-        return services.create_resource(
-            actor=actor, kind_type=kind_type, namespace=namespace, body=document, owner=owner
-        )
-
-    return _make
+def make_kind(
+    actor: User, document: dict[str, Any], namespace: str = "default", public: bool = False
+) -> Kind:
+    """Creates a row through the service, as the API would (``public``: an admin's public row)."""
+    kind_type = registry.by_kind(document["kind"])
+    assert kind_type is not None, document["kind"]
+    owner = services.Owner(None) if public else None
+    return services.create_resource(
+        actor=actor, kind_type=kind_type, namespace=namespace, body=document, owner=owner
+    )
 
 
-@pytest.fixture
-def bot_stack(make_kind):
+def bot_stack(actor: User, prefix: str = "s", namespace: str = "default") -> dict[str, Kind]:
     """A ghost, shell, model, bot and team owned by ``actor`` in ``namespace``."""
-
-    def _stack(actor, prefix: str = "s", namespace: str = "default") -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        rows = {
-            "ghost": make_kind(actor, ghost_doc(f"{prefix}-ghost"), namespace),
-            "shell": make_kind(actor, shell_doc(f"{prefix}-shell"), namespace),
-            "model": make_kind(actor, model_doc(f"{prefix}-model"), namespace),
-        }
-        rows["bot"] = make_kind(
-            actor,
-            bot_doc(f"{prefix}-bot", f"{prefix}-ghost", f"{prefix}-shell", f"{prefix}-model", namespace),
-            namespace,
-        )
-        rows["team"] = make_kind(actor, team_doc(f"{prefix}-team", [f"{prefix}-bot"], namespace), namespace)
-        return rows
-
-    return _stack
+    rows = {
+        "ghost": make_kind(actor, ghost_doc(f"{prefix}-ghost"), namespace),
+        "shell": make_kind(actor, shell_doc(f"{prefix}-shell"), namespace),
+        "model": make_kind(actor, model_doc(f"{prefix}-model"), namespace),
+    }
+    rows["bot"] = make_kind(
+        actor,
+        bot_doc(f"{prefix}-bot", f"{prefix}-ghost", f"{prefix}-shell", f"{prefix}-model", namespace),
+        namespace,
+    )
+    rows["team"] = make_kind(actor, team_doc(f"{prefix}-team", [f"{prefix}-bot"], namespace), namespace)
+    return rows

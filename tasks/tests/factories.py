@@ -1,0 +1,45 @@
+"""Tasks and messages for any app's tests (plain functions; fixtures in conftest.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import User
+from kinds.models import Kind
+from tasks import statuses
+from tasks.models import Subtask, TaskResource
+from tasks.services import lifecycle, turns
+
+
+def make_task(
+    actor: User,
+    team: Kind,
+    prompt: str = "hello",
+    answer: str | None = "hi",
+    task_id: int | None = None,
+    **options: Any,
+) -> turns.Turn:
+    """Starts a turn through the services. With ``answer`` the assistant message is completed
+    with that text; with None it stays PENDING."""
+    turn = turns.start_turn(
+        actor=actor,
+        task_id=task_id,
+        options=turns.TurnOptions(prompt=prompt, team_id=team.pk, **options),
+    )
+    if answer is not None and turn.assistant_subtask is not None:
+        complete(turn.assistant_subtask, answer)
+    turn.task.refresh_from_db()
+    return turn
+
+
+def complete(answer: Subtask, text: str) -> Subtask:
+    """Ends an answer as the runner would: claimed, then COMPLETED with ``text``."""
+    lifecycle.claim_subtask(answer.pk, "test-worker")
+    return lifecycle.update_subtask(
+        answer.pk, lifecycle.SubtaskChanges(status=statuses.COMPLETED, result={"value": text})
+    )
+
+
+def reload(task: TaskResource) -> TaskResource:
+    task.refresh_from_db()
+    return task
