@@ -13,7 +13,7 @@ from chat.providers.anthropic_messages import AnthropicMessagesProvider
 from chat.providers.common import aclose_http_client
 from chat.providers.select import provider_for, stream
 from chat.tests.fake_llm import FakeLLMServer, answer
-from kinds.tests.conftest import bot_doc, ghost_doc, shell_doc, team_doc
+from kinds.tests.factories import bot_doc, ghost_doc, shell_doc, team_doc
 
 pytestmark = pytest.mark.django_db
 
