@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pydantic import AliasChoices, Field
 
+from kinds.specs import read
 from kinds.specs.base import Resource, SpecModel
 
 
@@ -18,3 +20,18 @@ class ShellSpec(SpecModel):
 class Shell(Resource):
     KIND: ClassVar[str] = "Shell"
     spec: ShellSpec
+
+
+@dataclass(frozen=True)
+class ShellView:
+    """A Shell's spec as readers see it."""
+
+    shell_type: str = ""
+    support_model: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, spec: Any) -> ShellView:
+        spec = read.mapping(spec)
+        return cls(
+            shell_type=read.text(spec.get("shellType")), support_model=read.strings(spec.get("supportModel"))
+        )

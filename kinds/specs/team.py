@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from kinds.specs import read
 from kinds.specs.base import Ref, Resource, SpecModel
 
 
@@ -24,3 +26,46 @@ class TeamSpec(SpecModel):
 class Team(Resource):
     KIND: ClassVar[str] = "Team"
     spec: TeamSpec
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """One entry of ``spec.members``; ``raw`` is the stored entry (chat reads its prompt)."""
+
+    bot_ref: dict[str, Any] | None
+    prompt: str
+    role: str
+    require_confirmation: bool
+    raw: dict[str, Any]
+
+    @classmethod
+    def of(cls, member: dict[str, Any]) -> MemberView:
+        return cls(
+            bot_ref=read.ref(member.get("botRef")),
+            prompt=read.text(member.get("prompt")),
+            role=read.text(member.get("role")),
+            require_confirmation=bool(member.get("requireConfirmation")),
+            raw=member,
+        )
+
+    @property
+    def bot_name(self) -> str:
+        return read.text(self.bot_ref.get("name")) if self.bot_ref is not None else ""
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """A Team's spec as readers see it: members in order (entries that are not objects skipped)."""
+
+    members: tuple[MemberView, ...] = ()
+    collaboration_model: str = ""
+
+    @classmethod
+    def of(cls, spec: Any) -> TeamView:
+        spec = read.mapping(spec)
+        members = spec.get("members")
+        entries = [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
+        return cls(
+            members=tuple(MemberView.of(member) for member in entries),
+            collaboration_model=read.text(spec.get("collaborationModel")),
+        )
