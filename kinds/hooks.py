@@ -1,4 +1,5 @@
-"""What the kinds app contributes to the accounts registries (installed by KindsConfig.ready)."""
+"""What the kinds app contributes to the accounts registries (installed by KindsConfig.ready), and
+the registries kinds offers the apps above it (filled by their own hooks)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kinds.specs import read
@@ -19,18 +19,9 @@ class Bot(Resource):
 
 
 @dataclass(frozen=True)
-class BotView:
+class BotView(read.SpecView):
     """A Bot's spec as readers see it: its references, each as stored (None when absent)."""
 
-    ghost_ref: dict[str, Any] | None = None
-    shell_ref: dict[str, Any] | None = None
-    model_ref: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, spec: Any) -> BotView:
-        spec = read.mapping(spec)
-        return cls(
-            ghost_ref=read.ref(spec.get("ghostRef")),
-            shell_ref=read.ref(spec.get("shellRef")),
-            model_ref=read.ref(spec.get("modelRef")),
-        )
+    ghost_ref: dict[str, Any] | None = field(default=None, metadata=read.reads("ghostRef", read.ref))
+    shell_ref: dict[str, Any] | None = field(default=None, metadata=read.reads("shellRef", read.ref))
+    model_ref: dict[str, Any] | None = field(default=None, metadata=read.reads("modelRef", read.ref))

@@ -20,20 +20,10 @@ class Ghost(Resource):
 
 
 @dataclass(frozen=True)
-class GhostView:
+class GhostView(read.SpecView):
     """A Ghost's spec as readers see it."""
 
-    system_prompt: str = ""
-    mcp_servers: dict[str, Any] = field(default_factory=dict)
-    skills: tuple[str, ...] = ()
-    preload_skills: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, spec: Any) -> GhostView:
-        spec = read.mapping(spec)
-        return cls(
-            system_prompt=read.text(spec.get("systemPrompt")),
-            mcp_servers=read.mapping(spec.get("mcpServers")),
-            skills=read.strings(spec.get("skills")),
-            preload_skills=read.strings(spec.get("preload_skills")),
-        )
+    system_prompt: str = field(default="", metadata=read.reads("systemPrompt", read.text))
+    mcp_servers: dict[str, Any] = field(default_factory=dict, metadata=read.reads("mcpServers", read.mapping))
+    skills: tuple[str, ...] = field(default=(), metadata=read.reads("skills", read.strings))
+    preload_skills: tuple[str, ...] = field(default=(), metadata=read.reads("preload_skills", read.strings))

@@ -7,7 +7,11 @@ the wrong type, so a reader never raises on a bad row.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any, Self
+
+SPEC_KEY, READER = "spec_key", "reader"
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -30,3 +34,24 @@ def strings(value: Any) -> tuple[str, ...]:
 def ref(value: Any) -> dict[str, Any] | None:
     """A ``{name, namespace}`` reference as stored (None when absent or not an object)."""
     return value if isinstance(value, dict) else None
+
+
+def reads(key: str, reader: Callable[[Any], Any]) -> dict[str, Any]:
+    """A ``SpecView`` field's metadata: its value is ``reader(spec[key])`` (``text``, ``strings``...)."""
+    return {SPEC_KEY: key, READER: reader}
+
+
+class SpecView:
+    """Base of the ``<Kind>View`` dataclasses: ``of(spec)`` fills each field declared with
+    ``field(default=..., metadata=reads(key, reader))`` from the spec, so a view never raises on
+    a malformed spec."""
+
+    @classmethod
+    def of(cls, spec: Any) -> Self:
+        spec = mapping(spec)
+        values = {
+            item.name: item.metadata[READER](spec.get(item.metadata[SPEC_KEY]))
+            for item in fields(cls)  # type: ignore[arg-type]
+            if SPEC_KEY in item.metadata
+        }
+        return cls(**values)

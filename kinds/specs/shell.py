@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from pydantic import AliasChoices, Field
 
@@ -23,15 +23,8 @@ class Shell(Resource):
 
 
 @dataclass(frozen=True)
-class ShellView:
+class ShellView(read.SpecView):
     """A Shell's spec as readers see it."""
 
-    shell_type: str = ""
-    support_model: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, spec: Any) -> ShellView:
-        spec = read.mapping(spec)
-        return cls(
-            shell_type=read.text(spec.get("shellType")), support_model=read.strings(spec.get("supportModel"))
-        )
+    shell_type: str = field(default="", metadata=read.reads("shellType", read.text))
+    support_model: tuple[str, ...] = field(default=(), metadata=read.reads("supportModel", read.strings))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from kinds.specs import read
@@ -53,19 +53,14 @@ class MemberView:
         return read.text(self.bot_ref.get("name")) if self.bot_ref is not None else ""
 
 
+def _members(value: Any) -> tuple[MemberView, ...]:
+    entries = value if isinstance(value, list) else []
+    return tuple(MemberView.of(entry) for entry in entries if isinstance(entry, dict))
+
+
 @dataclass(frozen=True)
-class TeamView:
+class TeamView(read.SpecView):
     """A Team's spec as readers see it: members in order (entries that are not objects skipped)."""
 
-    members: tuple[MemberView, ...] = ()
-    collaboration_model: str = ""
-
-    @classmethod
-    def of(cls, spec: Any) -> TeamView:
-        spec = read.mapping(spec)
-        members = spec.get("members")
-        entries = [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
-        return cls(
-            members=tuple(MemberView.of(member) for member in entries),
-            collaboration_model=read.text(spec.get("collaborationModel")),
-        )
+    members: tuple[MemberView, ...] = field(default=(), metadata=read.reads("members", _members))
+    collaboration_model: str = field(default="", metadata=read.reads("collaborationModel", read.text))
