@@ -206,11 +206,7 @@ def _team_for_copy(actor: User, team_id: int | None) -> Kind:
         if team is None:
             raise BadRequest("Invalid team_id or team does not belong to you")
         return team
-    team = (
-        Kind.objects.filter(owner=actor, kind="Team", namespace=DEFAULT_NAMESPACE, is_active=True)
-        .order_by("id")
-        .first()
-    )
+    team = kind_selectors.scoped_rows(actor, "Team", DEFAULT_NAMESPACE).order_by("id").first()
     if team is None:
         raise BadRequest("You need to have at least one team to copy a shared task")
     return team
