@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
+from functools import cache
 from typing import Any, Self
 
 SPEC_KEY, READER = "spec_key", "reader"
@@ -49,9 +50,14 @@ class SpecView:
     @classmethod
     def of(cls, spec: Any) -> Self:
         spec = mapping(spec)
-        values = {
-            item.name: item.metadata[READER](spec.get(item.metadata[SPEC_KEY]))
-            for item in fields(cls)  # type: ignore[arg-type]
-            if SPEC_KEY in item.metadata
-        }
-        return cls(**values)
+        return cls(**{name: reader(spec.get(key)) for name, key, reader in _readers(cls)})
+
+
+@cache
+def _readers(view: type[SpecView]) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+    # Once per view class: ``of`` runs for every bot of every chat message.
+    return tuple(
+        (item.name, item.metadata[SPEC_KEY], item.metadata[READER])
+        for item in fields(view)  # type: ignore[arg-type]
+        if SPEC_KEY in item.metadata
+    )
