@@ -88,7 +88,7 @@ class RowIndex:
         return self._rows.get((kind, namespace, PUBLIC_SCOPE, name))
 
 
-def component_refs(bots: Iterable[Kind]) -> list[tuple[str, Any, int | None]]:
+def _component_refs(bots: Iterable[Kind]) -> list[tuple[str, Any, int | None]]:
     """What ``RowIndex.load`` needs to resolve each bot's ghost, shell and model."""
     wanted: list[tuple[str, Any, int | None]] = []
     for bot in bots:
@@ -103,7 +103,7 @@ def component_refs(bots: Iterable[Kind]) -> list[tuple[str, Any, int | None]]:
 
 def load_components(bots: Iterable[Kind]) -> RowIndex:
     """Ghosts, shells and models of ``bots``, in one query."""
-    return RowIndex.load(component_refs(bots))
+    return RowIndex.load(_component_refs(bots))
 
 
 def shell_type(shell: Kind | None) -> str:

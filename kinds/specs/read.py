@@ -23,10 +23,6 @@ def text(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
-def optional_text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def strings(value: Any) -> tuple[str, ...]:
     """The strings of a list (anything else in it, or a non-list, is skipped)."""
     return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()

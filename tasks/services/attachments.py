@@ -1,4 +1,7 @@
-"""Attachments: upload (and overwrite), who may read or delete them, and what a model gets.
+"""Attachments: upload (and overwrite), deletion, and the reads behind the attachment routes.
+
+Who may read one is ``tasks.selectors.can_read_attachment``; what a model gets is
+``tasks.attachments.model_content`` (its names are re-exported here until their callers move).
 
 An attachment is a ``SubtaskContext`` of type "attachment": ``user`` uploaded it, ``subtask`` is
 NULL until a message links it, the bytes live in the attachments storage under ``storage_key``.
