@@ -60,10 +60,19 @@ def can_read_attachment(actor: User, context: SubtaskContext) -> bool:
     return task is not None and task.is_active and can_access(actor, task)
 
 
+def for_user(actor: User) -> QuerySet[TaskResource]:
+    """The active tasks ``actor`` may access (``can_access`` as a query): their own, and those
+    they are an approved member of."""
+    own_or_member = Q(owner=actor) | Q(pk__in=member_task_ids(actor))
+    return TaskResource.objects.filter(own_or_member, kind=TASK, is_active=True)
+
+
 def accessible_task(actor: User, task_id: int) -> TaskResource:
     """The task if ``actor`` owns it or is an approved member; 404 "Task not found" otherwise."""
-    task = task_row(task_id)
-    if task is None or not can_access(actor, task):
+    if not 0 < task_id <= MAX_ID:
+        raise TaskNotFound()
+    task = for_user(actor).filter(pk=task_id).select_related("owner").first()
+    if task is None:
         raise TaskNotFound()
     return task
 
