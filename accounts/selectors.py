@@ -107,6 +107,12 @@ def user_group_names(user: User | None) -> list[str]:
     )
 
 
+def can_see_group(viewer: User, effective_role: str | None) -> bool:
+    """Who may read a group and its member list: its members (any effective role, so members of
+    a parent group too) and system admins. ``effective_role`` is the viewer's, looked up once."""
+    return effective_role is not None or viewer.is_admin
+
+
 def readable_group_names(user: User | None) -> list[str]:
     """Direct groups plus every active sub-group of them (where the role is inherited)."""
     direct = user_group_names(user)

@@ -1,17 +1,67 @@
-"""Reads of Kind rows: scoping by namespace, name resolution, output rendering, referrers."""
+"""The one read API of Kind rows, for this app and every app above it.
+
+Scoping by namespace and name resolution, rows by id, who may use a row (``can``), the rows an
+actor may see, the model a name means for an actor, output rendering and referrers; and, from
+``kinds.graph``, reference resolution in bulk (``RowIndex``) and the team graph a runner needs
+(``TeamContext``). Other apps read Kinds through this module, never through ``kinds.adapters``
+(the legacy ``/api/bots``-style translation layer, which itself reads through here).
+"""
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable
+from functools import reduce
 from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from accounts import selectors as account_selectors
 from accounts.models import User
 from kinds import access, secrets
+from kinds.graph import (
+    RowIndex,
+    TeamContext,
+    dedupe,
+    execution_type,
+    load_components,
+    shell_type,
+    team_bots,
+)
 from kinds.models import DEFAULT_NAMESPACE, Kind, KindReference, scope_for
 from kinds.specs import API_VERSION
+
+__all__ = [
+    "MAX_ROW_ID",
+    "RowIndex",
+    "TeamContext",
+    "can",
+    "dedupe",
+    "execution_type",
+    "find",
+    "list_rendered",
+    "load_components",
+    "locked_row_by_id",
+    "public_row",
+    "readable_row",
+    "referrer_summary",
+    "referrers",
+    "render",
+    "render_list",
+    "resolve",
+    "row_by_id",
+    "rows_by_id",
+    "scoped_rows",
+    "shell_type",
+    "team_bots",
+    "usable_model",
+    "visible_rows",
+]
+
+# Row ids beyond a signed 64-bit integer cannot exist (and would overflow some databases).
+MAX_ROW_ID = 2**63 - 1
 
 
 def scoped_rows(actor: User | None, kind: str, namespace: str) -> QuerySet[Kind]:
@@ -113,3 +163,80 @@ def referrers(row: Kind) -> list[Kind]:
 
 def referrer_summary(rows: list[Kind]) -> list[dict[str, str]]:
     return [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in rows]
+
+
+# --- rows by id, and who may use them ------------------------------------------------------------
+
+
+def row_by_id(kind: str, row_id: int) -> Kind | None:
+    return rows_by_id(kind, {row_id}).get(row_id)
+
+
+def rows_by_id(kind: str, row_ids: set[Any]) -> dict[int, Kind]:
+    """The active rows of ``kind`` among ``row_ids`` (ids that cannot exist are skipped), by id."""
+    valid = [i for i in row_ids if isinstance(i, int) and 0 < i <= MAX_ROW_ID]
+    if not valid:
+        return {}
+    rows = Kind.objects.filter(pk__in=valid, kind=kind, is_active=True).select_related("owner")
+    return {row.pk: row for row in rows}
+
+
+def readable_row(actor: User, kind: str, row_id: int) -> Kind | None:
+    """The active row of ``kind`` with this id if ``actor`` may read it (``can``), else None."""
+    row = row_by_id(kind, row_id)
+    return row if row is not None and can(actor, row, access.READ) else None
+
+
+def locked_row_by_id(kind: str, row_id: int) -> Kind | None:
+    """The row locked for the rest of the caller's transaction."""
+    if not 0 < row_id <= MAX_ROW_ID:
+        return None
+    # No select_related: PostgreSQL cannot lock the nullable side of an outer join.
+    return Kind.objects.select_for_update().filter(pk=row_id, kind=kind, is_active=True).first()
+
+
+def can(actor: User, row: Kind, action: str) -> bool:
+    """Whether ``actor`` may do ``action`` (``access.READ``...) to ``row``.
+
+    Own rows: anything. Group rows: what the actor's effective role allows (``access``'s role
+    table). Public rows: read only.
+    """
+    if row.owner_id is None:
+        return action == access.READ and row.namespace == DEFAULT_NAMESPACE
+    if row.namespace == DEFAULT_NAMESPACE:
+        return row.owner_id == actor.pk
+    return access.can(actor, row.namespace, action)
+
+
+def visible_rows(
+    actor: User, kind: str, *, own: bool = True, public: bool = True, groups: Iterable[str] | None = None
+) -> QuerySet[Kind]:
+    """Active rows of ``kind`` the actor may read: their own, the public ones, and those of
+    ``groups`` (default: every group they can read, sub-groups included). The caller checked
+    any ``groups`` it passes."""
+    group_names = account_selectors.readable_group_names(actor) if groups is None else list(groups)
+    conditions = [
+        *([Q(namespace=DEFAULT_NAMESPACE, owner=actor)] if own else []),
+        *([Q(namespace=DEFAULT_NAMESPACE, owner__isnull=True)] if public else []),
+        *([Q(namespace__in=group_names)] if group_names else []),
+    ]
+    if not conditions:
+        return Kind.objects.none()
+    return Kind.objects.filter(reduce(operator.or_, conditions), kind=kind, is_active=True)
+
+
+def usable_model(actor: User, name: str, model_type: str | None = None) -> Kind | None:
+    """The Model ``name`` means for ``actor``: their own, else their groups' (first group by
+    name), else the public one. ``model_type`` (``user``, ``group``, ``public``) looks in that
+    place only."""
+    rows = Kind.objects.filter(kind="Model", name=name, is_active=True)
+    if model_type in (None, "user"):
+        own = rows.filter(namespace=DEFAULT_NAMESPACE, owner=actor).first()
+        if own is not None or model_type == "user":
+            return own
+    if model_type in (None, "group"):
+        groups = account_selectors.readable_group_names(actor)
+        group_row = rows.filter(namespace__in=groups).order_by("namespace").first() if groups else None
+        if group_row is not None or model_type == "group":
+            return group_row
+    return rows.filter(namespace=DEFAULT_NAMESPACE, owner__isnull=True).first()

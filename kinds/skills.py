@@ -385,11 +385,10 @@ def public_skills() -> QuerySet[Kind]:
 
 
 def _can(actor: User, row: Kind, action: str) -> bool:
-    if row.namespace == DEFAULT_NAMESPACE:
-        if row.owner_id is None:
-            return action == access.READ or actor.is_admin
-        return row.owner_id == actor.pk
-    return access.can(actor, row.namespace, action)
+    """The shared row rule (``selectors.can``); system admins also manage the public skills."""
+    if row.owner_id is None and row.namespace == DEFAULT_NAMESPACE and actor.is_admin:
+        return True
+    return selectors.can(actor, row, action)
 
 
 _VERBS = {access.UPDATE: "update", access.DELETE: "delete"}

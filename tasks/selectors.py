@@ -40,10 +40,37 @@ def can_access(user: User, task: TaskResource) -> bool:
     return task.owner_id == user.pk or is_approved_member(user, task.pk)
 
 
+def visible_subtasks(task: TaskResource, viewer: User) -> QuerySet[Subtask]:
+    """A task's messages as ``viewer`` may see them: all for the owner and approved members
+    (``can_access``), only their own for anyone else (the reference's group-chat rule)."""
+    rows = Subtask.objects.filter(task=task).select_related("sender_user")
+    if not can_access(viewer, task):
+        rows = rows.filter(sender_user=viewer)
+    return rows
+
+
+def can_read_attachment(actor: User, context: SubtaskContext) -> bool:
+    """The uploader, or whoever may access the linked message's (live) task."""
+    if context.user_id == actor.pk:
+        return True
+    subtask = context.subtask
+    task = subtask.task if subtask is not None else None
+    return task is not None and task.is_active and can_access(actor, task)
+
+
+def for_user(actor: User) -> QuerySet[TaskResource]:
+    """The active tasks ``actor`` may access (``can_access`` as a query): their own, and those
+    they are an approved member of."""
+    own_or_member = Q(owner=actor) | Q(pk__in=member_task_ids(actor))
+    return TaskResource.objects.filter(own_or_member, kind=TASK, is_active=True)
+
+
 def accessible_task(actor: User, task_id: int) -> TaskResource:
     """The task if ``actor`` owns it or is an approved member; 404 "Task not found" otherwise."""
-    task = task_row(task_id)
-    if task is None or not can_access(actor, task):
+    if not 0 < task_id <= MAX_ID:
+        raise TaskNotFound()
+    task = for_user(actor).filter(pk=task_id).select_related("owner").first()
+    if task is None:
         raise TaskNotFound()
     return task
 

@@ -14,15 +14,16 @@ from django.db.models import Count, QuerySet
 
 from accounts.api.shapes import user_in_db
 from accounts.models import User
-from kinds.adapters import RowIndex
-from kinds.adapters import bots as bot_adapter
-from kinds.adapters import teams as team_adapter
+from kinds import selectors as kind_selectors
+from kinds import shapes as kind_shapes
 from kinds.models import Kind
 from tasks import documents, selectors
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from wegent import crypto
 
 DETAIL_MESSAGES = 100
+# Re-exported while chat still reads it from here; the rule lives in tasks.selectors.
+visible_subtasks = selectors.visible_subtasks
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -54,7 +55,9 @@ class TaskContext:
     """The teams and workspaces of some tasks, loaded in two queries."""
 
     def __init__(self, tasks: list[TaskResource]) -> None:
-        self.teams = RowIndex.load(("Team", task.spec.get("teamRef"), task.owner_id) for task in tasks)
+        self.teams = kind_selectors.RowIndex.load(
+            ("Team", task.spec.get("teamRef"), task.owner_id) for task in tasks
+        )
         self.workspaces = selectors.workspaces_for(tasks)
 
     def team(self, task: TaskResource) -> Kind | None:
@@ -233,7 +236,7 @@ def _bots_by_id(rows: list[Subtask]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     bots = list(Kind.objects.filter(pk__in=ids, kind="Bot"))
-    shown = bot_adapter.flat_bots(bots)
+    shown = kind_shapes.flat_bots(bots)
     return {flat["id"]: {key: flat[key] for key in BOT_FIELDS} for flat in shown}
 
 
@@ -245,15 +248,6 @@ def detail_subtasks(rows: list[Subtask]) -> list[dict[str, Any]]:
         item.pop("executor_deleted_at")
         item["bots"] = [bots[bot_id] for bot_id in (row.bot_ids or []) if bot_id in bots]
     return shown
-
-
-def visible_subtasks(task: TaskResource, viewer: User) -> QuerySet[Subtask]:
-    """A task's messages as ``viewer`` may see them: all for the owner and approved members,
-    only their own for anyone else (the reference's group-chat rule)."""
-    rows = Subtask.objects.filter(task=task).select_related("sender_user")
-    if task.owner_id != viewer.pk and not selectors.is_approved_member(viewer, task.pk):
-        rows = rows.filter(sender_user=viewer)
-    return rows
 
 
 def latest_messages(rows: QuerySet[Subtask], limit: int = DETAIL_MESSAGES) -> list[Subtask]:
@@ -275,7 +269,7 @@ def task_detail(task: TaskResource, viewer: User) -> dict[str, Any]:
     flat = task_in_db(task, context)
     team = context.team(task)
     state = task.state
-    messages = latest_messages(visible_subtasks(task, viewer))
+    messages = latest_messages(selectors.visible_subtasks(task, viewer))
     return {
         "id": task.pk,
         "title": flat["title"],
@@ -294,7 +288,7 @@ def task_detail(task: TaskResource, viewer: User) -> dict[str, Any]:
         "updated_at": flat["updated_at"],
         "completed_at": flat["completed_at"],
         "user": user_in_db(viewer),
-        "team": team_adapter.flat_teams([team])[0] if team is not None else None,
+        "team": kind_shapes.flat_teams([team])[0] if team is not None else None,
         "subtasks": detail_subtasks(messages),
         "model_id": task.labels.get("modelId"),
         "is_group_chat": task.is_group_chat,

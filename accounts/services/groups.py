@@ -114,14 +114,14 @@ def _keep_owner_consistent(group: Group, departed_user_id: int) -> None:
 def visible_group(*, actor: User, name: str) -> Group:
     """A group its members (and system admins) may read, with ``my_role``/``member_count`` set."""
     group = selectors.with_viewer_fields([_active_group(name)], actor)[0]
-    if group.my_role is None and not actor.is_admin:
+    if not selectors.can_see_group(actor, group.my_role):
         raise NotGroupMember()
     return group
 
 
 def visible_members(*, actor: User, name: str) -> list[GroupMember]:
     group = _active_group(name)
-    if selectors.effective_group_role(actor, name) is None and not actor.is_admin:
+    if not selectors.can_see_group(actor, selectors.effective_group_role(actor, name)):
         raise NotGroupMember()
     return list(selectors.group_members(group))
 

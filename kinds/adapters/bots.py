@@ -17,32 +17,30 @@ re-points the teams that use the bot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import User
-from kinds import access, references, registry, secrets, selectors, services
+from kinds import access, references, registry, selectors, services
 from kinds.adapters import (
-    RowIndex,
-    can_read_row,
-    can_write_row,
+    can,
     group_role_denied,
     locked_row_by_id,
     rename_row,
-    row_by_id,
     running_tasks_of,
     scope_namespaces,
 )
 from kinds.exceptions import AlreadyExists, KindNotFound
+from kinds.graph import load_components
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from kinds.registry import KindType
+from kinds.shapes import MODEL_SUFFIX, is_dedicated_model
 from wegent.errors import BadRequest, Forbidden, NotFound
 
 BOT, GHOST, SHELL, MODEL, TEAM = "Bot", "Ghost", "Shell", "Model", "Team"
-GHOST_SUFFIX, MODEL_SUFFIX = "-ghost", "-model"
+GHOST_SUFFIX = "-ghost"
 # A bot's name leaves room for its dedicated "-ghost"/"-model" rows within the 100-character limit.
 MAX_BOT_NAME = 100 - max(len(GHOST_SUFFIX), len(MODEL_SUFFIX))
 BIND_KEYS = frozenset({"bind_model", "bind_model_type", "bind_model_namespace"})
@@ -65,135 +63,17 @@ def is_bind_config(config: dict[str, Any]) -> bool:
     return "bind_model" in config and set(config) <= BIND_KEYS
 
 
-def is_dedicated_model(bot: Kind, model: Kind | None) -> bool:
-    """The bot's own custom-config model: ``<bot>-model`` in the bot's space, isCustomConfig."""
-    return (
-        model is not None
-        and model.owner_id is not None
-        and model.namespace == bot.namespace
-        and model.scope == bot.scope
-        and model.name == f"{bot.name}{MODEL_SUFFIX}"
-        and model.spec.get("isCustomConfig") is True
-    )
-
-
-def component_refs(bots: Iterable[Kind]) -> list[tuple[str, Any, int | None]]:
-    wanted: list[tuple[str, Any, int | None]] = []
-    for bot in bots:
-        spec = bot.spec
-        wanted += [
-            (GHOST, spec.get("ghostRef"), bot.owner_id),
-            (SHELL, spec.get("shellRef"), bot.owner_id),
-            (MODEL, spec.get("modelRef"), bot.owner_id),
-        ]
-    return wanted
-
-
-def load_components(bots: Iterable[Kind]) -> RowIndex:
-    """Ghosts, shells and models of ``bots``, in one query."""
-    return RowIndex.load(component_refs(bots))
-
-
-def shell_type(shell: Kind | None) -> str:
-    value = shell.spec.get("shellType") if shell is not None else None
-    return value if isinstance(value, str) else ""
-
-
-def execution_type(shell: Kind | None) -> str | None:
-    metadata = shell.document.get("metadata") if shell is not None else None
-    labels = metadata.get("labels") if isinstance(metadata, dict) else None
-    return labels.get("type") if isinstance(labels, dict) else None
-
-
-def agent_config(bot: Kind, model: Kind | None) -> dict[str, Any]:
-    """The flat ``agent_config``: a binding, or the dedicated model's config (secrets masked)."""
-    ref = bot.spec.get("modelRef")
-    if model is None or not isinstance(ref, dict):
-        return {}
-    if is_dedicated_model(bot, model):
-        shown = secrets.masked(MODEL, model.document)["spec"]
-        config = dict(shown.get("modelConfig") or {})
-        if shown.get("protocol"):
-            config["protocol"] = shown["protocol"]
-        return config
-    namespace = ref.get("namespace") or DEFAULT_NAMESPACE
-    bind_type = "user" if namespace == DEFAULT_NAMESPACE else "group"
-    if model.owner_id is None:
-        bind_type = "public"
-    config = {"bind_model": model.name, "bind_model_type": bind_type}
-    if namespace != DEFAULT_NAMESPACE:
-        config["bind_model_namespace"] = namespace
-    return config
-
-
-def string_list(value: Any) -> list[str]:
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
-
-
-def flat_bot(bot: Kind, components: RowIndex) -> dict[str, Any]:
-    """The reference's ``BotInDB``."""
-    spec = bot.spec
-    ghost = components.resolve(GHOST, spec.get("ghostRef"), bot.owner_id)
-    shell = components.resolve(SHELL, spec.get("shellRef"), bot.owner_id)
-    model = components.resolve(MODEL, spec.get("modelRef"), bot.owner_id)
-    ghost_spec = ghost.spec if ghost is not None else {}
-    shell_ref = spec.get("shellRef")
-    mcp_servers = ghost_spec.get("mcpServers")
-    return {
-        "id": bot.pk,
-        "user_id": bot.user_id_or_zero,
-        "name": bot.name,
-        "namespace": bot.namespace,
-        "shell_name": shell_ref.get("name", "") if isinstance(shell_ref, dict) else "",
-        "shell_type": shell_type(shell),
-        "agent_config": agent_config(bot, model),
-        "system_prompt": ghost_spec.get("systemPrompt") or "",
-        "mcp_servers": mcp_servers if isinstance(mcp_servers, dict) else {},
-        "skills": string_list(ghost_spec.get("skills")),
-        "preload_skills": string_list(ghost_spec.get("preload_skills")),
-        "is_active": bot.is_active,
-        "created_at": bot.created_at,
-        "updated_at": bot.updated_at,
-    }
-
-
-def flat_bots(bots: list[Kind]) -> list[dict[str, Any]]:
-    components = load_components(bots)
-    return [flat_bot(bot, components) for bot in bots]
-
-
-def bot_summary(bot: Kind, components: RowIndex) -> dict[str, Any]:
-    """What a team lists about each of its bots."""
-    spec = bot.spec
-    shell = components.resolve(SHELL, spec.get("shellRef"), bot.owner_id)
-    model = components.resolve(MODEL, spec.get("modelRef"), bot.owner_id)
-    return {"agent_config": agent_config(bot, model), "agent_name": None, "shell_type": shell_type(shell)}
-
-
 def bot_rows(*, actor: User, scope: str, group_name: str | None) -> QuerySet[Kind]:
     """``personal``: own bots; ``group``: bots of one or all readable groups; ``all``: both."""
     personal, groups = scope_namespaces(actor=actor, scope=scope, group_name=group_name)
-    conditions = []
-    if personal:
-        conditions.append(Q(namespace=DEFAULT_NAMESPACE, owner=actor))
-    if groups:
-        conditions.append(Q(namespace__in=groups))
-    if not conditions:
-        return Kind.objects.none()
-    condition = conditions[0]
-    for extra in conditions[1:]:
-        condition |= extra
-    return (
-        Kind.objects.filter(condition, kind=BOT, is_active=True)
-        .select_related("owner")
-        .order_by("-created_at", "-id")
-    )
+    rows = selectors.visible_rows(actor, BOT, own=personal, public=False, groups=groups)
+    return rows.select_related("owner").order_by("-created_at", "-id")
 
 
 def visible_bot(*, actor: User, bot_id: int) -> Kind:
     """A bot the actor may read (own, group with Reporter, public); 404 otherwise."""
-    bot = row_by_id(BOT, bot_id)
-    if bot is None or not can_read_row(actor, bot):
+    bot = selectors.readable_row(actor, BOT, bot_id)
+    if bot is None:
         raise NotFound(NOT_FOUND)
     return bot
 
@@ -210,11 +90,11 @@ def running_tasks(*, actor: User, bot_id: int) -> dict[str, Any]:
 def _writable_bot(actor: User, bot_id: int, action: str) -> Kind:
     """The bot, locked, if the actor may change it: 404 if unreadable, 403 if read-only."""
     bot = locked_row_by_id(BOT, bot_id)
-    if bot is None or not can_read_row(actor, bot):
+    if bot is None or not can(actor, bot, access.READ):
         raise NotFound(NOT_FOUND)
     if bot.owner_id is None:
         raise Forbidden("Public bots are read-only")
-    if not can_write_row(actor, bot, action):
+    if not can(actor, bot, action):
         raise group_role_denied(bot.namespace, action, "this bot")
     return bot
 
@@ -363,7 +243,7 @@ def teams_using(bot: Kind) -> list[Kind]:
 def _teams_for_change(actor: User, bot: Kind) -> list[Kind]:
     """Teams using the bot; 400 if the actor cannot change one of them."""
     teams = teams_using(bot)
-    blocked = [team for team in teams if not can_write_row(actor, team, access.UPDATE)]
+    blocked = [team for team in teams if not can(actor, team, access.UPDATE)]
     if blocked:
         names = ", ".join(team.name for team in blocked)
         raise BadRequest(f"Bot '{bot.name}' is used by team(s) you cannot change: {names}")
@@ -408,7 +288,7 @@ def _follow_rename(
         or part.name != f"{old_bot_name}{suffix}"
         or part.namespace != bot.namespace
         or part.scope != bot.scope
-        or not can_write_row(actor, part, access.UPDATE)
+        or not can(actor, part, access.UPDATE)
         or not _only_used_by(part, bot)
         or selectors.find(part.owner, part.kind, part.namespace, f"{new_bot_name}{suffix}") is not None
     ):
@@ -509,7 +389,7 @@ def _update_ghost(actor: User, bot: Kind, ghost: Kind | None, changes: dict[str,
         namespace=bot.namespace,
         names=[*(changes.get("skills") or []), *(changes.get("preload_skills") or [])],
     )
-    if ghost is not None and can_write_row(actor, ghost, access.UPDATE):
+    if ghost is not None and can(actor, ghost, access.UPDATE):
         metadata = dict(ghost.document.get("metadata") or {})
         services.update_resource(
             actor=actor,
@@ -547,6 +427,6 @@ def delete_bot(*, actor: User, bot_id: int, force: bool = False) -> None:
     model = components.resolve(MODEL, bot.spec.get("modelRef"), bot.owner_id)
     dedicated = model if is_dedicated_model(bot, model) else None
     services.delete_row(bot)
-    if ghost is not None and can_write_row(actor, ghost, access.DELETE):
+    if ghost is not None and can(actor, ghost, access.DELETE):
         _delete_if_unused(ghost)
     _delete_if_unused(dedicated)

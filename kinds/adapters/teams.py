@@ -8,41 +8,41 @@ members whose bot is gone are skipped), ``workflow.mode`` is ``spec.collaboratio
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import User
 from kinds import access, registry, selectors, services
 from kinds.adapters import (
-    MAX_ROW_ID,
-    RowIndex,
-    can_read_row,
+    can,
     dedupe,
     group_role_denied,
     locked_row_by_id,
     rename_row,
     row_by_id,
+    rows_by_id,
     running_tasks_of,
     scope_namespaces,
 )
-from kinds.adapters import bots as bot_adapter
 from kinds.exceptions import AlreadyExists
+from kinds.graph import execution_type, load_components, shell_type
+from kinds.hooks import on_team_renamed
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from kinds.registry import KindType
+from kinds.selectors import TeamContext
+from kinds.shapes import flat_bot, flat_team, flat_teams, member_fields
+from kinds.specs.bot import BotView
 from wegent.errors import BadRequest, Forbidden, NotFound
 
-TEAM, BOT, GHOST, SHELL = "Team", "Bot", "Ghost", "Shell"
+TEAM, BOT, SHELL = "Team", "Bot", "Shell"
 DEFAULT_MODE = "pipeline"
 DUPLICATE_NAME = "Team name already exists, please modify the name"
 NOT_FOUND = "Team not found"
-AGENT_TYPES = {"Agno": "agno", "ClaudeCode": "claude", "Dify": "dify"}
-
-# Called as hook(team, old_name) after a team is renamed, inside the rename's transaction. The
-# tasks app registers one that rewrites ``spec.teamRef.name`` in the owner's tasks.
-on_team_renamed: list[Callable[[Kind, str], None]] = []
+# ``on_team_renamed`` (kinds.hooks) is called as hook(team, old_name) after a rename, inside its
+# transaction: the tasks app re-points ``spec.teamRef.name`` in the owner's tasks.
+__all__ = ["TeamContext", "on_team_renamed"]
 
 
 def _type() -> KindType:
@@ -54,117 +54,12 @@ def _type() -> KindType:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def recommended_mode(bind_mode: Any) -> str:
-    modes = bind_mode if isinstance(bind_mode, list) else []
-    if "chat" in modes and "code" in modes:
-        return "both"
-    return "code" if "code" in modes else "chat"
-
-
-def agent_type(shell_type: str) -> str | None:
-    return AGENT_TYPES.get(shell_type, shell_type.lower()) if shell_type else None
-
-
-def share_status(team: Kind) -> int:
-    metadata = team.document.get("metadata")
-    labels = metadata.get("labels") if isinstance(metadata, dict) else None
-    return 1 if isinstance(labels, dict) and labels.get("share_status") == "1" else 0
-
-
-class TeamContext:
-    """The bots of some teams and those bots' ghosts, shells and models, in two queries."""
-
-    def __init__(self, teams: list[Kind]) -> None:
-        self.bots = RowIndex.load(
-            (BOT, member.get("botRef"), team.owner_id) for team in teams for member in _members(team)
-        )
-        self.components = bot_adapter.load_components(
-            bot for team in teams for _, bot in self._resolve_members(team)
-        )
-
-    def _resolve_members(self, team: Kind) -> list[tuple[dict[str, Any], Kind]]:
-        resolved = []
-        for member in _members(team):
-            bot = self.bots.resolve(BOT, member.get("botRef"), team.owner_id)
-            if bot is not None:
-                resolved.append((member, bot))
-        return resolved
-
-    def members(self, team: Kind) -> list[tuple[dict[str, Any], Kind]]:
-        """(member, bot row) for each member whose bot resolves."""
-        return self._resolve_members(team)
-
-    def shell_type(self, bot: Kind) -> str:
-        return bot_adapter.shell_type(self.components.resolve(SHELL, bot.spec.get("shellRef"), bot.owner_id))
-
-    def ghost(self, bot: Kind) -> Kind | None:
-        return self.components.resolve(GHOST, bot.spec.get("ghostRef"), bot.owner_id)
-
-
-def _members(team: Kind) -> list[dict[str, Any]]:
-    members = team.spec.get("members")
-    return [member for member in members if isinstance(member, dict)] if isinstance(members, list) else []
-
-
-def _member_fields(member: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "bot_prompt": member.get("prompt") or "",
-        "role": member.get("role") or "",
-        "requireConfirmation": bool(member.get("requireConfirmation")),
-    }
-
-
-def flat_team(team: Kind, context: TeamContext) -> dict[str, Any]:
-    """The reference's ``TeamInDB`` (as listed by ``GET /teams``)."""
-    spec = team.spec
-    members = context.members(team)
-    bots = [
-        {"bot_id": bot.pk, **_member_fields(member), "bot": bot_adapter.bot_summary(bot, context.components)}
-        for member, bot in members
-    ]
-    owner = team.owner if team.owner_id is not None else None
-    return {
-        "name": team.name,
-        "description": spec.get("description"),
-        "bots": bots,
-        "workflow": {"mode": spec.get("collaborationModel")},
-        "bind_mode": spec.get("bind_mode"),
-        "is_active": team.is_active,
-        "icon": spec.get("icon"),
-        "requires_workspace": spec.get("requiresWorkspace"),
-        "id": team.pk,
-        "user_id": team.user_id_or_zero,
-        "namespace": team.namespace,
-        "created_at": team.created_at,
-        "updated_at": team.updated_at,
-        "user": {"id": owner.pk, "user_name": owner.user_name} if owner is not None else None,
-        "share_status": share_status(team),
-        "agent_type": agent_type(context.shell_type(members[0][1])) if members else None,
-        "recommended_mode": recommended_mode(spec.get("bind_mode")),
-    }
-
-
-def flat_teams(teams: list[Kind]) -> list[dict[str, Any]]:
-    context = TeamContext(teams)
-    return [flat_team(team, context) for team in teams]
-
-
 def team_rows(*, actor: User, scope: str, group_name: str | None) -> QuerySet[Kind]:
     """``personal``: own teams and public ones; ``group``: teams of one or all readable groups
     (sub-groups included); ``all``: both. Newest change first."""
     personal, groups = scope_namespaces(actor=actor, scope=scope, group_name=group_name)
-    condition: Q | None = None
-    if personal:
-        condition = Q(namespace=DEFAULT_NAMESPACE, owner=actor) | Q(
-            namespace=DEFAULT_NAMESPACE, owner__isnull=True
-        )
-    if groups:
-        in_groups = Q(namespace__in=groups)
-        condition = in_groups if condition is None else condition | in_groups
-    if condition is None:
-        return Kind.objects.none()
     return (
-        Kind.objects.filter(condition, kind=TEAM, is_active=True)
+        selectors.visible_rows(actor, TEAM, own=personal, public=personal, groups=groups)
         .select_related("owner")
         # The list shows only the owner's id and name; skip decoding the rest of each user.
         .defer("owner__git_info", "owner__preferences", "owner__password")
@@ -177,7 +72,7 @@ def readable_team(*, actor: User, team_id: int) -> Kind:
     team = row_by_id(TEAM, team_id)
     if team is None:
         raise NotFound(NOT_FOUND)
-    if not can_read_row(actor, team):
+    if not can(actor, team, access.READ):
         raise Forbidden("Access denied to this team")
     return team
 
@@ -188,8 +83,8 @@ def team_detail(*, actor: User, team_id: int) -> tuple[dict[str, Any], User | No
     context = TeamContext([team])
     detail = flat_team(team, context)
     detail["bots"] = [
-        {"bot": bot_adapter.flat_bot(bot, context.components), **_member_fields(member)}
-        for member, bot in context.members(team)
+        {"bot": flat_bot(bot, context.components), **member_fields(member)}
+        for member, bot in context.member_views(team)
     ]
     return detail, team.owner if team.owner_id is not None else None
 
@@ -197,21 +92,8 @@ def team_detail(*, actor: User, team_id: int) -> tuple[dict[str, Any], User | No
 def team_skills(*, actor: User, team_id: int) -> dict[str, Any]:
     """Skills and preload skills over the ghosts of the team's bots (first seen first)."""
     team = readable_team(actor=actor, team_id=team_id)
-    context = TeamContext([team])
-    skills: list[str] = []
-    preload: list[str] = []
-    for _, bot in context.members(team):
-        ghost = context.ghost(bot)
-        if ghost is None:
-            continue
-        skills += bot_adapter.string_list(ghost.spec.get("skills"))
-        preload += bot_adapter.string_list(ghost.spec.get("preload_skills"))
-    return {
-        "team_id": team.pk,
-        "team_namespace": team.namespace,
-        "skills": dedupe(skills),
-        "preload_skills": dedupe(preload),
-    }
+    skills, preload = TeamContext([team]).skills(team)
+    return {"team_id": team.pk, "team_namespace": team.namespace, "skills": skills, "preload_skills": preload}
 
 
 def running_tasks(*, actor: User, team_id: int) -> dict[str, Any]:
@@ -223,11 +105,10 @@ def running_tasks(*, actor: User, team_id: int) -> dict[str, Any]:
 def team_summaries(ids: list[int], user: User) -> dict[int, dict[str, Any]]:
     """Quick-access provider: ``{id: {name, agent_type, recommended_mode, is_system}}`` for the
     teams among ``ids`` that ``user`` may see (own, group with Reporter, public)."""
-    wanted = [team_id for team_id in ids if isinstance(team_id, int) and 0 < team_id <= MAX_ROW_ID]
-    if not wanted:
+    rows = rows_by_id(TEAM, {i for i in ids if isinstance(i, int)})
+    teams = [team for team in rows.values() if can(user, team, access.READ)]
+    if not teams:
         return {}
-    rows = Kind.objects.filter(pk__in=wanted, kind=TEAM, is_active=True).select_related("owner")
-    teams = [team for team in rows if can_read_row(user, team)]
     return {
         flat["id"]: {
             "name": flat["name"],
@@ -245,13 +126,9 @@ def team_summaries(ids: list[int], user: User) -> dict[int, dict[str, Any]]:
 def _usable_bot(actor: User, bot: Kind, namespace: str) -> bool:
     """Which bots a team in ``namespace`` may use: public bots; for a personal team the actor's
     own bots and bots of groups they can read; for a group team the group's bots."""
-    if bot.owner_id is None:
-        return bot.namespace == DEFAULT_NAMESPACE
-    if not access.is_personal(namespace):
-        return bot.namespace == namespace
-    if bot.namespace == DEFAULT_NAMESPACE:
-        return bot.owner_id == actor.pk
-    return access.can(actor, bot.namespace, access.READ)
+    if access.is_personal(namespace) or bot.owner_id is None:
+        return can(actor, bot, access.READ)
+    return bot.namespace == namespace
 
 
 def build_members(*, actor: User, namespace: str, bots: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -259,18 +136,17 @@ def build_members(*, actor: User, namespace: str, bots: list[dict[str, Any]]) ->
     if not bots:
         raise BadRequest("bots cannot be empty")
     ids = dedupe(item["bot_id"] for item in bots)
-    rows = Kind.objects.filter(pk__in=[i for i in ids if 0 < i <= MAX_ROW_ID], kind=BOT, is_active=True)
-    usable = {row.pk: row for row in rows if _usable_bot(actor, row, namespace)}
+    usable = {pk: row for pk, row in rows_by_id(BOT, set(ids)).items() if _usable_bot(actor, row, namespace)}
     missing = [str(i) for i in ids if i not in usable]
     if missing:
         raise BadRequest(f"Invalid or inactive bot_ids: {', '.join(missing)}")
     if len(bots) > 1:
-        components = bot_adapter.load_components(usable.values())
+        components = load_components(usable.values())
         for row in usable.values():
-            shell = components.resolve(SHELL, row.spec.get("shellRef"), row.owner_id)
-            if bot_adapter.execution_type(shell) == "external_api":
+            shell = components.resolve(SHELL, BotView.of(row.spec).shell_ref, row.owner_id)
+            if execution_type(shell) == "external_api":
                 raise BadRequest(
-                    f"Teams using external API shells ({bot_adapter.shell_type(shell)}) must have "
+                    f"Teams using external API shells ({shell_type(shell)}) must have "
                     f"exactly one bot. Found {len(bots)} bots."
                 )
     return [

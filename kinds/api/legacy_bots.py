@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from kinds import shapes
 from kinds.adapters import bots as adapter
 from kinds.api.legacy_shapes import (
     FORCE_PARAMETER,
@@ -35,7 +36,7 @@ FORCE = FORCE_PARAMETER
 
 
 def _flat(row: Kind) -> dict[str, Any]:
-    return adapter.flat_bots([row])[0]
+    return shapes.flat_bots([row])[0]
 
 
 class BotListView(APIView):
@@ -49,7 +50,7 @@ class BotListView(APIView):
             actor=request.user, scope=query.get("scope") or "personal", group_name=query.get("group_name")
         )
         items, total = paginate(rows, page)
-        return Response(envelope(adapter.flat_bots(items), total))
+        return Response(envelope(shapes.flat_bots(items), total))
 
     @extend_schema(request=BotCreateSerializer, responses={201: BotInDBSerializer}, tags=TAGS)
     def post(self, request: Request) -> Response:

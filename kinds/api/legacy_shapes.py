@@ -1,7 +1,7 @@
 """Wire shapes of the legacy ``/api/bots`` and ``/api/teams`` routes.
 
 Input serializers validate request bodies (422 on bad input); output serializers document the
-flat objects the adapters in ``kinds.adapters`` build (the responses are those dicts).
+flat objects ``kinds.shapes`` builds (the responses are those dicts).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from kinds.specs import read
 from kinds.specs.base import Resource, SpecModel
 
 
@@ -15,3 +17,13 @@ class GhostSpec(SpecModel):
 class Ghost(Resource):
     KIND: ClassVar[str] = "Ghost"
     spec: GhostSpec
+
+
+@dataclass(frozen=True)
+class GhostView(read.SpecView):
+    """A Ghost's spec as readers see it."""
+
+    system_prompt: str = field(default="", metadata=read.reads("systemPrompt", read.text))
+    mcp_servers: dict[str, Any] = field(default_factory=dict, metadata=read.reads("mcpServers", read.mapping))
+    skills: tuple[str, ...] = field(default=(), metadata=read.reads("skills", read.strings))
+    preload_skills: tuple[str, ...] = field(default=(), metadata=read.reads("preload_skills", read.strings))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field
 
+from kinds.specs import read
 from kinds.specs.base import Resource, SpecModel
 
 
@@ -18,3 +20,11 @@ class ShellSpec(SpecModel):
 class Shell(Resource):
     KIND: ClassVar[str] = "Shell"
     spec: ShellSpec
+
+
+@dataclass(frozen=True)
+class ShellView(read.SpecView):
+    """A Shell's spec as readers see it."""
+
+    shell_type: str = field(default="", metadata=read.reads("shellType", read.text))
+    support_model: tuple[str, ...] = field(default=(), metadata=read.reads("supportModel", read.strings))

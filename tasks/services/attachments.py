@@ -1,4 +1,7 @@
-"""Attachments: upload (and overwrite), who may read or delete them, and what a model gets.
+"""Attachments: upload (and overwrite), deletion, and the reads behind the attachment routes.
+
+Who may read one is ``tasks.selectors.can_read_attachment``; what a model gets is
+``tasks.attachments.model_content`` (its names are re-exported here until their callers move).
 
 An attachment is a ``SubtaskContext`` of type "attachment": ``user`` uploaded it, ``subtask`` is
 NULL until a message links it, the bytes live in the attachments storage under ``storage_key``.
@@ -14,7 +17,6 @@ no row and no stored file.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import unicodedata
@@ -28,6 +30,13 @@ from django.db.models.signals import post_delete
 from accounts.models import User
 from tasks import selectors
 from tasks.attachments import parser, storage
+from tasks.attachments.model_content import (  # noqa: F401 - these names' old home, until callers move
+    attachment_text_for_model,
+    download_url,
+    image_data_url,
+    is_image,
+    type_data,
+)
 from tasks.exceptions import SubtaskNotFound
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from wegent.errors import BadRequest, DomainError, Forbidden, NotFound
@@ -205,14 +214,6 @@ def _task_of(context: SubtaskContext) -> TaskResource | None:
     return subtask.task if subtask is not None else None
 
 
-def can_read(actor: User, context: SubtaskContext) -> bool:
-    """The uploader, or the owner or an approved member of the linked message's (live) task."""
-    if context.user_id == actor.pk:
-        return True
-    task = _task_of(context)
-    return task is not None and task.is_active and selectors.can_access(actor, task)
-
-
 def _shared_task(share_token: str) -> TaskResource | None:
     try:
         from tasks.services.sharing import task_for_share_token
@@ -231,7 +232,7 @@ def readable_attachment(actor: User, attachment_id: int, *, share_token: str | N
     nothing is a 403 "Share token access denied" whether the attachment exists or not.
     """
     context = _row(attachment_id)
-    if context is not None and can_read(actor, context):
+    if context is not None and selectors.can_read_attachment(actor, context):
         return context
     if share_token:
         task = _shared_task(share_token)
@@ -303,61 +304,6 @@ def preview_text(context: SubtaskContext) -> tuple[str, str | None]:
     if context.extracted_text:
         return "text", context.extracted_text[:PREVIEW_TEXT_LIMIT]
     return "none", None
-
-
-# --- for the chat app -----------------------------------------------------------------------------
-
-
-def type_data(context: SubtaskContext) -> dict[str, Any]:
-    return context.type_data if isinstance(context.type_data, dict) else {}
-
-
-def is_image(context: SubtaskContext) -> bool:
-    return bool(type_data(context).get("is_image"))
-
-
-def download_url(context: SubtaskContext) -> str:
-    return f"/api/attachments/{context.pk}/download"
-
-
-def image_data_url(context: SubtaskContext, *, max_bytes: int | None = None) -> str | None:
-    """A ``data:`` URL of an image attachment for a vision model; None for other files, a file
-    larger than ``max_bytes`` or a missing file. Built on demand: the database keeps no base64.
-    """
-    if not is_image(context) or not context.storage_key:
-        return None
-    size = type_data(context).get("file_size")
-    if max_bytes is not None and isinstance(size, int) and size > max_bytes:
-        return None
-    try:
-        data = storage.read_bytes(context.storage_key)
-    except (OSError, ValueError):
-        logger.error("Attachment %s has no stored file (%s)", context.pk, context.storage_key)
-        return None
-    mime = type_data(context).get("mime_type") or "application/octet-stream"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def attachment_text_for_model(context: SubtaskContext) -> str:
-    """The block a model reads for a document attachment: a header line, a note when the text
-    was cut, then the extracted text. Images get only the header (their pixels go as a data URL).
-    """
-    data = type_data(context)
-    header = (
-        f"[Attachment: {context.name} | ID: {context.pk} | Type: {data.get('mime_type') or ''}"
-        f" | Size: {data.get('file_size') or 0} bytes | URL: {download_url(context)}]"
-    )
-    if is_image(context):
-        return header
-    parts = [header]
-    truncation = data.get("truncation_info")
-    if isinstance(truncation, dict) and truncation.get("is_truncated"):
-        parts.append(
-            f"(Note: the content was truncated from {truncation.get('original_length')} to "
-            f"{truncation.get('truncated_length')} characters.)"
-        )
-    parts.append(context.extracted_text or "")
-    return "<attachment>\n" + "\n".join(parts) + "\n</attachment>"
 
 
 # --- file clean-up --------------------------------------------------------------------------------

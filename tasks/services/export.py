@@ -17,7 +17,7 @@ from urllib.parse import quote
 from django.utils import timezone
 
 from accounts.models import User
-from tasks import selectors, shapes, statuses
+from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def add_markdown(document: DocxDocument, text: str, *, heading_offset: int = 2) 
 def messages_to_export(task: TaskResource, viewer: User, message_ids: list[int] | None) -> list[Subtask]:
     """The messages ``viewer`` may see, oldest first; only those named when ids are given
     (ids the task does not have are ignored)."""
-    rows = shapes.visible_subtasks(task, viewer).exclude(status=statuses.DELETE)
+    rows = selectors.visible_subtasks(task, viewer).exclude(status=statuses.DELETE)
     if message_ids is not None:
         rows = rows.filter(message_id__in=message_ids)
     return list(rows.order_by("message_id", "id"))

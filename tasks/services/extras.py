@@ -16,10 +16,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
-from kinds.adapters import RowIndex, dedupe
-from kinds.adapters import bots as bot_adapter
-from kinds.adapters.teams import TeamContext
+from kinds import selectors as kind_selectors
 from kinds.models import DEFAULT_NAMESPACE, Kind
+from kinds.specs import read
+from kinds.specs.team import TeamView
 from tasks import documents, selectors, shapes, statuses
 from tasks.exceptions import TaskNotFound
 from tasks.models import TASK, Subtask, TaskResource
@@ -69,7 +69,7 @@ def additional_skills(task: TaskResource) -> list[str]:
         names = json.loads(raw)
     except ValueError:
         return []
-    return bot_adapter.string_list(names)
+    return list(read.strings(names))
 
 
 def task_skills(*, actor: User, task_id: int) -> dict[str, Any]:
@@ -84,23 +84,16 @@ def task_skills(*, actor: User, task_id: int) -> dict[str, Any]:
             "task_id": task.pk,
             "team_id": None,
             "team_namespace": namespace or DEFAULT_NAMESPACE,
-            "skills": dedupe(extra),
+            "skills": kind_selectors.dedupe(extra),
             "preload_skills": [],
         }
-    context = TeamContext([team])
-    skills: list[str] = []
-    preload: list[str] = []
-    for _, bot in context.members(team):
-        ghost = context.ghost(bot)
-        if ghost is not None:
-            skills += bot_adapter.string_list(ghost.spec.get("skills"))
-            preload += bot_adapter.string_list(ghost.spec.get("preload_skills"))
+    skills, preload = kind_selectors.TeamContext([team]).skills(team)
     return {
         "task_id": task.pk,
         "team_id": team.pk,
         "team_namespace": team.namespace,
-        "skills": dedupe([*skills, *extra]),
-        "preload_skills": dedupe(preload),
+        "skills": kind_selectors.dedupe([*skills, *extra]),
+        "preload_skills": preload,
     }
 
 
@@ -140,26 +133,20 @@ class StageInfo:
 
 
 def is_pipeline(team: Kind | None) -> bool:
-    return team is not None and team.spec.get("collaborationModel") == turns.PIPELINE
+    return team is not None and TeamView.of(team.spec).collaboration_model == turns.PIPELINE
 
 
 def team_stages(team: Kind) -> list[Stage]:
     """One stage per team member, in order, with the member's bot as the team owner sees it."""
-    members = team.spec.get("members")
-    members = [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
-    bots = RowIndex.load(("Bot", member.get("botRef"), team.owner_id) for member in members)
-    stages = []
-    for member in members:
-        ref = member.get("botRef")
-        name = ref.get("name") if isinstance(ref, dict) else None
-        stages.append(
-            Stage(
-                name=name if isinstance(name, str) else "",
-                require_confirmation=bool(member.get("requireConfirmation")),
-                bot=bots.resolve("Bot", ref, team.owner_id),
-            )
+    bots = kind_selectors.team_bots([team])
+    return [
+        Stage(
+            name=member.bot_name,
+            require_confirmation=member.require_confirmation,
+            bot=bots.resolve("Bot", member.bot_ref, team.owner_id),
         )
-    return stages
+        for member in TeamView.of(team.spec).members
+    ]
 
 
 def _latest_turn_answers(task: TaskResource) -> list[tuple[list[Any], str]]:

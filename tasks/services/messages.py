@@ -4,7 +4,7 @@ update and delete, editing a user message, polling and the streaming status of a
 Rules (reference §6.8, with the deliberate differences noted):
 
 * Whoever can see the task (owner or approved member) sees its messages, through
-  ``tasks.shapes.visible_subtasks``; anyone else gets 404, as if the message did not exist.
+  ``tasks.selectors.visible_subtasks``; anyone else gets 404, as if the message did not exist.
 * Messages marked ``DELETE`` (a deleted task's, or one the owner marked so) are not shown by any
   route; to them a message in that state does not exist.
 * Only the task owner changes or deletes messages. An approved member, who can see the message,
@@ -35,7 +35,6 @@ from tasks.exceptions import SubtaskNotFound
 from tasks.models import TASK, Subtask, SubtaskContext, TaskResource
 from tasks.services import events, lifecycle
 from tasks.services.turns import check_prompt
-from tasks.shapes import visible_subtasks
 from wegent.errors import BadRequest, Forbidden, NotFound
 from wegent.hooks import Hook
 
@@ -79,7 +78,7 @@ def message_page(
     total counts the messages matching these filters.
     """
     task = selectors.accessible_task(actor, task_id)
-    rows = _shown(visible_subtasks(task, actor))
+    rows = _shown(selectors.visible_subtasks(task, actor))
     if before_message_id is not None:
         rows = rows.filter(message_id__lt=before_message_id)
     offset = (page - 1) * limit
@@ -104,7 +103,7 @@ def _task_of_message(subtask_id: int, missing: type[NotFound]) -> int:
 
 
 def _visible_row(task: TaskResource, actor: User, subtask_id: int, missing: type[NotFound]) -> Subtask:
-    row = _shown(visible_subtasks(task, actor)).filter(pk=subtask_id).first()
+    row = _shown(selectors.visible_subtasks(task, actor)).filter(pk=subtask_id).first()
     if row is None:
         raise missing()
     return row
@@ -134,7 +133,7 @@ def poll(
     sees messages that changed, e.g. an answer that completed.
     """
     task = selectors.accessible_task(actor, task_id)
-    rows = _shown(visible_subtasks(task, actor))
+    rows = _shown(selectors.visible_subtasks(task, actor))
     if last_subtask_id:
         rows = rows.filter(pk__gt=last_subtask_id)
     if since is not None:

@@ -25,8 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from kinds.adapters import can_read_row, row_by_id
-from kinds.adapters.teams import TeamContext
+from kinds import selectors as kind_selectors
 from kinds.models import DEFAULT_NAMESPACE, Kind, ResourceMember, ShareLink
 from tasks import documents, selectors, shapes, statuses
 from tasks.models import PLACEHOLDER, PLACEHOLDER_NAME, TASK, WORKSPACE, Subtask, TaskResource
@@ -203,15 +202,11 @@ class JoinOptions:
 def _team_for_copy(actor: User, team_id: int | None) -> Kind:
     """The chosen team (readable by the caller), else the caller's first own team."""
     if team_id is not None:
-        team = row_by_id("Team", team_id)
-        if team is None or not can_read_row(actor, team):
+        team = kind_selectors.readable_row(actor, "Team", team_id)
+        if team is None:
             raise BadRequest("Invalid team_id or team does not belong to you")
         return team
-    team = (
-        Kind.objects.filter(owner=actor, kind="Team", namespace=DEFAULT_NAMESPACE, is_active=True)
-        .order_by("id")
-        .first()
-    )
+    team = kind_selectors.scoped_rows(actor, "Team", DEFAULT_NAMESPACE).order_by("id").first()
     if team is None:
         raise BadRequest("You need to have at least one team to copy a shared task")
     return team
@@ -304,7 +299,7 @@ def _copy_messages(actor: User, original: TaskResource, copy: TaskResource, team
     The copy lists the new team's bots (not the original's, which the caller may not read);
     replies are re-pointed to the copied messages.
     """
-    bot_ids = [bot.pk for _, bot in TeamContext([team]).members(team)]
+    bot_ids = [bot.pk for _, bot in kind_selectors.TeamContext([team]).members(team)]
     rows = list(Subtask.objects.filter(task=original).exclude(status=statuses.DELETE).order_by("message_id"))
     now = timezone.now()
     Subtask.objects.bulk_create(

@@ -51,8 +51,9 @@ def _bound_item(ref: dict[str, Any], kb: Kind) -> dict[str, Any]:
 def _resolve_refs(task: TaskResource, refs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Kind]]:
     """Each ref's knowledge base, by id in one query (by name for refs written without an id);
     refs whose knowledge base is gone are left out, as in the reference."""
-    ids = [ref["id"] for ref in refs if isinstance(ref.get("id"), int) and 0 < ref["id"] <= selectors.MAX_ID]
-    by_id = {row.pk: row for row in Kind.objects.filter(pk__in=ids, kind=KNOWLEDGE_BASE, is_active=True)}
+    by_id = kind_selectors.rows_by_id(
+        KNOWLEDGE_BASE, {ref["id"] for ref in refs if isinstance(ref.get("id"), int)}
+    )
     found = []
     for ref in refs:
         kb: Kind | None

@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from kinds import selectors as kind_selectors
-from kinds.adapters import can_read_row, row_by_id
-from kinds.adapters.teams import TeamContext
 from kinds.models import DEFAULT_NAMESPACE, Kind
+from kinds.specs.team import TeamView
 from tasks import documents, selectors, statuses
 from tasks.exceptions import PromptTooLong, TaskBusy, TaskNotFound, TeamNotFound
 from tasks.models import PLACEHOLDER, PLACEHOLDER_NAME, TASK, WORKSPACE, Subtask, SubtaskContext, TaskResource
@@ -63,7 +62,7 @@ class TurnOptions:
     # The team and its loaded members when the caller already has them (saves queries): the
     # caller has checked the actor may use it.
     team: Kind | None = None
-    team_context: TeamContext | None = None
+    team_context: kind_selectors.TeamContext | None = None
     # False for a group-chat message that does not address the team: stored, no answer.
     with_answer: bool = True
     path: Literal["executor", "chat"] = EXECUTOR
@@ -124,9 +123,7 @@ def team_for_new_task(actor: User, options: TurnOptions) -> Kind:
     """The team by id (own, group, public) or by name and namespace; 404 otherwise."""
     team: Kind | None = None
     if options.team_id is not None:
-        team = row_by_id("Team", options.team_id)
-        if team is not None and not can_read_row(actor, team):
-            team = None
+        team = kind_selectors.readable_row(actor, "Team", options.team_id)
     elif options.team_name:
         team = kind_selectors.resolve(
             actor, "Team", options.team_name, options.team_namespace or DEFAULT_NAMESPACE
@@ -144,9 +141,9 @@ def team_of(task: TaskResource) -> Kind | None:
     return kind_selectors.resolve(task.owner, "Team", ref["name"], ref.get("namespace") or DEFAULT_NAMESPACE)
 
 
-def team_bots(team: Kind, context: TeamContext | None = None) -> list[Kind]:
+def team_bots(team: Kind, context: kind_selectors.TeamContext | None = None) -> list[Kind]:
     """The bots of the team's members that resolve; 400 when there are none."""
-    bots = [bot for _, bot in (context or TeamContext([team])).members(team)]
+    bots = [bot for _, bot in (context or kind_selectors.TeamContext([team])).members(team)]
     if not bots:
         raise BadRequest("No valid bots found in team")
     return bots
@@ -154,7 +151,7 @@ def team_bots(team: Kind, context: TeamContext | None = None) -> list[Kind]:
 
 def answering_bots(team: Kind, bots: list[Kind]) -> list[Kind]:
     """A pipeline answers stage by stage, so a new turn starts with the first stage's bot."""
-    if team.spec.get("collaborationModel") == PIPELINE:
+    if TeamView.of(team.spec).collaboration_model == PIPELINE:
         return bots[:1]
     return bots
 
