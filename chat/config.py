@@ -9,11 +9,11 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts import selectors as account_selectors
 from accounts.models import User
-from kinds.adapters.teams import TeamContext
+from kinds import selectors as kind_selectors
 from kinds.connections import ModelConnection, connection_for
-from kinds.models import DEFAULT_NAMESPACE, Kind
+from kinds.models import Kind
+from kinds.selectors import TeamContext
 from tasks.models import TaskResource
 from wegent.errors import BadRequest
 
@@ -70,21 +70,6 @@ def _override(
     return None, None
 
 
-def find_model(requester: User, name: str, model_type: str | None) -> Kind | None:
-    """A model by name as the requester may use it: own, then their groups', then public."""
-    rows = Kind.objects.filter(kind="Model", name=name, is_active=True)
-    if model_type in (None, "user"):
-        own = rows.filter(namespace=DEFAULT_NAMESPACE, owner=requester).first()
-        if own is not None or model_type == "user":
-            return own
-    if model_type in (None, "group"):
-        groups = account_selectors.readable_group_names(requester)
-        group_row = rows.filter(namespace__in=groups).order_by("namespace").first() if groups else None
-        if group_row is not None or model_type == "group":
-            return group_row
-    return rows.filter(namespace=DEFAULT_NAMESPACE, owner__isnull=True).first()
-
-
 def resolve(
     task: TaskResource | None,
     team: Kind,
@@ -101,7 +86,7 @@ def resolve(
     member, bot, context = first_bot(team, context)
     override, override_type = _override(task, model_name, model_type)
     if override:
-        model = find_model(requester, override, override_type)
+        model = kind_selectors.usable_model(requester, override, override_type)
         if model is None:
             raise ChatConfigError(f"Model {override} not found")
     else:

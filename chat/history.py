@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tasks import selectors, statuses
+from tasks.attachments import model_content
 from tasks.models import Subtask, SubtaskContext, TaskResource
-from tasks.services import attachments
 
 
 def _user_content(contexts: list[SubtaskContext], text: str) -> str | list[dict[str, Any]]:
@@ -15,9 +15,9 @@ def _user_content(contexts: list[SubtaskContext], text: str) -> str | list[dict[
     files = [c for c in contexts if c.context_type == SubtaskContext.ATTACHMENT and c.status == "ready"]
     if not files:
         return text
-    blocks = [attachments.attachment_text_for_model(c) for c in files]
+    blocks = [model_content.attachment_text_for_model(c) for c in files]
     combined = "\n\n".join([*blocks, f"[User Question]:\n{text}"])
-    images = [url for url in (attachments.image_data_url(c) for c in files) if url]
+    images = [url for url in (model_content.image_data_url(c) for c in files) if url]
     if not images:
         return combined
     parts: list[dict[str, Any]] = [{"type": "text", "text": combined}]

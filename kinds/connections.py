@@ -87,16 +87,9 @@ def connection_for(row: Kind, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Mo
 
 def _usable_models(actor: User) -> list[Kind]:
     """Active Models ``actor`` may call: own, their readable groups', public."""
-    from django.db.models import Q
+    from kinds import selectors
 
-    from accounts import selectors as account_selectors
-    from kinds.models import DEFAULT_NAMESPACE, Kind
-
-    visible = Q(namespace=DEFAULT_NAMESPACE) & (Q(owner=actor) | Q(owner__isnull=True))
-    groups = account_selectors.readable_group_names(actor)
-    if groups:
-        visible |= Q(namespace__in=groups)
-    return list(Kind.objects.filter(visible, kind="Model", is_active=True))
+    return list(selectors.visible_rows(actor, "Model"))
 
 
 def _same_url(stored: str | None, sent: str | None) -> bool:

@@ -1,22 +1,12 @@
-"""What the kinds app contributes to the accounts registries (installed by KindsConfig.ready), and
-the registries kinds offers the apps above it (filled by their own hooks)."""
+"""What the kinds app contributes to the accounts hooks (installed by KindsConfig.ready). The hooks
+kinds offers the apps above it are in kinds/events.py."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 from accounts import hooks as account_hooks
 from accounts.models import Group, User
 from kinds import list_cache
 from kinds.models import Kind
-
-# What apps above kinds plug into it (the tasks app fills both):
-# finder(teams) -> the PENDING/RUNNING tasks of those teams, each
-# ``{task_id, task_name, task_title, status, team_name}``.
-running_task_finders: list[Callable[[list[Kind]], list[dict[str, Any]]]] = []
-# hook(team, old_name), called after a team is renamed, inside the rename's transaction.
-on_team_renamed: list[Callable[[Kind, str], None]] = []
 
 
 def group_still_holds_resources(group: Group) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kinds import hooks as kind_hooks
+from kinds import events as kind_events
 from kinds.models import Kind
 from tasks import documents, kind_backend, statuses
 from tasks.models import TASK, TaskResource
@@ -64,7 +64,5 @@ def follow_team_rename(team: Kind, old_name: str) -> None:
 def install() -> None:
     kind_backend.register()
     attachments.connect_signals()
-    if running_tasks not in kind_hooks.running_task_finders:
-        kind_hooks.running_task_finders.append(running_tasks)
-    if follow_team_rename not in kind_hooks.on_team_renamed:
-        kind_hooks.on_team_renamed.append(follow_team_rename)
+    kind_events.running_task_finders.register(running_tasks)
+    kind_events.team_renamed.register(follow_team_rename)

@@ -22,8 +22,6 @@ from tasks.models import Subtask, SubtaskContext, TaskResource
 from wegent import crypto
 
 DETAIL_MESSAGES = 100
-# Re-exported while chat still reads it from here; the rule lives in tasks.selectors.
-visible_subtasks = selectors.visible_subtasks
 
 
 # --- tasks ---------------------------------------------------------------------------------------

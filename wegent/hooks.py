@@ -31,9 +31,10 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   answer's text so far; the first non-None answer wins, failures are logged.
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
-- ``kinds.running_task_finders`` and ``kinds.team_renamed`` (kinds/adapters, still plain lists,
-  moving with the kinds read API) -> tasks/hooks.py: a team delete checks for running tasks; a
-  renamed team's tasks follow the new name.
+- ``kinds.running_task_finders``, kinds/events.py -> tasks/hooks.py: the teams and bots routes
+  (running-tasks answers, deleting a team) ask for the PENDING/RUNNING tasks of some teams.
+- ``kinds.team_renamed``, kinds/events.py -> tasks/hooks.py: a team renamed through
+  ``PUT /api/teams/{id}``; its tasks follow the new name, inside the rename's transaction.
 
 Not ``Hook``s, because they are lookup tables by key rather than lists of callbacks:
 

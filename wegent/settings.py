@@ -371,6 +371,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "uvicorn.access": {"level": "WARNING"},
+        # The model SDKs' transport logs every request at INFO (a line per provider check).
+        "httpx": {"level": "WARNING"},
     },
 }
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import config
-from kinds.adapters import teams as team_adapter
+from kinds import selectors as kind_selectors
 from wegent.errors import NotFound
 
 TAGS = ["chat"]
@@ -34,11 +34,10 @@ class SearchEnginesSerializer(serializers.Serializer):
 class CheckDirectChatView(APIView):
     @extend_schema(responses=DirectChatSerializer, tags=TAGS)
     def get(self, request: Request, team_id: int) -> Response:
-        try:
-            team = team_adapter.readable_team(actor=request.user, team_id=team_id)
-        except Exception as exc:  # a team the caller may not read does not exist for them
-            raise NotFound("Team not found") from exc
-        context = team_adapter.TeamContext([team])
+        team = kind_selectors.readable_row(request.user, "Team", team_id)
+        if team is None:  # a team the caller may not read does not exist for them
+            raise NotFound("Team not found")
+        context = kind_selectors.TeamContext([team])
         members = context.members(team)
         shell_type = context.shell_type(members[0][1]) if members else ""
         return Response({"supports_direct_chat": config.supports_direct_chat(team), "shell_type": shell_type})

@@ -58,7 +58,7 @@ def join_data(actor: User, task_id: int, after_message_id: int | None) -> dict[s
     task = visible_task(actor, task_id)
     if task is None:
         return protocol.error(ACCESS_DENIED)
-    rows = selectors.messages_after(shapes.visible_subtasks(task, actor), after_message_id)
+    rows = selectors.messages_after(selectors.visible_subtasks(task, actor), after_message_id)
     if after_message_id is None:
         subtasks = shapes.detail_subtasks(shapes.latest_messages(rows))
     else:
@@ -75,7 +75,7 @@ def history_since(actor: User, payload: protocol.HistorySync) -> dict[str, Any]:
     if task is None:
         return protocol.error(ACCESS_DENIED)
     messages = []
-    for row in selectors.messages_after(shapes.visible_subtasks(task, actor), payload.after_message_id):
+    for row in selectors.messages_after(selectors.visible_subtasks(task, actor), payload.after_message_id):
         value = row.result.get("value") if isinstance(row.result, dict) else None
         messages.append(
             {

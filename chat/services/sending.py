@@ -9,9 +9,10 @@ from accounts.models import User
 from chat import config, history, protocol
 from chat.services.outcome import ACCESS_DENIED, Emit, Outcome, failed, visible_task
 from chat.streams import WORKER_ID, Answer
-from kinds.adapters import can_read_row, rows_by_id
-from kinds.adapters.teams import TeamContext
+from kinds import access
+from kinds import selectors as kind_selectors
 from kinds.models import Kind
+from kinds.selectors import TeamContext
 from tasks import selectors, shapes, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
@@ -149,7 +150,7 @@ def plan_sends(
         for (_, payload), found in zip(requests, checked, strict=True)
         if found is None and payload.task_id is None
     }
-    teams = rows_by_id("Team", wanted)
+    teams = kind_selectors.rows_by_id("Team", wanted)
     resolved: list[Found | Outcome | Exception] = []
     for (actor, payload), found in zip(requests, checked, strict=True):
         if found is not None:
@@ -199,7 +200,7 @@ def _team_of_send(actor: User, payload: protocol.ChatSend, teams: dict[int, Kind
         team = turns.team_of(existing)
     else:
         team = teams.get(payload.team_id)
-        team = team if team is not None and can_read_row(actor, team) else None
+        team = team if team is not None and kind_selectors.can(actor, team, access.READ) else None
     if team is None:
         return failed("Team not found")
     return existing, team

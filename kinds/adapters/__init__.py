@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from accounts import selectors as account_selectors
 from accounts.models import User
 from kinds import access, references, selectors
-from kinds.hooks import running_task_finders
+from kinds.events import running_task_finders
 from kinds.models import Kind
 from kinds.selectors import (  # noqa: F401 - the adapter modules' names for the shared read API
     MAX_ROW_ID,
@@ -41,12 +41,6 @@ def running_tasks_of(teams: list[Kind], *, with_team_name: bool) -> dict[str, An
     if not with_team_name:
         found = [{key: value for key, value in task.items() if key != "team_name"} for task in found]
     return {"has_running_tasks": bool(found), "running_tasks_count": len(found), "running_tasks": found}
-
-
-def can_read_row(actor: User, row: Kind) -> bool:
-    """``selectors.can(actor, row, READ)``. Only chat still calls this name (it switches to
-    ``kinds.selectors`` when its branch merges); then this goes."""
-    return selectors.can(actor, row, access.READ)
 
 
 def role_needed(action: str) -> str:

@@ -26,9 +26,9 @@ from kinds.adapters import (
     running_tasks_of,
     scope_namespaces,
 )
+from kinds.events import team_renamed
 from kinds.exceptions import AlreadyExists
 from kinds.graph import execution_type, load_components, shell_type
-from kinds.hooks import on_team_renamed
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from kinds.registry import KindType
 from kinds.selectors import TeamContext
@@ -40,9 +40,8 @@ TEAM, BOT, SHELL = "Team", "Bot", "Shell"
 DEFAULT_MODE = "pipeline"
 DUPLICATE_NAME = "Team name already exists, please modify the name"
 NOT_FOUND = "Team not found"
-# ``on_team_renamed`` (kinds.hooks) is called as hook(team, old_name) after a rename, inside its
+# ``kinds.events.team_renamed`` is called as hook(team, old_name) after a rename, inside its
 # transaction: the tasks app re-points ``spec.teamRef.name`` in the owner's tasks.
-__all__ = ["TeamContext", "on_team_renamed"]
 
 
 def _type() -> KindType:
@@ -227,7 +226,7 @@ def update_team(*, actor: User, team_id: int, changes: dict[str, Any]) -> Kind:
     if new_name and new_name != team.name:
         old_name = team.name
         team = rename_row(team, new_name, taken=BadRequest(DUPLICATE_NAME))
-        for hook in on_team_renamed:
+        for hook in team_renamed:
             hook(team, old_name)
     spec = dict(team.spec)
     if "bots" in changes:

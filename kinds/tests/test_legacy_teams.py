@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from accounts.roles import GroupRole
+from kinds import events as kind_events
 from kinds.adapters import teams as team_adapter
 from kinds.models import Kind
 from kinds.tests.factories import bot_doc, ghost_doc, team_doc
@@ -331,11 +332,8 @@ def test_update_team(api, user, public_parts):
     def hook(row: Kind, old: str) -> None:
         renamed.append((row.pk, old, row.name))
 
-    team_adapter.on_team_renamed.append(hook)
-    try:
+    with kind_events.team_renamed.registered(hook):
         response = api.put(url, {"name": "ut2", "description": "changed"}, format="json")
-    finally:
-        team_adapter.on_team_renamed.remove(hook)
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["id"] == team["id"] and body["name"] == "ut2" and body["description"] == "changed"

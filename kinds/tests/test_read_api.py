@@ -12,7 +12,7 @@ from kinds.specs.bot import BotView
 from kinds.specs.ghost import GhostView
 from kinds.specs.shell import ShellView
 from kinds.specs.team import TeamView
-from kinds.tests.conftest import ghost_doc, model_doc
+from kinds.tests.factories import ghost_doc, model_doc
 
 pytestmark = pytest.mark.django_db
 

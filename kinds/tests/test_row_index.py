@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import SystemRole
-from kinds.adapters import RowIndex
-from kinds.adapters.teams import TeamContext
 from kinds.models import Kind
+from kinds.selectors import RowIndex, TeamContext
 
 pytestmark = pytest.mark.django_db
 

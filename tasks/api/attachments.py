@@ -31,6 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kinds.api.legacy_shapes import LegacyMessageSerializer
+from tasks.attachments import model_content
 from tasks.models import SubtaskContext
 from tasks.selectors import MAX_ID
 from tasks.services import attachments as service
@@ -45,7 +46,7 @@ TAGS = ["attachments"]
 
 def attachment_response(context: SubtaskContext) -> dict[str, Any]:
     """``AttachmentResponse``."""
-    data = service.type_data(context)
+    data = model_content.type_data(context)
     return {
         "id": context.pk,
         "filename": data.get("original_filename") or context.name,
@@ -72,7 +73,7 @@ def attachment_preview(context: SubtaskContext) -> dict[str, Any]:
         **attachment_detail(context),
         "preview_type": preview_type,
         "preview_text": text,
-        "download_url": service.download_url(context),
+        "download_url": model_content.download_url(context),
     }
 
 
@@ -271,7 +272,7 @@ class StreamedFileResponse(FileResponse):
 
 def _file_response(context: SubtaskContext) -> FileResponse:
     handle = service.open_file(context)
-    mime = service.type_data(context).get("mime_type") or "application/octet-stream"
+    mime = model_content.type_data(context).get("mime_type") or "application/octet-stream"
     response = StreamedFileResponse(handle, content_type=mime)
     response["Content-Disposition"] = content_disposition(context.name)
     response["X-Content-Type-Options"] = "nosniff"

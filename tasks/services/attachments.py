@@ -1,7 +1,7 @@
 """Attachments: upload (and overwrite), deletion, and the reads behind the attachment routes.
 
 Who may read one is ``tasks.selectors.can_read_attachment``; what a model gets is
-``tasks.attachments.model_content`` (its names are re-exported here until their callers move).
+``tasks.attachments.model_content``.
 
 An attachment is a ``SubtaskContext`` of type "attachment": ``user`` uploaded it, ``subtask`` is
 NULL until a message links it, the bytes live in the attachments storage under ``storage_key``.
@@ -30,13 +30,7 @@ from django.db.models.signals import post_delete
 from accounts.models import User
 from tasks import selectors
 from tasks.attachments import parser, storage
-from tasks.attachments.model_content import (  # noqa: F401 - these names' old home, until callers move
-    attachment_text_for_model,
-    download_url,
-    image_data_url,
-    is_image,
-    type_data,
-)
+from tasks.attachments.model_content import is_image
 from tasks.exceptions import SubtaskNotFound
 from tasks.models import Subtask, SubtaskContext, TaskResource
 from wegent.errors import BadRequest, DomainError, Forbidden, NotFound

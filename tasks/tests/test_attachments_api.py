@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 
 from accounts.services import api_keys
 from kinds.models import ResourceMember
+from tasks.attachments import model_content
 from tasks.models import SubtaskContext
 from tasks.services import attachments as service
 from tasks.tests.test_attachments_parser import (
@@ -165,22 +166,22 @@ def test_upload_image_keeps_the_file_for_vision_without_base64(api, store):
     assert body["mime_type"] == "image/png" and context.type_data["is_image"] is True
     assert context.type_data["image"]["width"] == 6
     assert "base64" not in str(context.type_data) and len(context.extracted_text) < 200
-    url = service.image_data_url(context)
+    url = model_content.image_data_url(context)
     assert url is not None and url.startswith("data:image/png;base64,")
     import base64
 
     assert base64.b64decode(url.split(",", 1)[1]) == png
-    assert service.image_data_url(context, max_bytes=10) is None
-    assert service.attachment_text_for_model(context).startswith("[Attachment: pic.png")
+    assert model_content.image_data_url(context, max_bytes=10) is None
+    assert model_content.attachment_text_for_model(context).startswith("[Attachment: pic.png")
 
 
 def test_text_for_model_wraps_the_extracted_text(uploaded):
     _, context = uploaded("a.txt", b"payload")
-    block = service.attachment_text_for_model(context)
+    block = model_content.attachment_text_for_model(context)
     assert block.startswith("<attachment>\n[Attachment: a.txt | ID: ")
     assert "URL: /api/attachments/" in block and block.endswith("payload\n</attachment>")
     text_only = SubtaskContext.objects.get(pk=context.pk)
-    assert service.image_data_url(text_only) is None
+    assert model_content.image_data_url(text_only) is None
 
 
 def test_upload_truncates_long_text(api, settings):
@@ -195,7 +196,7 @@ def test_upload_truncates_long_text(api, settings):
     assert context.extracted_text.startswith("row 0\n") and context.extracted_text.endswith("row 4999\n")
     detail = upload(api, "small.txt", b"x").json()
     assert detail["truncation_info"] is None
-    assert "truncated from" in service.attachment_text_for_model(context)
+    assert "truncated from" in model_content.attachment_text_for_model(context)
 
 
 def test_large_upload_streams_to_a_temporary_file(api, settings, monkeypatch):
