@@ -85,6 +85,19 @@ def connection_for(row: Kind, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Mo
     )
 
 
+@dataclass(frozen=True)
+class ProviderTarget:
+    """What the settings page sends to reach a provider: its type, a key (or the mask of a stored
+    one), an optional base URL and headers, and optionally the Model whose key a mask means."""
+
+    provider_type: str | None
+    api_key: str | None
+    base_url: str | None = None
+    custom_headers: dict[str, str] | None = None
+    model_name: str | None = None
+    namespace: str | None = None
+
+
 def _usable_models(actor: User) -> list[Kind]:
     """Active Models ``actor`` may call: own, their readable groups', public."""
     from kinds import selectors

@@ -12,6 +12,7 @@ check runs, not at start).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,7 +21,7 @@ import openai
 
 from accounts.models import User
 from kinds import connections, selectors
-from kinds.connections import ANTHROPIC, COMPATIBLE, GOOGLE, OPENAI, ModelConnection
+from kinds.connections import ANTHROPIC, COMPATIBLE, GOOGLE, OPENAI, ModelConnection, ProviderTarget
 from kinds.model_clients import (
     ResponseTooLarge,
     anthropic_base_url,
@@ -86,16 +87,7 @@ def _stored_by_name(actor: User, model_name: str, namespace: str) -> tuple[str, 
     return key, view.base_url
 
 
-def check_connection_of(
-    *,
-    actor: User,
-    provider_type: str,
-    api_key: str,
-    base_url: str | None,
-    custom_headers: dict[str, str] | None,
-    model_name: str | None,
-    namespace: str | None,
-) -> ModelConnection:
+def check_connection_of(actor: User, target: ProviderTarget) -> ModelConnection:
     """The connection one check uses: the key sent, or the stored key a mask stands for.
 
     A mask with ``model_name`` means that Model's key, sent to its stored base URL (or the
@@ -103,10 +95,12 @@ def check_connection_of(
     shows as that mask at that base URL (``connections.stored_key_for_mask``). A stored key
     never goes to a URL the caller chose.
     """
+    provider_type, api_key, base_url = target.provider_type or "", target.api_key or "", target.base_url
     family = PROVIDER_FAMILIES.get(provider_type, COMPATIBLE)
     if _is_masked(api_key):
-        if model_name:
-            api_key, base_url = _stored_by_name(actor, model_name, namespace or DEFAULT_NAMESPACE)
+        if target.model_name:
+            namespace = target.namespace or DEFAULT_NAMESPACE
+            api_key, base_url = _stored_by_name(actor, target.model_name, namespace)
         else:
             stored = connections.stored_key_for_mask(actor, api_key, base_url, family)
             if stored is None:
@@ -120,7 +114,7 @@ def check_connection_of(
         api_key=api_key,
         base_url=base_url.rstrip("/") if base_url else None,
         api_format="responses" if provider_type == "openai-responses" else None,
-        default_headers=dict(custom_headers or {}),
+        default_headers=dict(target.custom_headers or {}),
         timeout=CHECK_TIMEOUT_SECONDS,
     )
 
@@ -283,42 +277,35 @@ def _scrub(message: str, secret: str) -> str:
     return message.replace(secret, "****") if secret else message
 
 
+def _checked(actor: User, target: ProviderTarget, call: Callable[[ModelConnection], Any]) -> Any:
+    """``call`` on the check's connection; a failure is re-raised with its message scrubbed of the
+    key (the one sent, or the stored key a mask stood for)."""
+    connection = None
+    try:
+        connection = check_connection_of(actor, target)
+        return _run(call, connection)
+    except CheckFailed as exc:
+        secret = connection.api_key if connection else target.api_key or ""
+        raise CheckFailed(_scrub(exc.message, secret), exc.status, unreachable=exc.unreachable) from None
+
+
 def check_connection(
-    *,
-    actor: User,
-    provider_type: str | None,
-    model_id: str | None,
-    api_key: str | None,
-    base_url: str | None = None,
-    custom_headers: dict[str, str] | None = None,
-    category: str | None = None,
-    model_name: str | None = None,
-    namespace: str | None = None,
+    actor: User, target: ProviderTarget, *, model_id: str | None, category: str | None = None
 ) -> dict[str, Any]:
     """``{success, message}``; a failing or unreachable provider is ``success: false``, never an error."""
-    if not provider_type or not model_id or not api_key:
+    if not target.provider_type or not model_id or not target.api_key:
         return {"success": False, "message": "Missing required fields: provider_type, model_id, api_key"}
     category = category or "llm"
     if category in _UNTESTED_CATEGORIES:
         return {"success": True, "message": _UNTESTED_CATEGORIES[category].format(model_id=model_id)}
-    connection = None
+    probe = _probe_embedding if category == "embedding" else _probe_llm
     try:
-        connection = check_connection_of(
-            actor=actor,
-            provider_type=provider_type,
-            api_key=api_key,
-            base_url=base_url,
-            custom_headers=custom_headers,
-            model_name=model_name,
-            namespace=namespace,
-        )
-        probe = _probe_embedding if category == "embedding" else _probe_llm
-        return {"success": True, "message": _run(probe, connection, model_id)}
+        return {"success": True, "message": _checked(actor, target, lambda conn: probe(conn, model_id))}
     except CheckFailed as exc:
         message = (
             exc.message if exc.message.startswith("Unsupported") else f"Connection failed: {exc.message}"
         )
-        return {"success": False, "message": _scrub(message, connection.api_key if connection else api_key)}
+        return {"success": False, "message": message}
 
 
 def _fetch_failure(exc: CheckFailed) -> str:
@@ -331,31 +318,11 @@ def _fetch_failure(exc: CheckFailed) -> str:
     }.get(exc.status or 0, f"HTTP error {exc.status}" if exc.status else exc.message)
 
 
-def fetch_available_models(
-    *,
-    actor: User,
-    provider_type: str | None,
-    api_key: str | None,
-    base_url: str | None = None,
-    custom_headers: dict[str, str] | None = None,
-    model_name: str | None = None,
-    namespace: str | None = None,
-) -> dict[str, Any]:
+def fetch_available_models(actor: User, target: ProviderTarget) -> dict[str, Any]:
     """``{success, models, message?}`` from the provider's model list."""
-    if not provider_type or not api_key:
+    if not target.provider_type or not target.api_key:
         return {"success": False, "message": "Missing required fields: provider_type, api_key", "models": []}
-    connection = None
     try:
-        connection = check_connection_of(
-            actor=actor,
-            provider_type=provider_type,
-            api_key=api_key,
-            base_url=base_url,
-            custom_headers=custom_headers,
-            model_name=model_name,
-            namespace=namespace,
-        )
-        return {"success": True, "models": _run(_models, connection)}
+        return {"success": True, "models": _checked(actor, target, _models)}
     except CheckFailed as exc:
-        message = _scrub(_fetch_failure(exc), connection.api_key if connection else api_key)
-        return {"success": False, "message": message, "models": []}
+        return {"success": False, "message": _fetch_failure(exc), "models": []}

@@ -18,7 +18,7 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
@@ -72,29 +72,33 @@ async def aclose_http_client() -> None:
         await client.aclose()
 
 
+def _client_options(
+    connection: ModelConnection, base_url: str, timeout: Any, transport: Any
+) -> dict[str, Any]:
+    """What every SDK client here is built with. Retries are the caller's decision."""
+    return {
+        "api_key": api_key_of(connection),
+        "base_url": base_url,
+        "timeout": timeout,
+        "max_retries": 0,
+        "default_headers": dict(connection.default_headers) or None,
+        "http_client": transport,
+    }
+
+
+def _pooled_client_options(connection: ModelConnection, base_url: str) -> dict[str, Any]:
+    # The pool is shared, so the client itself owns nothing.
+    return _client_options(connection, base_url, connection.timeout, http_client())
+
+
 def openai_client(connection: ModelConnection, base_url: str) -> openai.AsyncOpenAI:
-    # Retries are the caller's decision; the pool is shared, so the client itself owns nothing.
-    return openai.AsyncOpenAI(
-        api_key=api_key_of(connection),
-        base_url=base_url,
-        timeout=connection.timeout,
-        max_retries=0,
-        default_headers=dict(connection.default_headers) or None,
-        http_client=http_client(),
-    )
+    return openai.AsyncOpenAI(**_pooled_client_options(connection, base_url))
 
 
 def anthropic_client(connection: ModelConnection, base_url: str) -> anthropic.AsyncAnthropic:
     import anthropic
 
-    return anthropic.AsyncAnthropic(
-        api_key=api_key_of(connection),
-        base_url=base_url,
-        timeout=connection.timeout,
-        max_retries=0,
-        default_headers=dict(connection.default_headers) or None,
-        http_client=http_client(),
-    )
+    return anthropic.AsyncAnthropic(**_pooled_client_options(connection, base_url))
 
 
 # --- one-off checks ----------------------------------------------------------------------------
@@ -137,27 +141,17 @@ def _check_http_client(connection: ModelConnection) -> httpx2.Client:
     )
 
 
+def _checking_client_options(connection: ModelConnection, base_url: str) -> dict[str, Any]:
+    return _client_options(connection, base_url, _check_timeout(connection), _check_http_client(connection))
+
+
 def checking_openai_client(connection: ModelConnection, base_url: str) -> openai.OpenAI:
     """A client of its own for one check; use it in a ``with`` block."""
-    return openai.OpenAI(
-        api_key=api_key_of(connection),
-        base_url=base_url,
-        timeout=_check_timeout(connection),
-        max_retries=0,
-        default_headers=dict(connection.default_headers) or None,
-        http_client=_check_http_client(connection),
-    )
+    return openai.OpenAI(**_checking_client_options(connection, base_url))
 
 
 def checking_anthropic_client(connection: ModelConnection, base_url: str) -> anthropic.Anthropic:
     """A client of its own for one check; use it in a ``with`` block."""
     import anthropic
 
-    return anthropic.Anthropic(
-        api_key=api_key_of(connection),
-        base_url=base_url,
-        timeout=_check_timeout(connection),
-        max_retries=0,
-        default_headers=dict(connection.default_headers) or None,
-        http_client=_check_http_client(connection),
-    )
+    return anthropic.Anthropic(**_checking_client_options(connection, base_url))

@@ -10,26 +10,16 @@ import pytest
 
 from chat.history import history
 from chat.tests.test_providers import TINY_PNG
-from kinds.models import ResourceMember
-from tasks import documents
-from tasks.services import attachments, turns
+from tasks.services import attachments
+from tasks.tests.factories import group_chat_with, quiet_message
 
 pytestmark = pytest.mark.django_db
 
 
 def test_group_chat_messages_carry_their_senders(user, other_user, team, make_task):
     first = make_task(user, team, prompt="hi", answer="hello!", path="chat", source="chat_shell")
-    task = first.task
-    task.document = documents.changed(task.document, spec={"is_group_chat": True})
-    task.save()
-    ResourceMember.objects.create(
-        resource_type="Task", resource_id=task.pk, user=other_user, status="approved"
-    )
-    quiet = turns.start_turn(
-        actor=other_user,
-        task_id=task.pk,
-        options=turns.TurnOptions(prompt="just chatting", with_answer=False),
-    )
+    task = group_chat_with(first.task, other_user)
+    quiet = quiet_message(other_user, task, "just chatting")
     task.refresh_from_db()
 
     assert history(task) == [

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kinds.adapters import models as adapter
+from kinds.connections import ProviderTarget
 from wegent.api.pagination import envelope, page_params, paginate
 from wegent.api.validation import validate_body, validate_query
 
@@ -301,6 +302,17 @@ class ModelDetailView(APIView):
         return Response({"message": "Model deleted successfully"})
 
 
+def _provider_target(data: dict[str, Any]) -> ProviderTarget:
+    return ProviderTarget(
+        provider_type=data.get("provider_type"),
+        api_key=data.get("api_key"),
+        base_url=_blank_to_none(data.get("base_url")),
+        custom_headers=data.get("custom_headers"),
+        model_name=_blank_to_none(data.get("model_name")),
+        namespace=_blank_to_none(data.get("namespace")),
+    )
+
+
 class ModelTestConnectionView(APIView):
     @extend_schema(request=ConnectionTestSerializer, responses=ConnectionResultSerializer, tags=TAGS)
     def post(self, request: Request) -> Response:
@@ -308,15 +320,10 @@ class ModelTestConnectionView(APIView):
         from kinds import model_checks  # imports the model SDKs: only when a check runs
 
         result = model_checks.check_connection(
-            actor=request.user,
-            provider_type=data.get("provider_type"),
+            request.user,
+            _provider_target(data),
             model_id=data.get("model_id"),
-            api_key=data.get("api_key"),
-            base_url=_blank_to_none(data.get("base_url")),
-            custom_headers=data.get("custom_headers"),
             category=_blank_to_none(data.get("model_category_type")),
-            model_name=_blank_to_none(data.get("model_name")),
-            namespace=_blank_to_none(data.get("namespace")),
         )
         return Response(result)
 
@@ -327,15 +334,7 @@ class FetchAvailableModelsView(APIView):
         data = validate_body(ProviderRequestSerializer, request)
         from kinds import model_checks  # imports the model SDKs: only when a check runs
 
-        result = model_checks.fetch_available_models(
-            actor=request.user,
-            provider_type=data.get("provider_type"),
-            api_key=data.get("api_key"),
-            base_url=_blank_to_none(data.get("base_url")),
-            custom_headers=data.get("custom_headers"),
-            model_name=_blank_to_none(data.get("model_name")),
-            namespace=_blank_to_none(data.get("namespace")),
-        )
+        result = model_checks.fetch_available_models(request.user, _provider_target(data))
         return Response(result)
 
 

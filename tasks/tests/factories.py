@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import User
-from kinds.models import Kind
-from tasks import statuses
+from kinds.models import Kind, ResourceMember
+from tasks import documents, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
 
@@ -43,3 +43,18 @@ def complete(answer: Subtask, text: str) -> Subtask:
 def reload(task: TaskResource) -> TaskResource:
     task.refresh_from_db()
     return task
+
+
+def group_chat_with(task: TaskResource, member: User) -> TaskResource:
+    """Makes ``task`` a group chat with ``member`` approved in it."""
+    task.document = documents.changed(task.document, spec={"is_group_chat": True})
+    task.save()
+    ResourceMember.objects.create(resource_type="Task", resource_id=task.pk, user=member, status="approved")
+    return task
+
+
+def quiet_message(member: User, task: TaskResource, prompt: str) -> turns.Turn:
+    """A group-chat message from ``member`` that asks no AI answer."""
+    return turns.start_turn(
+        actor=member, task_id=task.pk, options=turns.TurnOptions(prompt=prompt, with_answer=False)
+    )

@@ -7,7 +7,7 @@ import pytest
 from tasks import statuses
 from tasks.models import PLACEHOLDER, Subtask, TaskResource
 from tasks.services import turns
-from tasks.tests.factories import complete
+from tasks.tests.factories import complete, group_chat_with, quiet_message
 
 pytestmark = pytest.mark.django_db
 
@@ -61,9 +61,6 @@ def test_complete_helper(user, team, make_task):
 
 
 def test_chat_path_rows_and_group_messages(user, other_user, team, make_task):
-    from kinds.models import ResourceMember
-    from tasks import documents
-
     first = make_task(user, team, prompt="hi", answer="hello!", path="chat", source="chat_shell")
     rows = list(Subtask.objects.filter(task=first.task).order_by("message_id"))
     assert [(r.title, r.progress, r.sender_type) for r in rows] == [
@@ -72,17 +69,8 @@ def test_chat_path_rows_and_group_messages(user, other_user, team, make_task):
     ]
     assert first.task.labels["source"] == "chat_shell"
     # A group-chat message without an answer: stored and sent by a member, no AI reply.
-    task = first.task
-    task.document = documents.changed(task.document, spec={"is_group_chat": True})
-    task.save()
-    ResourceMember.objects.create(
-        resource_type="Task", resource_id=task.pk, user=other_user, status="approved"
-    )
-    quiet = turns.start_turn(
-        actor=other_user,
-        task_id=task.pk,
-        options=turns.TurnOptions(prompt="just chatting", with_answer=False),
-    )
+    task = group_chat_with(first.task, other_user)
+    quiet = quiet_message(other_user, task, "just chatting")
     assert quiet.assistant_subtask is None and quiet.user_subtask.sender_user_id == other_user.pk
     assert quiet.user_subtask.user_id == user.pk  # messages belong to the conversation's owner
     task.refresh_from_db()
