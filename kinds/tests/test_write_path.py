@@ -290,3 +290,50 @@ def test_sqlite_concurrent_writers_never_see_database_is_locked(user, make_kind)
         thread.join(60)
     assert errors == []
     assert not Kind.objects.filter(name__startswith="w", kind="Ghost").exists()
+
+
+def _wait_for(condition) -> None:  # type: ignore[no-untyped-def]
+    """Waits (up to 10 s) until ``condition()`` holds; a progress poll, not a timing assertion."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_the_sqlite_write_lock_is_handed_on_in_arrival_order():
+    from wegent.sqlite.base import _WriteLock
+
+    lock = _WriteLock()
+    assert lock.acquire(timeout=1)
+    order: list[str] = []
+
+    def waiter(name: str) -> None:
+        assert lock.acquire(timeout=10)
+        order.append(name)
+        lock.release()
+
+    threads = []
+    for index, name in enumerate(["first", "second", "third"]):
+        thread = threading.Thread(target=waiter, args=(name,))
+        thread.start()
+        threads.append(thread)
+        _wait_for(lambda count=index + 1: len(lock._waiters) == count)
+    lock.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first", "second", "third"]
+    assert not lock.locked()
+
+
+def test_a_sqlite_write_lock_wait_that_times_out_leaves_the_queue():
+    from wegent.sqlite.base import _WriteLock
+
+    lock = _WriteLock()
+    assert lock.acquire(timeout=1)
+    assert lock.acquire(timeout=0.01) is False
+    assert len(lock._waiters) == 0
+    lock.release()
+    assert not lock.locked()
+    assert lock.acquire(timeout=0.01)
