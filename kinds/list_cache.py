@@ -7,10 +7,12 @@ a group or membership, a user's name) bumps the generation, so the next read bui
 
 Rendered values are kept per process; only the counter is shared.
 
-The bump happens at once (readers in the same transaction see their own writes) and again
-after commit: a reader that ran between the first bump and the commit may have cached the old
-rows under the new generation, and the second bump retires that entry. In the scaled mode the
-counter lives in Redis, so every worker sees every bump.
+A write outside a transaction bumps at once. Inside one, the bump happens after commit, once
+per transaction however many rows it writes (before the commit no other reader can see the
+write, and an entry cached meanwhile from the old rows is retired by that bump); until then
+the writing connection's own list reads are built afresh, so they see its writes. In the
+scaled mode the counter lives in Redis, so every worker sees every bump; a bump there is one
+round trip.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 
 _GENERATION_KEY = "kinds:list-generation"
@@ -44,16 +47,35 @@ def generation() -> int:
 
 
 def _bump_now() -> None:
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        # One round trip instead of the three of incr() (EXISTS, INCR) and add() on a miss.
+        key = backend.make_and_validate_key(_GENERATION_KEY)
+        with backend._cache.get_client(key, write=True).pipeline(transaction=False) as pipe:
+            pipe.set(key, _fresh_start(), nx=True).incr(key).execute()
+        return
     try:
-        cache.incr(_GENERATION_KEY)
+        backend.incr(_GENERATION_KEY)
     except ValueError:  # the key is missing (first write, restart or eviction)
-        cache.add(_GENERATION_KEY, _fresh_start(), None)
+        backend.add(_GENERATION_KEY, _fresh_start(), None)
+
+
+def _bump_pending() -> bool:
+    """Whether the open transaction on this thread's connection has a bump waiting for commit.
+
+    Django keeps the open transaction's hooks and drops those of rolled-back savepoints, so
+    the hook itself marks "this transaction changed a list".
+    """
+    connection = transaction.get_connection()
+    return connection.in_atomic_block and any(hook is _bump_now for _, hook, _ in connection.run_on_commit)
 
 
 def bump() -> None:
     """Retires every cached list: call after any write that could change one."""
-    _bump_now()
-    transaction.on_commit(_bump_now)
+    if not transaction.get_connection().in_atomic_block:
+        _bump_now()
+    elif not _bump_pending():
+        transaction.on_commit(_bump_now)
 
 
 # Values live in this process (the shared counter decides freshness for every process):
@@ -66,7 +88,7 @@ _LOCAL_MAX = 512
 def cached(parts: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     """``build()``'s result for ``parts`` under the current generation."""
     ttl = settings.LIST_CACHE_SECONDS
-    if ttl <= 0:
+    if ttl <= 0 or _bump_pending():
         return build()
     key = (generation(), *parts)
     now = time.monotonic()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
+
 from accounts.models import User
 from kinds import selectors
 from kinds.exceptions import KindNotFound
@@ -64,13 +66,40 @@ def _skill_exists(actor: User | None, name: str, namespace: str) -> bool:
     return namespace != DEFAULT_NAMESPACE and selectors.public_row("Skill", name) is not None
 
 
-def sync(row: Kind) -> None:
-    """Replaces the recorded edges of ``row`` with those of its current document."""
-    KindReference.objects.filter(source=row).delete()
+def sync(row: Kind, *, fresh: bool = False) -> None:
+    """Replaces the recorded edges of ``row`` with those of its current document.
+
+    ``fresh``: the row was inserted in this transaction, so it has no edges to remove yet.
+    """
+    if not fresh:
+        KindReference.objects.filter(source=row).delete()
     KindReference.objects.bulk_create(
         KindReference(source=row, target_kind=k, target_namespace=ns, target_name=name)
         for k, ns, name in outgoing(row.kind, row.document, row.namespace)
     )
+
+
+def has_referrers(row: Kind) -> bool:
+    """Whether ``selectors.referrers(row)`` would find any, in one fixed statement.
+
+    Deleting is the common case and is rarely refused: this answers it without the ORM cost of
+    the full referrer query (run only to word a refusal). Same rule: edges to the row's
+    identity from other active rows, of the row's owner when it is a personal row.
+    """
+    quote = connection.ops.quote_name
+    edges, kinds = quote(KindReference._meta.db_table), quote(Kind._meta.db_table)
+    sql = (
+        f"SELECT 1 FROM {edges} e INNER JOIN {kinds} s ON s.id = e.source_id "
+        "WHERE e.target_kind = %s AND e.target_namespace = %s AND e.target_name = %s "
+        "AND s.is_active = %s AND s.id <> %s"
+    )
+    params: list[Any] = [row.kind, row.namespace, row.name, True, row.pk]
+    if row.namespace == DEFAULT_NAMESPACE and row.owner_id is not None:
+        sql += " AND s.owner_id = %s"
+        params.append(row.owner_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " LIMIT 1", params)
+        return cursor.fetchone() is not None
 
 
 _REF_FIELDS = {"Bot": (("ghostRef", "Ghost"), ("shellRef", "Shell"), ("modelRef", "Model"))}

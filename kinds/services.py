@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from pydantic import ValidationError
 
 from accounts.models import User
-from kinds import access, references, registry, secrets, selectors
+from kinds import access, references, registry, rows, secrets, selectors
 from kinds.exceptions import (
     AlreadyExists,
     BodyRequired,
@@ -25,7 +25,7 @@ from kinds.exceptions import (
     StaleResourceVersion,
     StillReferenced,
 )
-from kinds.models import DEFAULT_NAMESPACE, Kind
+from kinds.models import DEFAULT_NAMESPACE, Kind, scope_for
 from kinds.registry import KindType
 from wegent.errors import DomainError, Forbidden, InvalidInput
 
@@ -138,8 +138,8 @@ def require_write(actor: User, owner: Owner, namespace: str, action: str, denied
         raise denied
 
 
-def _after_write(row: Kind) -> None:
-    references.sync(row)
+def _after_write(row: Kind, *, fresh: bool = False) -> None:
+    references.sync(row, fresh=fresh)
     if row.kind == "Device" and row.spec.get("isDefault"):
         _clear_other_default_devices(row)
 
@@ -162,10 +162,16 @@ def _writable(kind_type: KindType) -> None:
         )
 
 
-@transaction.atomic
 def create_resource(
     *, actor: User, kind_type: KindType, namespace: str, body: Any, owner: Owner | None = None
 ) -> Kind:
+    """Validates and inserts a new row.
+
+    Permission and validation read nothing the insert depends on, so they run before the
+    transaction (on SQLite, before the write lock). Nothing is looked up before the insert: the
+    unique key answers "already exists", and it is tried before the references are checked, so
+    a duplicate is a 409 even when its references are wrong, as before.
+    """
     owner = owner or Owner(actor)
     _writable(kind_type)
     require_write(
@@ -177,11 +183,8 @@ def create_resource(
     )
     document, _ = parse(kind_type, body, namespace=namespace, actor=owner.user)
     name = document["metadata"]["name"]
-    if selectors.find(owner.user, kind_type.kind, namespace, name) is not None:
-        raise AlreadyExists(f"{kind_type.kind} '{name}' already exists")
-    references.check(actor=owner.user, kind=kind_type.kind, document=document, namespace=namespace)
-    try:
-        with transaction.atomic():
+    with transaction.atomic():
+        try:
             row = Kind.objects.create(
                 owner=owner.user,
                 kind=kind_type.kind,
@@ -189,10 +192,13 @@ def create_resource(
                 name=name,
                 document=secrets.seal(kind_type.kind, document),
             )
-    except IntegrityError as exc:
-        # A concurrent create of the same name won the race for the unique key.
-        raise AlreadyExists(f"{kind_type.kind} '{name}' already exists") from exc
-    _after_write(row)
+        except IntegrityError as exc:
+            # The live row of that name, or a concurrent create that won the race for the key;
+            # the atomic block rolls the failed statement back as the error leaves it.
+            raise AlreadyExists(f"{kind_type.kind} '{name}' already exists") from exc
+        # Inside the transaction: a target deleted meanwhile must not leave a dangling edge.
+        references.check(actor=owner.user, kind=kind_type.kind, document=document, namespace=namespace)
+        _after_write(row, fresh=True)
     return row
 
 
@@ -207,11 +213,13 @@ def _locked_existing(
         action,
         KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
     )
-    row = (
-        selectors.scoped_rows(owner.user, kind_type.kind, namespace)
-        .select_for_update()
-        .filter(name=name)
-        .first()
+    return _lock_row(owner, kind_type, namespace, name)
+
+
+def _lock_row(owner: Owner, kind_type: KindType, namespace: str, name: str) -> Kind:
+    owner_id = owner.user.pk if owner.user is not None else None
+    row = rows.live_for_update(
+        kind_type.kind, namespace, scope_for(namespace=namespace, owner_id=owner_id), name
     )
     if row is None:
         raise KindNotFound(f"{kind_type.kind} '{name}' not found")
@@ -245,20 +253,26 @@ def update_resource(
     return row, UPDATED
 
 
-@transaction.atomic
 def delete_resource(
     *, actor: User, kind_type: KindType, namespace: str, name: str, owner: Owner | None = None
 ) -> None:
     """Hard-deletes a row nobody refers to; otherwise 409 with the referrers."""
     owner = owner or Owner(actor)
-    row = _locked_existing(
-        actor=actor, owner=owner, kind_type=kind_type, namespace=namespace, name=name, action=access.DELETE
+    # The permission check reads group roles only: before the transaction (and SQLite's lock).
+    require_write(
+        actor,
+        owner,
+        namespace,
+        access.DELETE,
+        KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
     )
-    delete_row(row)
+    with transaction.atomic():
+        delete_row(_lock_row(owner, kind_type, namespace, name))
 
 
 def delete_row(row: Kind) -> None:
-    blocking = selectors.referrers(row)
+    # One cheap existence query; the full list (and its ORM query) only for the refusal.
+    blocking = selectors.referrers(row) if references.has_referrers(row) else []
     if blocking:
         listed = ", ".join(f"{r.kind} {r.namespace}/{r.name}" for r in blocking[:10])
         more = f" and {len(blocking) - 10} more" if len(blocking) > 10 else ""
@@ -266,7 +280,7 @@ def delete_row(row: Kind) -> None:
             f"{row.kind} '{row.name}' is still referenced by {listed}{more}; delete or change those first",
             extra={"referrers": selectors.referrer_summary(blocking)},
         )
-    row.delete()
+    rows.delete(row)
 
 
 # --- batches --------------------------------------------------------------------------------

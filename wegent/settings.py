@@ -121,7 +121,8 @@ if DATABASE_URL:
         _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
 else:
     _db = {
-        "ENGINE": "django.db.backends.sqlite3",
+        # Django's SQLite backend, with writers queued in the process (see wegent/sqlite/base.py).
+        "ENGINE": "wegent.sqlite",
         "NAME": DATA_DIR / "db.sqlite3",
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
