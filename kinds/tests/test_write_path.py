@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Group, GroupMember, GroupRole
 from kinds import list_cache, references, rows, selectors
 from kinds.models import Kind, KindReference, SkillBinary
-from kinds.tests.conftest import bot_doc, ghost_doc
+from kinds.tests.factories import bot_doc, ghost_doc
 
 GHOSTS = "/api/v1/namespaces/default/ghosts"
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
