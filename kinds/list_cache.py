@@ -67,6 +67,8 @@ def _bump_pending() -> bool:
     the hook itself marks "this transaction changed a list".
     """
     connection = transaction.get_connection()
+    # ``run_on_commit`` is Django's own list of (savepoint ids, callable, robust): internal, and
+    # pinned by kinds/tests/test_write_path.py (one bump per transaction, none after rollback).
     return connection.in_atomic_block and any(hook is _bump_now for _, hook, _ in connection.run_on_commit)
 
 
