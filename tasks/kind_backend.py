@@ -262,7 +262,8 @@ class WorkspaceBackend:
     def _parse(self, actor: User, namespace: str, body: Any, name: str | None = None) -> tuple[dict, Any]:
         return kind_services.parse(_kind_type(self.kind), body, namespace=namespace, name=name, actor=actor)
 
-    def _create(self, actor: User, namespace: str, body: Any) -> TaskResource:
+    def _new_document(self, actor: User, namespace: str, body: Any) -> tuple[dict, str]:
+        """The checked document of a new row and its name; refuses a name already taken."""
         _require(
             actor,
             namespace,
@@ -273,6 +274,10 @@ class WorkspaceBackend:
         name = document["metadata"]["name"]
         if scoped_rows(actor, self.kind, namespace).filter(name=name).exists():
             raise AlreadyExists(f"{self.kind} '{name}' already exists")
+        return document, name
+
+    def _create(self, actor: User, namespace: str, body: Any) -> TaskResource:
+        document, name = self._new_document(actor, namespace, body)
         return _insert(actor, self.kind, namespace, name, document)
 
     def _update(self, actor: User, namespace: str, name: str, body: Any) -> tuple[TaskResource, str]:
@@ -301,16 +306,7 @@ class TaskBackend(WorkspaceBackend):
         lifecycle.delete_task(actor=row.owner, task_id=row.pk)
 
     def _create(self, actor: User, namespace: str, body: Any) -> TaskResource:
-        _require(
-            actor,
-            namespace,
-            access.CREATE,
-            NamespaceDenied(f"Namespace '{namespace}' not found or permission denied"),
-        )
-        document, _ = self._parse(actor, namespace, body)
-        name = document["metadata"]["name"]
-        if scoped_rows(actor, self.kind, namespace).filter(name=name).exists():
-            raise AlreadyExists(f"{self.kind} '{name}' already exists")
+        document, name = self._new_document(actor, namespace, body)
         team = self._references(actor, document)
         bots = turns.team_bots(team)
         turns.check_prompt(document["spec"]["prompt"])
