@@ -17,6 +17,7 @@ round trip.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -30,6 +31,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 
 _GENERATION_KEY = "kinds:list-generation"
+logger = logging.getLogger(__name__)
 
 
 def _fresh_start() -> int:
@@ -69,7 +71,22 @@ def _bump_pending() -> bool:
     connection = transaction.get_connection()
     # ``run_on_commit`` is Django's own list of (savepoint ids, callable, robust): internal, and
     # pinned by kinds/tests/test_write_path.py (one bump per transaction, none after rollback).
-    return connection.in_atomic_block and any(hook is _bump_now for _, hook, _ in connection.run_on_commit)
+    return connection.in_atomic_block and any(
+        hook is _bump_after_commit for _, hook, _ in connection.run_on_commit
+    )
+
+
+def _bump_after_commit() -> None:
+    """The bump of a committed write. The write stands whatever the cache does: a cache that
+    cannot be reached (a Redis restart) must not turn a saved write into a 500. This process
+    then drops its rendered lists; other processes' lists expire within LIST_CACHE_SECONDS, or at
+    once when the counter was lost with the cache (it restarts at a random value)."""
+    try:
+        _bump_now()
+    except Exception:
+        logger.warning("list cache: the bump after a write failed; lists expire by age", exc_info=True)
+        with _local_lock:
+            _local.clear()
 
 
 def bump() -> None:
@@ -77,7 +94,7 @@ def bump() -> None:
     if not transaction.get_connection().in_atomic_block:
         _bump_now()
     elif not _bump_pending():
-        transaction.on_commit(_bump_now)
+        transaction.on_commit(_bump_after_commit)
 
 
 # Values live in this process (the shared counter decides freshness for every process):

@@ -182,6 +182,24 @@ def test_one_list_cache_bump_per_transaction_after_commit(make_kind, user, setti
     assert list_cache.cached(("probe",), build) == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_write_whose_cache_bump_fails_still_answers_201(api, settings, monkeypatch):
+    """A cache outage after commit (a Redis restart) must not turn a saved write into a 500."""
+    settings.LIST_CACHE_SECONDS = 60
+    assert list_cache.cached(("probe",), lambda: "old") == "old"
+
+    def unreachable() -> None:
+        raise ConnectionError("Error 111 connecting to the cache")
+
+    monkeypatch.setattr(list_cache, "_bump_now", unreachable)
+    response = api.post("/api/v1/namespaces/default/ghosts", ghost_doc("saved"), format="json")
+
+    assert response.status_code == 201, response.content
+    assert Kind.objects.filter(kind="Ghost", name="saved", is_active=True).exists()
+    # This process dropped its rendered lists, so it cannot serve the one without the write.
+    assert list_cache.cached(("probe",), lambda: "new") == "new"
+
+
 # --- SQLite: writers queue in the process ------------------------------------------------------
 
 
