@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -29,9 +29,11 @@ from wegent.tests.helpers import free_port
 @pytest.fixture(autouse=True)
 def _clear_cache() -> Iterator[None]:
     # Throttle buckets and cached state must not leak between tests (Redis persists them).
-    cache.clear()
+    for alias in ("default", "login"):
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in ("default", "login"):
+        caches[alias].clear()
 
 
 @pytest.fixture

@@ -1,13 +1,17 @@
-"""Session login for the Django admin, by user name and password."""
+"""Session login for the Django admin, by user name and password (the API's login rule)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.backends import BaseBackend
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from accounts.exceptions import InvalidCredentials, TooManyLoginAttempts, UserNotActivated
 from accounts.models import User
+from accounts.services import auth
+from wegent.api.throttling import client_address
 
 
 class UserNameBackend(BaseBackend):
@@ -20,10 +24,15 @@ class UserNameBackend(BaseBackend):
     ) -> User | None:
         if username is None or password is None:
             return None
-        user = User.objects.filter(user_name=username).first()
-        if user is None or not user.check_password(password) or not user.is_active:
+        address = client_address(request) if request is not None else "unknown"
+        try:
+            # The same limits as the API's password logins: a console is no side door.
+            return auth.login(user_name=username, password=password, address=address)
+        except (InvalidCredentials, UserNotActivated):
             return None
-        return user
+        except TooManyLoginAttempts as exc:
+            # Stops Django trying any other backend; the form says the login failed.
+            raise PermissionDenied(exc.detail) from exc
 
     def get_user(self, user_id: int) -> User | None:
         return User.objects.filter(pk=user_id, is_active=True).first()

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from wegent.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from wegent.errors import BadRequest, Forbidden, NotFound, TooManyRequests, Unauthorized
 
 
 class InvalidCredentials(BadRequest):
     default_detail = "Invalid username or password"
+
+
+class TooManyLoginAttempts(TooManyRequests):
+    def __init__(self, *, retry_after: int) -> None:
+        # Worded like DRF's throttle answers, which the other throttled routes give.
+        super().__init__(
+            f"Too many failed login attempts. Expected available in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
 
 
 class UserNotActivated(BadRequest):

@@ -51,6 +51,17 @@ class PayloadTooLarge(DomainError):
     default_detail = "Payload too large"
 
 
+class TooManyRequests(DomainError):
+    """Refused for now; the API answers 429 with a ``Retry-After`` header of ``retry_after``."""
+
+    status_code = 429
+    default_detail = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail)
+
+
 class InvalidInput(DomainError):
     """Input that fails validation inside a service: answered as 422 with field errors."""
 

@@ -151,6 +151,17 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Login failure counts (accounts.services.login_guard) in a cache of their own without Redis:
+# the default one keeps 300 entries, and a spray of names must not evict a locked name's count.
+CACHES["login"] = (
+    CACHES["default"]
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "login-guard",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://localhost/"
 # Embedded mode: the run command starts a worker and beat inside the server process.
@@ -202,8 +213,19 @@ SIMPLE_JWT = {
 # Service token for the executor-manager and internal routes (never open access).
 INTERNAL_SERVICE_TOKEN = env_secret("WEGENT_INTERNAL_SERVICE_TOKEN")
 
-LOGIN_THROTTLE_RATE_USER = env_str("WEGENT_LOGIN_RATE_USER", "10/min")
-LOGIN_THROTTLE_RATE_IP = env_str("WEGENT_LOGIN_RATE_IP", "30/min")
+# Password logins count failures, never successes (accounts.services.login_guard): a user name
+# is locked after LOGIN_USER_FAILURES wrong passwords in a window, for LOGIN_LOCKOUT_SECONDS,
+# doubled on each repeat up to the maximum; past LOGIN_ADDRESS_FAILURES from one address, the
+# names that kept failing there are refused. 0 turns a limit off.
+LOGIN_USER_FAILURES = env_int("WEGENT_LOGIN_USER_FAILURES", 10)
+LOGIN_ADDRESS_FAILURES = env_int("WEGENT_LOGIN_ADDRESS_FAILURES", 100)
+LOGIN_FAILURE_WINDOW_SECONDS = max(1, env_int("WEGENT_LOGIN_FAILURE_WINDOW_SECONDS", 600))
+LOGIN_LOCKOUT_SECONDS = max(1, env_int("WEGENT_LOGIN_LOCKOUT_SECONDS", 60))
+LOGIN_LOCKOUT_MAX_SECONDS = max(1, env_int("WEGENT_LOGIN_LOCKOUT_MAX_SECONDS", 3600))
+# Requests per client address to the public OIDC look-ups (user-auth-type, cli-login).
+LOGIN_THROTTLE_RATE_IP = env_str("WEGENT_LOGIN_RATE_IP", "120/min")
+# Proxies in front that append to X-Forwarded-For; 0 = the connection's address is the client's.
+NUM_PROXIES = max(0, env_int("WEGENT_NUM_PROXIES", 0))
 
 # OIDC (mozilla-django-oidc backend; endpoints come from the discovery document).
 OIDC_ENABLED = env_bool("OIDC_ENABLED", False)
@@ -298,10 +320,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
-        "login_user": LOGIN_THROTTLE_RATE_USER,
         "login_ip": LOGIN_THROTTLE_RATE_IP,
     },
-    "NUM_PROXIES": env_int("WEGENT_NUM_PROXIES", 0) or None,
+    # An int, never None: None makes DRF take the whole X-Forwarded-For header as the address.
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.services import auth
 from accounts.services.tokens import token_response
-from wegent.api.throttling import LoginIpThrottle, LoginUserThrottle
+from wegent.api.throttling import client_address
 from wegent.api.validation import validate_body
 
 
@@ -31,31 +31,42 @@ class OAuth2FormSerializer(serializers.Serializer):
 TokenSerializer = inline_serializer(
     "Token", {"access_token": serializers.CharField(), "token_type": serializers.CharField()}
 )
+LOGIN_RESPONSES = {
+    200: TokenSerializer,
+    400: OpenApiResponse(description="Invalid username or password, or user not activated"),
+    429: OpenApiResponse(description="Too many failed attempts for this name; see Retry-After"),
+}
 
 
 class LoginView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
-    throttle_classes = [LoginIpThrottle, LoginUserThrottle]
+    # Not throttled by request count: accounts.services.login_guard counts wrong passwords.
+    throttle_classes: list = []
     parser_classes = [JSONParser]
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenSerializer}, tags=["auth"])
+    @extend_schema(request=LoginSerializer, responses=LOGIN_RESPONSES, tags=["auth"])
     def post(self, request: Request) -> Response:
         data = validate_body(LoginSerializer, request)
-        user = auth.login(user_name=data["user_name"], password=data["password"])
+        user = auth.login(
+            user_name=data["user_name"], password=data["password"], address=client_address(request)
+        )
         return Response(token_response(user))
 
 
 class OAuth2LoginView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
-    throttle_classes = [LoginIpThrottle, LoginUserThrottle]
+    # Not throttled by request count: accounts.services.login_guard counts wrong passwords.
+    throttle_classes: list = []
     parser_classes = [FormParser, MultiPartParser]
 
-    @extend_schema(request=OAuth2FormSerializer, responses={200: TokenSerializer}, tags=["auth"])
+    @extend_schema(request=OAuth2FormSerializer, responses=LOGIN_RESPONSES, tags=["auth"])
     def post(self, request: Request) -> Response:
         data = validate_body(OAuth2FormSerializer, request)
-        user = auth.login(user_name=data["username"], password=data["password"])
+        user = auth.login(
+            user_name=data["username"], password=data["password"], address=client_address(request)
+        )
         return Response(token_response(user))
 
 

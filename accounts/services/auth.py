@@ -9,6 +9,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from accounts import user_cache
 from accounts.exceptions import InvalidCredentials, InvalidToken, UserNotActivated
 from accounts.models import User
+from accounts.services import login_guard
 from accounts.services.tokens import identity_from_token
 
 
@@ -18,7 +19,16 @@ def _dummy_hash() -> str:
     return make_password("wegent-timing-equaliser")
 
 
-def login(*, user_name: str, password: str) -> User:
+def login(*, user_name: str, password: str, address: str) -> User:
+    """The user whose password this is; every password login goes through here.
+
+    ``address`` is the client's (``wegent.api.throttling.client_address``): wrong passwords
+    count against it and against the name, and may refuse later tries before any check.
+    """
+    return login_guard.guarded(user_name, address, lambda: _check_password(user_name, password))
+
+
+def _check_password(user_name: str, password: str) -> User:
     user = User.objects.filter(user_name=user_name).first()
     if user is None:
         check_password(password, _dummy_hash())

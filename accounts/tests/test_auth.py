@@ -82,16 +82,8 @@ def test_oauth2_form_login(anon_client, user):
     assert_validation_error(anon_client.post("/api/auth/oauth2", {"username": "alice"}), "password")
 
 
-def _throttle_rates(monkeypatch, **rates: str) -> None:
-    from rest_framework.throttling import SimpleRateThrottle
-
-    monkeypatch.setattr(
-        SimpleRateThrottle, "THROTTLE_RATES", {"login_user": "100/min", "login_ip": "100/min", **rates}
-    )
-
-
-def test_login_is_throttled_per_user_name(anon_client, user, monkeypatch):
-    _throttle_rates(monkeypatch, login_user="3/min")
+def test_login_wrong_passwords_lock_the_name_not_the_address(anon_client, user, settings):
+    settings.LOGIN_USER_FAILURES = 3
     codes = [
         anon_client.post(
             "/api/auth/login", {"user_name": "alice", "password": "x"}, format="json"
@@ -99,23 +91,22 @@ def test_login_is_throttled_per_user_name(anon_client, user, monkeypatch):
         for _ in range(4)
     ]
     assert codes == [400, 400, 400, 429]
-    # Another user name from the same address is still allowed.
+    # Another user name from the same address is still checked.
     other = anon_client.post("/api/auth/login", {"user_name": "carol", "password": "x"}, format="json")
     assert other.status_code == 400
 
 
-def test_login_is_throttled_per_address(anon_client, user, monkeypatch):
-    _throttle_rates(monkeypatch, login_ip="2/min")
-    codes = [
-        anon_client.post(
-            "/api/auth/login", {"user_name": f"u{i}", "password": "x"}, format="json"
-        ).status_code
-        for i in range(3)
-    ]
-    assert codes == [400, 400, 429]
-    throttled = anon_client.post("/api/auth/login", {"user_name": "z", "password": "x"}, format="json")
+def test_login_refusal_carries_retry_after(anon_client, user, settings):
+    settings.LOGIN_USER_FAILURES = 1
+    settings.LOGIN_LOCKOUT_SECONDS = 90
+    anon_client.post("/api/auth/login", {"user_name": "alice", "password": "x"}, format="json")
+    throttled = anon_client.post("/api/auth/login", {"user_name": "alice", "password": "x"}, format="json")
     assert throttled.status_code == 429
-    assert "Retry-After" in throttled.headers
+    wait = throttled.headers["Retry-After"]
+    assert 0 < int(wait) <= 90
+    assert throttled.json() == {
+        "detail": f"Too many failed login attempts. Expected available in {wait} seconds."
+    }
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from wegent.context import request_id_var
-from wegent.errors import DomainError, InvalidInput
+from wegent.errors import DomainError, InvalidInput, TooManyRequests
 
 logger = logging.getLogger("wegent.api")
 
@@ -59,7 +59,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, InvalidInput):
         return validation_response(exc.errors, exc.detail if exc.detail != VALIDATION_DETAIL else None)
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.detail, **exc.extra}, status=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        return Response({"detail": exc.detail, **exc.extra}, status=exc.status_code, headers=headers)
     if isinstance(exc, drf.ValidationError):
         location = getattr(exc, "location", "body")
         return validation_response(list(flatten_errors(exc.detail, [location])))
