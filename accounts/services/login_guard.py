@@ -1,7 +1,8 @@
 """Password-login limits: wrong passwords are counted, right ones never are.
 
 Three counters in the ``login`` cache (Redis when ``REDIS_URL`` is set, so every worker shares
-them), each in fixed windows of ``LOGIN_FAILURE_WINDOW_SECONDS`` aligned to the clock:
+them), each in windows of ``LOGIN_FAILURE_WINDOW_SECONDS`` aligned to the clock and read
+together with the window before (so a count never vanishes at a boundary):
 
 - per user name (trimmed, lower-cased; known or not, so answers do not tell names apart): at
   ``LOGIN_USER_FAILURES`` the name is locked for ``LOGIN_LOCKOUT_SECONDS``, doubled on every
@@ -80,43 +81,59 @@ def _refuse(seconds: float) -> TooManyLoginAttempts:
     return TooManyLoginAttempts(retry_after=max(1, math.ceil(seconds)))
 
 
-def _keys(user_name: str, address: str, now: float) -> dict[str, str]:
-    number, _ = _window(now)
+def _keys(user_name: str, address: str, window: int) -> dict[str, str]:
     name = _name_id(user_name)
     return {
         "lock": f"{_PREFIX}:lock:{name}",
         "strikes": f"{_PREFIX}:strikes:{name}",
-        "name": f"{_PREFIX}:fail:{number}:{name}",
-        "address": f"{_PREFIX}:addr:{number}:{address}",
-        "pair": f"{_PREFIX}:pair:{number}:{address}:{name}",
+        "name": f"{_PREFIX}:fail:{window}:{name}",
+        "address": f"{_PREFIX}:addr:{window}:{address}",
+        "pair": f"{_PREFIX}:pair:{window}:{address}:{name}",
     }
+
+
+def _counts(
+    user_name: str, address: str, now: float
+) -> tuple[dict[str, str], dict[str, int], dict[str, int]]:
+    """This window's keys, with the counts of this window and of the one before.
+
+    A count is read over both windows, so it does not drop to nothing at a boundary: a
+    failure is remembered for one to two window lengths.
+    """
+    number, _ = _window(now)
+    keys, previous = _keys(user_name, address, number), _keys(user_name, address, number - 1)
+    counted = ("name", "address", "pair")
+    found = _cache().get_many([keys["lock"], *(keys[k] for k in counted), *(previous[k] for k in counted)])
+    current = {k: found.get(keys[k], 0) for k in counted}
+    before = {k: found.get(previous[k], 0) for k in counted}
+    current["lock"] = found.get(keys["lock"])
+    return keys, current, before
 
 
 def check(user_name: str, address: str) -> None:
     """Raises ``TooManyLoginAttempts`` when this attempt must not reach the password check."""
     now = _now()
-    keys = _keys(user_name, address, now)
-    found = _cache().get_many([keys["lock"], keys["address"], keys["pair"]])
-    locked_until = found.get(keys["lock"])
+    _, current, before = _counts(user_name, address, now)
+    locked_until = current["lock"]
     if locked_until is not None and locked_until > now:
         raise _refuse(locked_until - now)
     limit = settings.LOGIN_ADDRESS_FAILURES
-    if (
-        limit
-        and found.get(keys["address"], 0) >= limit
-        and found.get(keys["pair"], 0) >= HOT_ADDRESS_NAME_FAILURES
-    ):
-        raise _refuse(_window(now)[1])
+    over = limit and current["address"] + before["address"] >= limit
+    if over and current["pair"] + before["pair"] >= HOT_ADDRESS_NAME_FAILURES:
+        left = _window(now)[1]
+        # This window's failures alone keep the address over through the next window too.
+        raise _refuse(left + settings.LOGIN_FAILURE_WINDOW_SECONDS if current["address"] >= limit else left)
 
 
 def record_failure(user_name: str, address: str) -> None:
     now = _now()
-    keys = _keys(user_name, address, now)
-    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
-    _count(keys["address"], window)
-    _count(keys["pair"], window)
+    keys, _, before = _counts(user_name, address, now)
+    # Kept two windows: the next window reads this one's counts as its previous.
+    keep = 2 * settings.LOGIN_FAILURE_WINDOW_SECONDS
+    _count(keys["address"], keep)
+    _count(keys["pair"], keep)
     threshold = settings.LOGIN_USER_FAILURES
-    if threshold and _count(keys["name"], window) >= threshold:
+    if threshold and _count(keys["name"], keep) + before["name"] >= threshold:
         strikes = _count(keys["strikes"], STRIKE_MEMORY_SECONDS)
         seconds = min(
             settings.LOGIN_LOCKOUT_SECONDS * 2 ** min(strikes - 1, 30), settings.LOGIN_LOCKOUT_MAX_SECONDS
@@ -126,7 +143,8 @@ def record_failure(user_name: str, address: str) -> None:
 
 
 def record_success(user_name: str, address: str) -> None:
-    _cache().delete(_keys(user_name, address, _now())["pair"])
+    number, _ = _window(_now())
+    _cache().delete_many([_keys(user_name, address, n)["pair"] for n in (number, number - 1)])
 
 
 def guarded(user_name: str, address: str, attempt: Callable[[], T]) -> T:

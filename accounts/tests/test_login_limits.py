@@ -196,3 +196,23 @@ def test_the_admin_console_lets_the_right_password_in(admin_user):
     response = console.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
     assert response.status_code == 302
     assert console.get("/admin/").status_code == 200
+
+
+def test_failures_are_not_forgotten_at_a_window_boundary(anon_client, user, clock):
+    window = 600
+    clock.advance(window - 30)
+    # alice fails from elsewhere; the names from here push this address over its limit.
+    elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
+    codes = [_login(anon_client, "alice", "wrong", **elsewhere).status_code for _ in range(9)]
+    codes += [_login(anon_client, f"guess{i}", "wrong").status_code for i in range(34) for _ in range(3)]
+    assert codes == [400] * 111
+    clock.advance(31)  # the next window
+    # The address is still over its limit for the names that kept failing from it...
+    assert _retry_after(_login(anon_client, "guess0", "wrong")) == window - 1  # till the earlier one is gone
+    # ...and alice's tenth failure locks her name.
+    assert _login(anon_client, "alice", "wrong", **elsewhere).status_code == 400
+    assert _retry_after(_login(anon_client, "alice", PASSWORD)) == 60
+    # Two windows later everything is forgotten.
+    clock.advance(2 * window)
+    assert _login(anon_client, "guess0", "wrong").status_code == 400
+    assert _login(anon_client, "alice", PASSWORD).status_code == 200
