@@ -25,6 +25,7 @@ address rule reads.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from django.core.cache import BaseCache, caches
 from accounts.exceptions import InvalidCredentials, TooManyLoginAttempts
 
 T = TypeVar("T")
+logger = logging.getLogger("wegent.auth")
 
 # Failures of one name from an address over its limit before that name is refused there: a
 # user's slip or two still gets through while a script hammers from the same office.
@@ -148,12 +150,25 @@ def record_success(user_name: str, address: str) -> None:
 
 
 def guarded(user_name: str, address: str, attempt: Callable[[], T]) -> T:
-    """Runs the password check ``attempt`` under the limits, counting a wrong password."""
-    check(user_name, address)
+    """Runs the password check ``attempt`` under the limits, counting a wrong password.
+
+    If the cache cannot be reached (a Redis restart) the password is still checked, without
+    limits: refusing every login for the length of an outage would be worse.
+    """
+    _unless_unreachable(check, user_name, address)
     try:
         result = attempt()
     except InvalidCredentials:
-        record_failure(user_name, address)
+        _unless_unreachable(record_failure, user_name, address)
         raise
-    record_success(user_name, address)
+    _unless_unreachable(record_success, user_name, address)
     return result
+
+
+def _unless_unreachable(step: Callable[[str, str], None], user_name: str, address: str) -> None:
+    try:
+        step(user_name, address)
+    except TooManyLoginAttempts:
+        raise
+    except Exception:
+        logger.warning("Login limits skipped: the cache is unreachable", exc_info=True)

@@ -216,3 +216,17 @@ def test_failures_are_not_forgotten_at_a_window_boundary(anon_client, user, cloc
     clock.advance(2 * window)
     assert _login(anon_client, "guess0", "wrong").status_code == 400
     assert _login(anon_client, "alice", PASSWORD).status_code == 200
+
+
+def test_an_unreachable_cache_still_checks_the_password(anon_client, user, monkeypatch, caplog):
+    from django.core.cache import caches
+
+    def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    cache = caches["login"]
+    for method in ("get_many", "add", "incr", "set", "delete_many"):
+        monkeypatch.setattr(cache, method, down)
+    assert _login(anon_client, "alice", PASSWORD).status_code == 200
+    assert _login(anon_client, "alice", "wrong").status_code == 400
+    assert "Login limits skipped" in caplog.text
