@@ -122,7 +122,9 @@ def _touch(api_key: ApiKey) -> None:
 def _impersonated_user(api_key: ApiKey, user_name: str) -> User:
     user_name = user_name.strip()
     if not user_name:
-        raise BadRequest("Username is required for service key authentication (use wegent-username header)")
+        # The key alone names nobody: credentials are incomplete, so 401 like a missing token
+        # (the reference answers 400, which clients do not treat as "log in again").
+        raise Unauthorized("Username is required for service key authentication (use wegent-username header)")
     if len(user_name) > 50 or not _USERNAME_RE.match(user_name):
         raise BadRequest(f"Invalid username format: {user_name[:50]}")
     user = User.objects.filter(user_name=user_name).first()

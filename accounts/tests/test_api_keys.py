@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, User
 from accounts.roles import KeyType
 from accounts.services import api_keys
 from wegent.tests.helpers import assert_validation_error
@@ -115,7 +115,6 @@ def test_service_key_impersonates_and_creates_users(anon_client, admin_user, use
     assert as_alice.status_code == 200
     suffix = anon_client.get("/api/api-keys", HTTP_AUTHORIZATION=f"Bearer {raw}#newcomer")
     assert suffix.status_code == 200
-    from accounts.models import User
 
     created = User.objects.get(user_name="newcomer")
     assert created.auth_source == "api:svc"
@@ -123,7 +122,7 @@ def test_service_key_impersonates_and_creates_users(anon_client, admin_user, use
     assert created.role == "user"
 
     missing = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw)
-    assert missing.status_code == 400
+    assert missing.status_code == 401
     assert missing.json()["detail"].startswith("Username is required for service key authentication")
     bad = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw, HTTP_WEGENT_USERNAME="bad name!")
     assert bad.status_code == 400
@@ -132,3 +131,37 @@ def test_service_key_impersonates_and_creates_users(anon_client, admin_user, use
     inactive = anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw, HTTP_WEGENT_USERNAME="alice")
     assert inactive.status_code == 401
     assert inactive.json() == {"detail": "User 'alice' is inactive"}
+
+
+# A service key names nobody by itself: without a user it is missing credentials, so every route
+# answers 401 (as for a missing token), never 400, and no user is created or touched.
+SERVICE_KEY_ROUTES = [
+    ("get", "/api/api-keys"),
+    ("get", "/api/users/me"),
+    ("get", "/api/v1/namespaces/default/ghosts"),
+    ("get", "/api/v1/kinds/skills"),
+    ("get", "/api/v1/kinds/skills/1/download"),
+    ("get", "/api/v1/kinds/skills/public/1/download"),
+    ("get", "/api/models/unified"),
+    ("get", "/api/tasks"),
+    ("post", "/api/v1/namespaces/default/ghosts"),
+]
+
+
+@pytest.mark.parametrize(("method", "route"), SERVICE_KEY_ROUTES)
+@pytest.mark.parametrize("how", ["X-API-Key", "Bearer", "empty-suffix", "blank-header"])
+def test_service_key_without_a_user_name_is_401_everywhere(anon_client, admin_user, method, route, how):
+    _, raw = api_keys.create_key(owner=admin_user, name="svc", key_type=KeyType.SERVICE)
+    headers = {
+        "X-API-Key": {"X-API-Key": raw},
+        "Bearer": {"Authorization": f"Bearer {raw}"},
+        "empty-suffix": {"X-API-Key": f"{raw}#"},
+        "blank-header": {"X-API-Key": raw, "wegent-username": "  "},
+    }[how]
+    users_before = set(User.objects.values_list("user_name", flat=True))
+    response = getattr(anon_client, method)(route, headers=headers)
+    assert response.status_code == 401, response.content
+    assert response.json() == {
+        "detail": "Username is required for service key authentication (use wegent-username header)"
+    }
+    assert set(User.objects.values_list("user_name", flat=True)) == users_before
