@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import ApiKey, User
 from accounts.roles import KeyType
@@ -165,3 +166,45 @@ def test_service_key_without_a_user_name_is_401_everywhere(anon_client, admin_us
         "detail": "Username is required for service key authentication (use wegent-username header)"
     }
     assert set(User.objects.values_list("user_name", flat=True)) == users_before
+
+
+def _shown_last_used(items: list[dict], key_id: int):  # type: ignore[no-untyped-def]
+    (item,) = [item for item in items if item["id"] == key_id]
+    return parse_datetime(item["last_used_at"])
+
+
+@pytest.mark.parametrize("stored_age", [timedelta(0), timedelta(seconds=5)])
+def test_a_read_after_a_use_shows_it(anon_client, api, admin_api, user, admin_user, stored_age):
+    # Writes to the row are coalesced; a listing right after a use must still show that use,
+    # whether the stored value is the creation time or an earlier use a few seconds ago.
+    personal, raw = api_keys.create_key(owner=user, name="k")
+    service, service_raw = api_keys.create_key(owner=admin_user, name="svc", key_type=KeyType.SERVICE)
+    stored = timezone.now() - stored_age
+    ApiKey.objects.filter(pk__in=[personal.pk, service.pk]).update(last_used_at=stored)
+    before_use = timezone.now()
+    assert anon_client.get("/api/users/me", HTTP_X_API_KEY=raw).status_code == 200
+    used = anon_client.get("/api/users/me", HTTP_X_API_KEY=service_raw, HTTP_WEGENT_USERNAME="carol")
+    assert used.status_code == 200
+    assert _shown_last_used(api.get("/api/api-keys").json()["items"], personal.pk) >= before_use
+    admin_personal = admin_api.get("/api/admin/personal-keys").json()["items"]
+    assert _shown_last_used(admin_personal, personal.pk) >= before_use
+    admin_service = admin_api.get("/api/admin/service-keys").json()["items"]
+    assert _shown_last_used(admin_service, service.pk) >= before_use
+    toggled = api.post(f"/api/api-keys/{personal.pk}/toggle-status").json()
+    assert parse_datetime(toggled["last_used_at"]) >= before_use
+
+
+def test_last_used_is_written_to_the_row_at_most_once_per_window(
+    anon_client, user, django_assert_num_queries
+):
+    key, raw = api_keys.create_key(owner=user, name="k")
+    stale = timezone.now() - timedelta(hours=1)
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=stale)
+    assert anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw).status_code == 200
+    key.refresh_from_db()
+    written = key.last_used_at
+    assert written > stale
+    # A second use inside the window does not write the row again (its time lives in the cache).
+    assert anon_client.get("/api/api-keys", HTTP_X_API_KEY=raw).status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at == written
