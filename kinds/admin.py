@@ -164,9 +164,11 @@ class KindAdmin(admin.ModelAdmin):
         "owner_label",
         "resource_version",
         "is_active",
+        "deactivated",
         "updated_at",
     ]
-    list_filter = ["kind", "namespace", "is_active", ScopeFilter]
+    # ``deactivated``: a public row switched off through /api/admin/public-* (not deleted).
+    list_filter = ["kind", "namespace", "is_active", "deactivated", ScopeFilter]
     search_fields = ["name", "owner__user_name"]
     list_select_related = ["owner"]
     ordering = ["id"]
@@ -177,6 +179,7 @@ class KindAdmin(admin.ModelAdmin):
         "owner_label",
         "resource_version",
         "is_active",
+        "deactivated",
         "created_at",
         "updated_at",
         "document_yaml",
@@ -188,6 +191,7 @@ class KindAdmin(admin.ModelAdmin):
         "owner_label",
         "resource_version",
         "is_active",
+        "deactivated",
         "created_at",
         "updated_at",
     ]

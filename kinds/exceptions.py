@@ -39,3 +39,7 @@ class StillReferenced(Conflict):
 
 class ReadOnlyKind(BadRequest):
     pass
+
+
+class DeactivatedResource(BadRequest):
+    """A newly chosen reference to a public resource an admin has deactivated."""

@@ -85,6 +85,10 @@ class Kind(ResourceRow):
     )
     kind = models.CharField(max_length=50, db_index=True)
     document = models.JSONField()
+    # Set by an admin on a public row (``is_active: false`` on /api/admin/public-*): the row is
+    # not deleted (``is_active`` is the soft delete) and keeps its name, but users no longer see
+    # it in their lists or may newly choose it; what already refers to it keeps working.
+    deactivated = models.BooleanField(default=False)
 
     class Meta(ResourceRow.Meta):
         constraints = [live_name_unique("uniq_live_kind_name")]

@@ -8,7 +8,7 @@ from django.db import connection
 
 from accounts.models import User
 from kinds import selectors
-from kinds.exceptions import KindNotFound
+from kinds.exceptions import DeactivatedResource, KindNotFound
 from kinds.models import DEFAULT_NAMESPACE, Kind, KindReference
 
 
@@ -39,22 +39,40 @@ def outgoing(kind: str, document: dict[str, Any], namespace: str) -> list[tuple[
     return targets
 
 
-def check(*, actor: User | None, kind: str, document: dict[str, Any], namespace: str) -> None:
+def check(
+    *,
+    actor: User | None,
+    kind: str,
+    document: dict[str, Any],
+    namespace: str,
+    previous: dict[str, Any] | None = None,
+) -> None:
     """Raises 404 for a reference that does not resolve for ``actor`` (None: public rows).
 
     Bots need their Ghost and Shell, Teams their Bots, Ghosts their Skills; a Bot's modelRef
-    is not checked (models may be added later, as in the reference).
+    is not checked (models may be added later, as in the reference). A reference that is new
+    (not in ``previous``, the document being replaced) must not resolve to a public row an
+    admin has deactivated: 400. References kept from ``previous`` stay valid.
     """
+    kept = set(outgoing(kind, previous, namespace)) if previous is not None else set()
     missing_skills: list[str] = []
-    for target_kind, target_ns, target_name in outgoing(kind, document, namespace):
-        if target_kind == "Model":
-            continue
-        if target_kind == "Skill":
+    for target in outgoing(kind, document, namespace):
+        target_kind, target_ns, target_name = target
+        if target_kind == "Skill":  # public skills are managed apart and never deactivated
             if not _skill_exists(actor, target_name, target_ns):
                 missing_skills.append(target_name)
             continue
-        if selectors.resolve(actor, target_kind, target_name, target_ns) is None:
+        if target_kind == "Model" and target in kept:
+            continue
+        row = selectors.resolve(actor, target_kind, target_name, target_ns)
+        if row is None:
+            if target_kind == "Model":
+                continue
             raise KindNotFound(f"{target_kind} '{target_name}' not found in namespace '{target_ns}'")
+        if row.deactivated and target not in kept:
+            raise DeactivatedResource(
+                f"Public {target_kind} '{target_name}' is deactivated and cannot be chosen"
+            )
     if missing_skills:
         raise KindNotFound(f"The following Skills do not exist: {', '.join(missing_skills)}")
 

@@ -44,6 +44,8 @@ __all__ = [
     "list_rendered",
     "load_components",
     "locked_row_by_id",
+    "offered",
+    "offered_public_row",
     "public_row",
     "readable_row",
     "referrer_summary",
@@ -81,7 +83,23 @@ def find(actor: User | None, kind: str, namespace: str, name: str) -> Kind | Non
 
 
 def public_row(kind: str, name: str) -> Kind | None:
+    """The public row of that name, deactivated or not (it still holds the name)."""
     return find(None, kind, DEFAULT_NAMESPACE, name)
+
+
+def offered(rows: QuerySet[Kind]) -> QuerySet[Kind]:
+    """``rows`` without deactivated public ones: what users may list and newly choose.
+
+    Only public rows are ever deactivated. Reads of what already refers to a row (``resolve``,
+    the team graph, task history) do not filter, so existing bots and tasks keep working.
+    """
+    return rows.filter(deactivated=False)
+
+
+def offered_public_row(kind: str, name: str) -> Kind | None:
+    """The public row of that name if it may be newly chosen (not deactivated)."""
+    row = public_row(kind, name)
+    return row if row is not None and not row.deactivated else None
 
 
 def resolve(actor: User | None, kind: str, name: str, namespace: str = DEFAULT_NAMESPACE) -> Kind | None:
@@ -217,7 +235,7 @@ def visible_rows(
     group_names = account_selectors.readable_group_names(actor) if groups is None else list(groups)
     conditions = [
         *([Q(namespace=DEFAULT_NAMESPACE, owner=actor)] if own else []),
-        *([Q(namespace=DEFAULT_NAMESPACE, owner__isnull=True)] if public else []),
+        *([Q(namespace=DEFAULT_NAMESPACE, owner__isnull=True, deactivated=False)] if public else []),
         *([Q(namespace__in=group_names)] if group_names else []),
     ]
     if not conditions:
@@ -239,4 +257,4 @@ def usable_model(actor: User, name: str, model_type: str | None = None) -> Kind 
         group_row = rows.filter(namespace__in=groups).order_by("namespace").first() if groups else None
         if group_row is not None or model_type == "group":
             return group_row
-    return rows.filter(namespace=DEFAULT_NAMESPACE, owner__isnull=True).first()
+    return rows.filter(namespace=DEFAULT_NAMESPACE, owner__isnull=True, deactivated=False).first()

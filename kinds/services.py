@@ -242,7 +242,9 @@ def update_resource(
             f"{kind_type.kind} '{name}' has been modified: resourceVersion {version} is stale "
             f"(current {row.resource_version}); read it again and retry"
         )
-    references.check(actor=owner.user, kind=kind_type.kind, document=document, namespace=namespace)
+    references.check(
+        actor=owner.user, kind=kind_type.kind, document=document, namespace=namespace, previous=row.document
+    )
     sealed = secrets.seal(kind_type.kind, document, row.document)
     if sealed == row.document:
         return row, UNCHANGED

@@ -6,6 +6,7 @@ that own those rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from accounts.api.api_keys import ApiKeyCreateSerializer, ApiKeySerializer, key_
 from accounts.api.auth import TokenSerializer
 from accounts.models import ApiKey, User
 from accounts.roles import KeyType, SystemRole
-from accounts.services import admin_users, system_config
+from accounts.services import admin_users, api_keys, system_config
 from accounts.services.tokens import token_response
 from wegent.api.pagination import envelope, page_params, paginate
 from wegent.api.permissions import IsSystemAdmin
@@ -147,12 +148,12 @@ def _user_body(user: User) -> dict[str, Any]:
     return dict(AdminUserSerializer(user).data)
 
 
-def _service_key_body(api_key: ApiKey) -> dict[str, Any]:
-    return dict(ServiceKeySerializer(api_key).data)
+def _service_key_bodies(keys: Iterable[ApiKey]) -> list[dict[str, Any]]:
+    return [dict(ServiceKeySerializer(key).data) for key in api_keys.with_recent_use(keys)]
 
 
-def _personal_key_body(api_key: ApiKey) -> dict[str, Any]:
-    return dict(AdminPersonalKeySerializer(api_key).data)
+def _personal_key_bodies(keys: Iterable[ApiKey]) -> list[dict[str, Any]]:
+    return [dict(AdminPersonalKeySerializer(key).data) for key in api_keys.with_recent_use(keys)]
 
 
 class AdminView(APIView):
@@ -262,7 +263,7 @@ class AdminTokenView(AdminView):
 class ServiceKeyListView(AdminView):
     @extend_schema(responses=ServiceKeyListSerializer, tags=TAGS)
     def get(self, request: Request) -> Response:
-        items = [_service_key_body(api_key) for api_key in admin_users.service_keys()]
+        items = _service_key_bodies(admin_users.service_keys())
         return Response({"items": items, "total": len(items)})
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ServiceKeyCreatedSerializer}, tags=TAGS)
@@ -280,7 +281,7 @@ class ServiceKeyToggleView(AdminView):
     @extend_schema(request=None, responses=ServiceKeySerializer, tags=TAGS)
     def post(self, request: Request, key_id: int) -> Response:
         api_key = admin_users.toggle_any_key(actor=request.user, key_id=key_id, key_type=KeyType.SERVICE)
-        return Response(_service_key_body(api_key))
+        return Response(_service_key_bodies([api_key])[0])
 
 
 class ServiceKeyDetailView(AdminView):
@@ -302,14 +303,14 @@ class PersonalKeyListView(AdminView):
         page = page_params(request, default_limit=50)
         query = validate_query(PersonalKeyQuery, request)
         rows, total = paginate(admin_users.personal_keys(search=query["search"]), page)
-        return Response(envelope([_personal_key_body(api_key) for api_key in rows], total))
+        return Response(envelope(_personal_key_bodies(rows), total))
 
 
 class PersonalKeyToggleView(AdminView):
     @extend_schema(request=None, responses=AdminPersonalKeySerializer, tags=TAGS)
     def post(self, request: Request, key_id: int) -> Response:
         api_key = admin_users.toggle_any_key(actor=request.user, key_id=key_id, key_type=KeyType.PERSONAL)
-        return Response(_personal_key_body(api_key))
+        return Response(_personal_key_bodies([api_key])[0])
 
 
 class PersonalKeyDetailView(AdminView):

@@ -57,7 +57,7 @@ class ApiKeyListView(APIView):
     )
     def get(self, request: Request) -> Response:
         keys = ApiKey.objects.filter(user=request.user, key_type=KeyType.PERSONAL)
-        items = ApiKeySerializer(keys, many=True).data
+        items = ApiKeySerializer(api_keys.with_recent_use(keys), many=True).data
         return Response({"items": items, "total": len(items)})
 
     @extend_schema(
@@ -77,6 +77,7 @@ class ApiKeyToggleView(APIView):
         api_key = api_keys.toggle_key(
             actor=request.user, key_id=key_id, key_type=KeyType.PERSONAL, own_only=True
         )
+        (api_key,) = api_keys.with_recent_use([api_key])
         return Response(ApiKeySerializer(api_key).data)
 
 

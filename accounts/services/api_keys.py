@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,10 +20,16 @@ from accounts.models import ApiKey, User
 from accounts.roles import KeyType, SystemRole
 from wegent.errors import BadRequest, Unauthorized
 
+logger = logging.getLogger(__name__)
+
 KEY_PREFIX = "wg-"
 _USERNAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-# last_used_at is refreshed at most this often, so a busy key does not write on every request.
+# The row's last_used_at is written at most this often, so a busy key does not write on every
+# request; a use inside the window is kept in the cache instead (see ``_touch``).
 _LAST_USED_GRANULARITY = timedelta(seconds=30)
+# How long a cached use outlives its request. Longer than any sensible gap between a use and
+# a look at the key list; if the entry is evicted first, the row is at most one window behind.
+_LAST_USED_CACHE_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -112,17 +121,59 @@ def authenticate(raw: str, *, impersonate: str | None = None) -> ApiKeyAuth:
     return ApiKeyAuth(user=api_key.user, api_key=api_key)
 
 
+def _last_used_cache_key(key_id: int) -> str:
+    return f"api-key:last-used:{key_id}"
+
+
 def _touch(api_key: ApiKey) -> None:
+    """Records a use: one row UPDATE per key per window, else one cache write.
+
+    Reads merge the cached time back in (``with_recent_use``), so a list right after a use
+    shows it on every worker, while the hot path stays one cheap write.
+    """
     now = timezone.now()
-    if now - api_key.last_used_at >= _LAST_USED_GRANULARITY:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    if now - api_key.last_used_at < _LAST_USED_GRANULARITY and _cache_use(api_key.pk, now):
         api_key.last_used_at = now
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
+def _cache_use(key_id: int, when: datetime) -> bool:
+    """Whether the cache took the use; if it cannot be reached the caller writes the row."""
+    try:
+        cache.set(_last_used_cache_key(key_id), when.timestamp(), _LAST_USED_CACHE_SECONDS)
+    except Exception:  # a cache outage must not fail authentication
+        logger.warning("api keys: could not cache a key's last use; writing the row", exc_info=True)
+        return False
+    return True
+
+
+def with_recent_use(keys: Iterable[ApiKey]) -> list[ApiKey]:
+    """``keys`` with ``last_used_at`` raised to any newer use not yet written to the row."""
+    keys = list(keys)
+    if not keys:
+        return keys
+    try:
+        cached = cache.get_many([_last_used_cache_key(key.pk) for key in keys])
+    except Exception:  # without the cache the rows are at most one window behind
+        logger.warning("api keys: could not read cached last uses", exc_info=True)
+        return keys
+    for key in keys:
+        stamp = cached.get(_last_used_cache_key(key.pk))
+        if isinstance(stamp, int | float):
+            used = datetime.fromtimestamp(stamp, tz=UTC)
+            if used > key.last_used_at:
+                key.last_used_at = used
+    return keys
 
 
 def _impersonated_user(api_key: ApiKey, user_name: str) -> User:
     user_name = user_name.strip()
     if not user_name:
-        raise BadRequest("Username is required for service key authentication (use wegent-username header)")
+        # The key alone names nobody: credentials are incomplete, so 401 like a missing token
+        # (the reference answers 400, which clients do not treat as "log in again").
+        raise Unauthorized("Username is required for service key authentication (use wegent-username header)")
     if len(user_name) > 50 or not _USERNAME_RE.match(user_name):
         raise BadRequest(f"Invalid username format: {user_name[:50]}")
     user = User.objects.filter(user_name=user_name).first()

@@ -201,6 +201,8 @@ def _team_of_send(actor: User, payload: protocol.ChatSend, teams: dict[int, Kind
     else:
         team = teams.get(payload.team_id)
         team = team if team is not None and kind_selectors.can(actor, team, access.READ) else None
+        if team is not None and team.deactivated:  # a new chat may not choose it
+            return failed(f"Public Team '{team.name}' is deactivated and cannot be chosen")
     if team is None:
         return failed("Team not found")
     return existing, team

@@ -90,7 +90,8 @@ def public_item(row: Kind) -> dict[str, Any]:
         "namespace": row.namespace,
         "display_name": display_name if display_name and display_name != row.name else None,
         "json": selectors.render(row),
-        "is_active": row.is_active,
+        # Deleted rows are never listed; ``is_active`` is the admin's on/off switch.
+        "is_active": not row.deactivated,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -131,6 +132,19 @@ def rename_public(row: Kind, new_name: str, *, taken: str) -> Kind:
     return rename_row(row, new_name, taken=BadRequest(taken))
 
 
+def set_public_active(row: Kind, is_active: bool | None) -> None:
+    """Deactivates or re-activates a locked public row (``None``: leave it as it is).
+
+    Not a delete: the row keeps its name and what already uses it keeps working; users stop
+    seeing it in lists and cannot newly choose it (``selectors.offered``,
+    ``references.check``).
+    """
+    if is_active is None or is_active != row.deactivated:
+        return
+    row.deactivated = not is_active
+    row.save(update_fields=["deactivated", "updated_at"])
+
+
 def _document(kind: str, name: str, document: dict[str, Any]) -> dict[str, Any]:
     metadata = document.get("metadata")
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
@@ -169,12 +183,11 @@ def update_public(
     document: dict[str, Any] | None = None,
     is_active: bool | None = None,
 ) -> Kind:
-    """Renames (when unreferenced) and replaces the document; moving and deactivating are refused."""
+    """Renames (when unreferenced), replaces the document, and (de)activates; moving is refused."""
     require_admin(actor)
     row = get_public_row(kind, row_id, lock=True)
     _check_namespace(namespace)
-    if is_active is False:
-        raise BadRequest(f"Deactivating a public {_label(kind)} is not supported; delete it instead")
+    set_public_active(row, is_active)
     if name is not None and name != row.name:
         row = rename_public(
             row, name, taken=f"Public {_label(kind)} '{name}' already exists in namespace '{row.namespace}'"

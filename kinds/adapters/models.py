@@ -14,7 +14,13 @@ from django.db import transaction
 
 from accounts.models import User
 from kinds import registry, secrets, selectors, services
-from kinds.adapters.admin import public_row_by_id, rename_public, require_admin, without_version
+from kinds.adapters.admin import (
+    public_row_by_id,
+    rename_public,
+    require_admin,
+    set_public_active,
+    without_version,
+)
 from kinds.adapters.shells import listing_namespaces, source_type
 from kinds.models import DEFAULT_NAMESPACE, Kind
 from kinds.registry import KindType
@@ -120,7 +126,9 @@ def list_unified_models(
             listed.append(row)
     listed.extend(
         row
-        for row in selectors.scoped_rows(None, "Model", DEFAULT_NAMESPACE).order_by("name", "id")
+        for row in selectors.offered(selectors.scoped_rows(None, "Model", DEFAULT_NAMESPACE)).order_by(
+            "name", "id"
+        )
         if wanted(ModelView.of(row.spec))
     )
     listed.sort(key=lambda row: row.name)
@@ -133,7 +141,7 @@ def get_unified_model(*, actor: User, name: str, model_type: str | None = None) 
     if model_type in (None, "", "user") or model_type not in MODEL_TYPES:
         row = selectors.find(actor, "Model", DEFAULT_NAMESPACE, name)
     if row is None and model_type != "user":
-        row = selectors.public_row("Model", name)
+        row = selectors.offered_public_row("Model", name)
     if row is None:
         raise NotFound("Model not found")
     return unified_model(row, include_config=True)
@@ -147,7 +155,7 @@ def model_names(*, actor: User, shell_type: str) -> list[dict[str, Any]]:
     support = {str(p) for p in (shell.spec.get("supportModel") or []) if p}
     names: dict[str, str | None] = {}
     for owner in (actor, None):
-        for row in selectors.scoped_rows(owner, "Model", DEFAULT_NAMESPACE):
+        for row in selectors.offered(selectors.scoped_rows(owner, "Model", DEFAULT_NAMESPACE)):
             if (not support or ModelView.of(row.spec).provider in support) and row.name not in names:
                 names[row.name] = row.display_name
     return [{"name": name, "displayName": names[name]} for name in sorted(names)]
@@ -161,14 +169,16 @@ def public_model_item(row: Kind) -> dict[str, Any]:
         "id": row.pk,
         "name": row.name,
         "config": model_config(row),
-        "is_active": row.is_active,
+        "is_active": not row.deactivated,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
 
 
 def public_models() -> Any:
-    return selectors.scoped_rows(None, "Model", DEFAULT_NAMESPACE).order_by("-created_at", "-id")
+    return selectors.offered(selectors.scoped_rows(None, "Model", DEFAULT_NAMESPACE)).order_by(
+        "-created_at", "-id"
+    )
 
 
 def get_public_model(model_id: int, *, lock: bool = False) -> Kind:
@@ -176,11 +186,6 @@ def get_public_model(model_id: int, *, lock: bool = False) -> Kind:
     if row is None:
         raise NotFound("Model not found")
     return row
-
-
-def _refuse_inactive(is_active: bool | None) -> None:
-    if is_active is False:
-        raise BadRequest("Inactive models are not supported; delete the model instead")
 
 
 def _create_public_model(actor: User, name: str, config: dict[str, Any]) -> Kind:
@@ -213,10 +218,11 @@ def create_public_model(
 ) -> Kind:
     """Admins only (the reference lets anyone create public models)."""
     require_admin(actor)
-    _refuse_inactive(is_active)
     if selectors.public_row("Model", name) is not None:
         raise BadRequest("Model name already exists")
-    return _create_public_model(actor, name, config)
+    row = _create_public_model(actor, name, config)
+    set_public_active(row, is_active)
+    return row
 
 
 @transaction.atomic
@@ -230,13 +236,15 @@ def upsert_public_models(*, actor: User, items: list[dict[str, Any]]) -> dict[st
         name = item["name"]
         try:
             with transaction.atomic():
-                _refuse_inactive(item.get("is_active"))
                 row = selectors.public_row("Model", name)
                 if row is None:
-                    created.append(_create_public_model(actor, name, {"env": item["env"]}))
+                    row = _create_public_model(actor, name, {"env": item["env"]})
+                    created.append(row)
                 else:
                     config = {**model_config(row), "env": item["env"]}
-                    updated.append(_replace_public_model(actor, row, {"modelConfig": config}))
+                    row = _replace_public_model(actor, row, {"modelConfig": config})
+                    updated.append(row)
+                set_public_active(row, item.get("is_active"))
         except DomainError as exc:
             skipped.append({"name": name, "reason": exc.detail if isinstance(exc.detail, str) else str(exc)})
     return {"created": created, "updated": updated, "skipped": skipped}
@@ -253,7 +261,7 @@ def update_public_model(
 ) -> Kind:
     require_admin(actor)
     row = get_public_model(model_id, lock=True)
-    _refuse_inactive(is_active)
+    set_public_active(row, is_active)
     if name is not None and name != row.name:
         row = rename_public(row, name, taken="Model name already exists")
     if config is None:

@@ -74,7 +74,9 @@ def unified_shell(row: Kind) -> dict[str, Any]:
 
 
 def public_shells() -> list[Kind]:
-    return list(selectors.scoped_rows(None, "Shell", DEFAULT_NAMESPACE).order_by("name", "id"))
+    return list(
+        selectors.offered(selectors.scoped_rows(None, "Shell", DEFAULT_NAMESPACE)).order_by("name", "id")
+    )
 
 
 def list_unified_shells(*, actor: User, scope: str, group_name: str | None) -> list[dict[str, Any]]:
@@ -98,7 +100,7 @@ def get_unified_shell(*, actor: User, name: str, shell_type: str | None) -> dict
             return unified_shell(own)
         if shell_type == "user":
             raise NotFound("User shell not found")
-    public = selectors.public_row("Shell", name)
+    public = selectors.offered_public_row("Shell", name)
     if public is None:
         raise NotFound("Shell not found")
     return unified_shell(public)
@@ -110,7 +112,7 @@ def _check_image(image: str) -> None:
 
 
 def _base_shell(name: str) -> Kind:
-    base = selectors.public_row("Shell", name)
+    base = selectors.offered_public_row("Shell", name)
     if base is None:
         raise BadRequest(f"Base shell '{name}' not found")
     if labels_of(base).get("type") != LOCAL_ENGINE:

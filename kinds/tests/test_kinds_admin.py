@@ -131,6 +131,9 @@ def test_filters_and_search(console, every_kind, other_user, make_kind):
     assert (
         console.get(url("changelist"), {"is_active__exact": "1", "namespace": "default"}).status_code == 200
     )
+    Kind.objects.filter(name="browser").update(deactivated=True)
+    switched_off = console.get(url("changelist"), {"deactivated__exact": "1"}).content.decode()
+    assert ">browser<" in switched_off and ">a-ghost<" not in switched_off
 
 
 def test_rows_are_not_added_here(console):

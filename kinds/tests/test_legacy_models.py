@@ -282,9 +282,11 @@ def test_admin_creates_public_model(admin_api, api, catalogue):
     assert_validation_error(admin_api.post("/api/models", {"config": {}}, format="json"), "name")
     bad_name = admin_api.post("/api/models", {"name": "Bad Name!", "config": {}}, format="json")
     assert bad_name.status_code == 400
+    # Created switched off (deactivated, see test_public_deactivation), not refused.
     inactive = admin_api.post("/api/models", {"name": "off", "config": {}, "is_active": False}, format="json")
-    assert inactive.status_code == 400
-    assert not Kind.objects.filter(name__in=["Bad Name!", "off"]).exists()
+    assert inactive.status_code == 201 and inactive.json()["is_active"] is False
+    assert Kind.objects.get(name="off").deactivated
+    assert not Kind.objects.filter(name="Bad Name!").exists()
 
 
 def test_admin_updates_and_deletes_public_model(admin_api, admin_user, make_kind, catalogue):
@@ -303,7 +305,9 @@ def test_admin_updates_and_deletes_public_model(admin_api, admin_user, make_kind
     assert (renamed.json()["id"], renamed.json()["name"]) == (public.pk, "p-gemini-2")
     taken = admin_api.put(f"/api/models/{public.pk}", {"name": "shared"}, format="json")
     assert taken.json() == {"detail": "Model name already exists"}
-    assert admin_api.put(f"/api/models/{public.pk}", {"is_active": False}, format="json").status_code == 400
+    switched_off = admin_api.put(f"/api/models/{public.pk}", {"is_active": False}, format="json")
+    assert switched_off.status_code == 200 and switched_off.json()["is_active"] is False
+    assert admin_api.put(f"/api/models/{public.pk}", {"is_active": True}, format="json").status_code == 200
     assert_validation_error(
         admin_api.put(f"/api/models/{public.pk}", {"config": "x"}, format="json"), "config"
     )

@@ -657,6 +657,42 @@ def test_delete_is_refused_while_a_ghost_uses_the_skill(api, user, uploaded, mak
     assert uploaded.is_active and SkillBinary.objects.count() == 1
 
 
+def test_admin_deletes_any_users_skill_but_cannot_read_it(api, admin_api, uploaded, other_user, client_for):
+    # The reference lets a system admin delete any skill; reads stay private to owners.
+    assert admin_api.get(f"{BASE}/{uploaded.pk}").status_code == 404
+    assert admin_api.get(f"{BASE}/{uploaded.pk}/download").status_code == 404
+    assert client_for(other_user).delete(f"{BASE}/{uploaded.pk}").status_code == 404
+    response = admin_api.delete(f"{BASE}/{uploaded.pk}")
+    assert response.status_code == 204
+    uploaded.refresh_from_db()
+    assert uploaded.is_active is False and SkillBinary.objects.count() == 0
+    assert api.get(f"{BASE}/{uploaded.pk}").status_code == 404
+    assert admin_api.delete(f"{BASE}/{uploaded.pk}").status_code == 404
+    assert admin_api.delete(f"{BASE}/999999").status_code == 404
+
+
+def test_admin_delete_of_a_group_skill_and_referrers_still_block(
+    admin_api, user, make_user, client_for, make_kind
+):
+    carol = make_user("carol")
+    make_group("team", carol)
+    carol_api = client_for(carol)
+    group_skill = upload(
+        carol_api, make_zip("g-skill"), filename="g-skill.zip", name="g-skill", namespace="team"
+    )
+    group_id = int(group_skill.json()["metadata"]["labels"]["id"])
+    assert admin_api.delete(f"{BASE}/{group_id}").status_code == 204
+    assert not Kind.objects.get(pk=group_id).is_active
+
+    mine = Kind.objects.get(pk=int(upload(client_for(user)).json()["metadata"]["labels"]["id"]))
+    make_kind(user, ghost_doc("g1", skills=["my-skill"]))
+    refused = admin_api.delete(f"{BASE}/{mine.pk}")
+    assert refused.status_code == 400
+    assert refused.json()["detail"]["code"] == "SKILL_REFERENCED"
+    mine.refresh_from_db()
+    assert mine.is_active and SkillBinary.objects.filter(kind=mine).exists()
+
+
 def test_remove_references_then_delete(api, user, uploaded, make_kind, other_user, client_for):
     make_kind(user, ghost_doc("g1", skills=["my-skill", "my-skill"], preload_skills=["my-skill"]))
     make_kind(user, ghost_doc("g2", skills=["my-skill"]))

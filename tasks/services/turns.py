@@ -130,6 +130,8 @@ def team_for_new_task(actor: User, options: TurnOptions) -> Kind:
         )
     if team is None:
         raise TeamNotFound()
+    if team.deactivated:  # existing tasks keep their team; a new one may not choose it
+        raise BadRequest(f"Public Team '{team.name}' is deactivated and cannot be chosen")
     return team
 
 
