@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "wegent.middleware.SiteAuthenticationMiddleware",
     "wegent.middleware.SiteMessageMiddleware",
+    "wegent.middleware.PathIntegerRangeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
