@@ -119,3 +119,25 @@ def test_the_largest_database_integer_in_a_path_reaches_the_view(admin_api):
     assert response.status_code == 404
     assert re.search("not found", response.json()["detail"], re.I)
     assert response.json()["detail"] != "Not Found"  # the view's answer, not the guard's
+
+
+def _integer_schemas(node: object) -> list[dict]:
+    found = []
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+            found.append(node)
+        for value in node.values():
+            found.extend(_integer_schemas(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_integer_schemas(value))
+    return found
+
+
+def test_the_schema_says_every_integer_is_int64_or_narrower(anon_client):
+    # A client and the fuzzer learn the range from the schema; the fuzzer then tries the
+    # values just past it against every integer of every operation.
+    integers = _integer_schemas(anon_client.get("/api/openapi.json").json())
+    assert len(integers) > 100
+    assert [schema for schema in integers if schema.get("format") not in ("int32", "int64")] == []
