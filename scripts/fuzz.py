@@ -170,7 +170,8 @@ def schemathesis(url: str, key: str, label: str, report: Path) -> int:
     )
     log(f"schemathesis as the {label}")
     started = time.monotonic()
-    code = subprocess.run(command, cwd=ROOT, env=env).returncode
+    # Run in the data dir: schemathesis keeps its crash cache (``st replay``) in the cwd.
+    code = subprocess.run(command, cwd=report.parent, env=env).returncode
     log(f"schemathesis as the {label}: exit {code} in {time.monotonic() - started:.0f}s")
     return code
 
