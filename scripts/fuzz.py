@@ -20,7 +20,7 @@ user or key ids (deactivate, delete or demote themselves); every other case of e
 runs, so routes added later are fuzzed as they come.
 
 Settings through the environment: FUZZ_MAX_EXAMPLES (per operation and phase, default 8),
-FUZZ_MAX_TIME (seconds per caller, default 60), FUZZ_SEED (default 1), FUZZ_PHASES
+FUZZ_MAX_TIME (seconds per caller, default 50), FUZZ_SEED (default 1), FUZZ_PHASES
 (default examples,coverage,fuzzing), FUZZ_KEEP=1 keeps the data dir and logs.
 """
 
@@ -146,7 +146,7 @@ def schemathesis(url: str, key: str, label: str, report: Path) -> int:
         "--max-examples",
         os.environ.get("FUZZ_MAX_EXAMPLES", "8"),
         "--max-time",
-        os.environ.get("FUZZ_MAX_TIME", "60"),
+        os.environ.get("FUZZ_MAX_TIME", "50"),
         "--seed",
         os.environ.get("FUZZ_SEED", "1"),
         "--request-timeout",
