@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole check: lint, migrations, OpenAPI schema, then the suite on SQLite (embedded mode),
-# on PostgreSQL + Redis, and on MariaDB + Redis. Under CI=true an unreachable server fails the
-# run; elsewhere it is reported loudly and that leg is left out.
+# a schemathesis run against the real server (scripts/fuzz.py), the suite on PostgreSQL + Redis,
+# and on MariaDB + Redis. Under CI=true an unreachable server fails the run; elsewhere it is
+# reported loudly and that leg is left out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -50,6 +51,11 @@ step "OpenAPI schema validates"
 $PY manage.py spectacular --validate --fail-on-warn --file /dev/null || failed+=("openapi schema")
 
 run_leg "SQLite (embedded: in-memory layer, local cache)" WEGENT_TEST_LEG=sqlite
+
+# Every operation of the OpenAPI schema, fuzzed against the real server on a throw-away SQLite
+# install, as a normal user and as an admin: any 5xx fails (scripts/fuzz.py says how).
+step "schemathesis: no operation answers 5xx"
+$PY scripts/fuzz.py || failed+=("schemathesis fuzz (5xx)")
 
 if need "Redis" 127.0.0.1 6379 && need "PostgreSQL" 127.0.0.1 5432; then
   run_leg "PostgreSQL + Redis" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_TEST_URL" WEGENT_TEST_LEG=postgres

@@ -1,4 +1,4 @@
-"""HTTP middleware: request ids and the request body size limit."""
+"""HTTP middleware: request ids, the request body size limit and the range of integer path values."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from wegent.api.validation import MAX_DB_INTEGER
 from wegent.context import request_id_var
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -152,3 +153,27 @@ class RejectNulMiddleware:
                 {"detail": "Invalid character (NUL) in the request path or query"}, status=400
             )
         return self.get_response(request)
+
+
+class PathIntegerRangeMiddleware:
+    """404 for an integer path value (``<int:...>``) past what a database column holds.
+
+    Every ``<int:...>`` value is a row id or a number compared with one, and no row has an id
+    past a signed 64-bit integer; such a value reached the database and failed there (SQLite
+    ``OverflowError``, PostgreSQL "bigint out of range") as a 500. Checked here once, for every
+    route present and future, with the answer of a path that names nothing.
+    """
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable, args: tuple, kwargs: dict[str, object]
+    ) -> HttpResponse | None:
+        for value in (*args, *kwargs.values()):
+            if type(value) is int and not 0 <= value <= MAX_DB_INTEGER:
+                return JsonResponse({"detail": "Not Found"}, status=404)
+        return None

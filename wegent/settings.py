@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "wegent.middleware.SiteAuthenticationMiddleware",
     "wegent.middleware.SiteMessageMiddleware",
+    "wegent.middleware.PathIntegerRangeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -336,6 +337,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "wegent.api.schema.integers_are_int64",
+    ],
     # Fields of the same name with different choices get named enums of their own.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "tasks.statuses.TASK_STATUSES",

@@ -13,7 +13,7 @@ from accounts.api.shapes import UserInDBSerializer, user_in_db
 from accounts.roles import SystemRole
 from accounts.services import user_profile
 from wegent.api.permissions import IsSystemAdmin
-from wegent.api.validation import validate_body, validate_query
+from wegent.api.validation import nullable_list, validate_body, validate_query
 
 TAGS = ["users"]
 # Plain strings in the schema: an enum here would clash with other apps' enums of the same values.
@@ -49,7 +49,7 @@ class PreferencesUpdateSerializer(serializers.Serializer):
 class UserUpdateSerializer(serializers.Serializer):
     user_name = serializers.CharField(min_length=2, max_length=50, required=False)
     email = serializers.EmailField(max_length=100, required=False, allow_null=True)
-    git_info = GitInfoInputSerializer(many=True, required=False, allow_null=True, max_length=50)
+    git_info = nullable_list(GitInfoInputSerializer(), required=False, max_length=50)
     password = serializers.CharField(
         min_length=6, max_length=1024, required=False, allow_null=True, trim_whitespace=False
     )

@@ -630,3 +630,13 @@ def test_non_admin_cannot_create_users(api):
 def test_create_bad_input_is_422(admin_api, body, field):
     assert_validation_error(admin_api.post("/api/users", body, format="json"), field)
     assert not User.objects.filter(user_name="okname").exists()
+
+
+def test_null_git_info_items_are_a_422_and_change_nothing(api, user):
+    # The list may be null; its items may not (they were read as dicts: a 500, found by the fuzzer).
+    put_me(api, {"git_info": [github()]})
+    before = stored_git(User.objects.get(pk=user.pk))
+    assert_validation_error(put_me(api, {"git_info": [None]}), "git_info")
+    assert_validation_error(put_me(api, {"git_info": [github(), None]}), "git_info")
+    assert stored_git(User.objects.get(pk=user.pk)) == before
+    assert put_me(api, {"git_info": None}).status_code == 200

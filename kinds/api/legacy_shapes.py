@@ -17,6 +17,7 @@ from accounts.models import User
 from kinds.adapters import MAX_ROW_ID, SCOPES
 from kinds.adapters.bots import BIND_TYPES, MAX_BOT_NAME
 from kinds.specs.base import NAME_PATTERN, NAME_RULE
+from wegent.api.validation import nullable_list
 
 
 def _valid_name(value: str) -> str:
@@ -186,7 +187,7 @@ class TeamCreateSerializer(_WorkflowMixin, serializers.Serializer):
 class TeamUpdateSerializer(_WorkflowMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100, validators=[_valid_name], required=False)
     description = _optional_text()
-    bots = TeamBotInputSerializer(many=True, allow_empty=True, required=False, allow_null=True)
+    bots = nullable_list(TeamBotInputSerializer(), allow_empty=True, required=False)
     workflow = serializers.DictField(required=False, allow_null=True)
     bind_mode = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, allow_null=True

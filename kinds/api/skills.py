@@ -24,7 +24,7 @@ from kinds.models import DEFAULT_NAMESPACE, Kind
 from kinds.services import Owner
 from kinds.specs import API_VERSION
 from wegent.api.permissions import IsSystemAdmin
-from wegent.api.validation import validate_body, validate_query
+from wegent.api.validation import MAX_DB_INTEGER, validate_body, validate_query
 from wegent.errors import BadRequest
 
 TAGS = ["skills"]
@@ -52,7 +52,8 @@ class SkillArchiveForm(serializers.Serializer):
 
 
 class SkillPageQuery(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, default=0)
+    # OFFSET past the database's integer failed as a 500.
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_DB_INTEGER, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
 
 

@@ -572,3 +572,14 @@ def test_team_list_cache_sees_every_kind_of_change(api, user, other_user, settin
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_access_token(user)}")
     names = {t["name"]: t["user"]["user_name"] for t in api.get("/api/teams?scope=all").json()["items"]}
     assert names["t1"] == "alice2"
+
+
+def test_null_bot_items_are_a_422_and_change_nothing(api, user, public_parts):
+    # The list may be null; its items may not (they were read as dicts: a 500, found by the fuzzer).
+    bot = create(api, "nb")
+    team = create_team(api, "nt", [bot["id"]])
+    url = f"{BASE}/{team['id']}"
+    before = api.get(url).json()
+    assert_validation_error(api.put(url, {"bots": [None]}, format="json"), "bots")
+    assert_validation_error(api.post(BASE, team_body("nt2", []) | {"bots": [None]}, format="json"), "bots")
+    assert api.get(url).json() == before

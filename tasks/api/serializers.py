@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from tasks import statuses
 from tasks.models import MAX_TITLE_COLUMN
+from wegent.api.validation import nullable_list
 
 TASK_MODES = ("online", "offline", "subscription", "flow")
 TASK_TYPES = ("chat", "code", "knowledge", "task")
@@ -49,7 +50,7 @@ class TaskCreateSerializer(serializers.Serializer):
         choices=OVERRIDE_TYPES, required=False, allow_null=True
     )
     api_key_name = _text(100, allow_null=True)
-    additional_skills = AdditionalSkillSerializer(many=True, required=False, allow_null=True)
+    additional_skills = nullable_list(AdditionalSkillSerializer(), required=False)
 
 
 class TaskCreateQuery(serializers.Serializer):

@@ -121,9 +121,12 @@ def test_list_before_message_id_scrolls_back(api, user, team, make_task):
 
 def test_list_a_huge_page_is_empty_not_an_error(api, user, team, make_task):
     task = conversation(user, team, make_task, turns_count=1)
-    response = api.get("/api/subtasks", {"task_id": task.pk, "page": 10**19, "limit": 100})
+    response = api.get("/api/subtasks", {"task_id": task.pk, "page": 10**16, "limit": 100})
     assert response.status_code == 200
     assert response.json() == {"total": 2, "items": []}
+    # Past the page whose offset the database can hold: the paging helper's clear 422.
+    too_far = api.get("/api/subtasks", {"task_id": task.pk, "page": 10**19, "limit": 100})
+    assert_validation_error(too_far, "page")
 
 
 def test_list_leaves_out_messages_marked_deleted(api, user, team, make_task):
@@ -147,7 +150,9 @@ def test_list_of_someone_elses_task_is_not_found(client_for, other_user, user, t
 def test_list_of_unknown_or_deleted_task_is_not_found(api, user, team, make_task):
     task = conversation(user, team, make_task, turns_count=1)
     assert api.get("/api/subtasks", {"task_id": task.pk + 1000}).status_code == 404
-    assert api.get("/api/subtasks", {"task_id": 10**30}).status_code == 404
+    # Past what an id column holds: refused with the other query values (wegent.api.validation).
+    assert_validation_error(api.get("/api/subtasks", {"task_id": 10**30}), "task_id")
+    assert api.get("/api/subtasks", {"task_id": 2**63 - 1}).status_code == 404
     lifecycle.delete_task(actor=user, task_id=task.pk)
     response = api.get("/api/subtasks", {"task_id": task.pk})
     assert response.status_code == 404 and response.json()["detail"] == "Task not found"
@@ -237,10 +242,16 @@ def test_get_someone_elses_message_is_not_found(client_for, other_user, user, te
     assert response.status_code == 404 and response.json() == {"detail": "Subtask not found"}
 
 
-@pytest.mark.parametrize("subtask_id", ["0", "99999", "99999999999999999999"])
+@pytest.mark.parametrize("subtask_id", ["0", "99999", str(2**63 - 1)])
 def test_get_unknown_message_is_not_found(api, subtask_id):
     response = api.get(f"/api/subtasks/{subtask_id}")
     assert response.status_code == 404 and response.json() == {"detail": "Subtask not found"}
+
+
+def test_a_message_id_past_int64_is_the_path_guards_404(api):
+    # Checked for every route before any view (wegent.middleware.PathIntegerRangeMiddleware).
+    response = api.get("/api/subtasks/99999999999999999999")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
 
 
 def test_get_message_of_deleted_task_or_marked_deleted_is_not_found(api, user, team, make_task):

@@ -12,6 +12,7 @@ from tasks import documents, statuses
 from tasks.models import PLACEHOLDER, Subtask, SubtaskContext, TaskResource
 from tasks.services import lifecycle
 from tasks.tests.factories import complete
+from wegent.tests.helpers import assert_validation_error
 
 pytestmark = pytest.mark.django_db
 
@@ -382,3 +383,15 @@ def test_service_credentials_are_masked_in_every_answer(api, client_for, other_u
         .state["app"]["mysql"]
         .endswith("pw-secret-98765@db.local:3306/shop")
     )
+
+
+@pytest.mark.parametrize("skills", [[None, None], [None], [{"name": "s"}, None]])
+def test_null_additional_skills_items_are_a_422_and_write_nothing(api, team, skills):
+    # The list may be null; its items may not (they were read as dicts: a 500, found by the fuzzer).
+    task_id = api.post("/api/tasks").json()["task_id"]
+    before = (TaskResource.objects.count(), Subtask.objects.count())
+    body = {"prompt": "hi", "team_id": team.pk, "additional_skills": skills}
+    assert_validation_error(api.post(f"/api/tasks/{task_id}", body, format="json"), "additional_skills")
+    assert (TaskResource.objects.count(), Subtask.objects.count()) == before
+    body["additional_skills"] = None
+    assert api.post(f"/api/tasks/{task_id}", body, format="json").status_code == 201

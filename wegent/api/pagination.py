@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from wegent.api.validation import validate_query
+from wegent.api.validation import MAX_DB_INTEGER, validate_query
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ def _page_query(default_limit: int, max_limit: int) -> type[serializers.Serializ
     # Built once per (default, max) pair: making a serializer class per request cost more
     # than the rest of the paging (measured on /api/teams).
     class PageQuery(serializers.Serializer):
-        page = serializers.IntegerField(min_value=1, default=1)
+        # The offset, (page - 1) * limit, must fit the database's integer (OFFSET past it
+        # failed as a 500): with the largest limit, that bounds the page.
+        page = serializers.IntegerField(min_value=1, max_value=MAX_DB_INTEGER // max_limit + 1, default=1)
         limit = serializers.IntegerField(min_value=1, max_value=max_limit, default=default_limit)
 
     return PageQuery
