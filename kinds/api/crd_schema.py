@@ -18,6 +18,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from pydantic import BaseModel
 
+from kinds import registry as kind_registry
+from kinds import services
 from kinds.registry import KindType
 from kinds.specs import API_VERSION
 from kinds.specs.base import NAME_PATTERN, NAME_RULE
@@ -25,9 +27,10 @@ from kinds.specs.base import NAME_PATTERN, NAME_RULE
 TAGS = ["kinds"]
 PREFIX = "Kind"
 JSON_AND_YAML = ("application/json", "application/yaml", "application/x-yaml")
-BATCH_OPERATIONS = ("created", "updated", "unchanged", "deleted", "failed")
+BATCH_OPERATIONS = (services.CREATED, services.UPDATED, services.UNCHANGED, services.DELETED, services.FAILED)
 
 Role = Literal["list", "item", "batch"]
+Schema = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -267,10 +270,21 @@ class KindComponents:
 # --- the operations ---------------------------------------------------------------------------
 
 _ERROR_TEXTS = {
-    "400": "Invalid document (or body missing, or a kind mismatch)",
+    "400": "Invalid document, body missing, kind mismatch, or the path names no kind",
     "404": "Not found, or no permission in this namespace (never 403), or a reference missing",
     "409": "Already exists, stale resourceVersion, or still referenced",
     "422": "The body is not a JSON object (a list for batch routes), or a bad query parameter",
+}
+# The error statuses each (route role, method) answers with. A list GET answers 404 only when
+# its namespace ends in a kind plural and the parser reads the path as an item; an item GET
+# answers 400 for a name holding an encoded '/' (the path then names no kind).
+_ERRORS = {
+    ("list", "GET"): ("404",),
+    ("list", "POST"): ("400", "404", "409", "422"),
+    ("item", "GET"): ("400", "404"),
+    ("item", "PUT"): ("400", "404", "409", "422"),
+    ("item", "DELETE"): ("400", "404", "409"),
+    ("batch", "POST"): ("400", "422"),
 }
 NAMESPACE = OpenApiParameter(
     "namespace",
@@ -293,10 +307,13 @@ class KindRouteSchema(AutoSchema):
 
     @property
     def route(self) -> KindRoute:
-        return self.view.route
+        route = self.view.route
+        assert route is not None, "is_excluded() leaves out the routeless pattern"
+        return route
 
     def is_excluded(self) -> bool:
-        return self.route is None or self.method not in self.route.methods
+        # The routeless last pattern (``route`` None) only gives the parser's other answers.
+        return self.view.route is None or self.method not in self.route.methods
 
     def get_operation_id(self) -> str:
         route = self.route
@@ -342,51 +359,36 @@ class KindRouteSchema(AutoSchema):
         if operation is None:
             return None
         components = KindComponents(registry)
-        request, responses = self._bodies(components)
+        request, answers = self._bodies(components)
         operation.pop("requestBody", None)
         if request is not None:
             content = {media: {"schema": request} for media in JSON_AND_YAML}
             operation["requestBody"] = {"content": content, "required": True}
+        error, invalid = components.error(), components.validation_error()
+        responses = {status: (text, body) for status, (text, body) in answers.items()}
+        for status in _ERRORS[(self.route.role, self.method)]:
+            responses[status] = (_ERROR_TEXTS[status], invalid if status == "422" else error)
         operation["responses"] = {
-            status: (
-                {"description": _ERROR_TEXTS[status], "content": {"application/json": {"schema": body}}}
-                if status in _ERROR_TEXTS
-                else {"description": description, "content": {"application/json": {"schema": body}}}
-            )
-            for status, (description, body) in responses.items()
+            status: {"description": text, "content": {"application/json": {"schema": body}}}
+            for status, (text, body) in responses.items()
         }
         return operation
 
-    def _bodies(
-        self, c: KindComponents
-    ) -> tuple[dict[str, Any] | None, dict[str, tuple[str, dict[str, Any]]]]:
+    def _bodies(self, c: KindComponents) -> tuple[Schema | None, dict[str, tuple[str, Schema]]]:
+        """(request body schema or None, {success status: (description, schema)})."""
         route, method = self.route, self.method
-        error, invalid = ("", c.error()), ("", c.validation_error())
         if route.role == "batch":
-            from kinds import registry as kind_registry
-
             writable = [t.kind for t in kind_registry.all_types() if t.writable]
-            items = c.batch_items(writable)
-            return items, {"200": ("Per-item results", c.batch_result()), "400": error, "422": invalid}
+            return c.batch_items(writable), {"200": ("Per-item results", c.batch_result())}
         kind_type = route.kind_type
         assert kind_type is not None
         if route.role == "list" and method == "GET":
-            # 404 only when the namespace ends in a kind plural and the path reads as an item.
-            return None, {
-                "200": ("Every resource of the kind in the namespace", c.listing(kind_type)),
-                "404": error,
-            }
+            return None, {"200": ("Every resource of the kind in the namespace", c.listing(kind_type))}
+        if method == "DELETE":
+            return None, {"200": ("Deleted", c.deleted())}
         document = c.document(kind_type, request=False)
         if method == "GET":
-            return None, {"200": ("The document", document), "404": error}
-        if method == "DELETE":
-            return None, {"200": ("Deleted", c.deleted()), "400": error, "404": error, "409": error}
-        request = c.document(kind_type, request=True)
-        answered = ("201", "Created") if method == "POST" else ("200", "Replaced")
-        return request, {
-            answered[0]: (answered[1], document),
-            "400": error,
-            "404": error,
-            "409": error,
-            "422": invalid,
-        }
+            return None, {"200": ("The document", document)}
+        if method == "POST":
+            return c.document(kind_type, request=True), {"201": ("Created", document)}
+        return c.document(kind_type, request=True), {"200": ("Replaced", document)}
