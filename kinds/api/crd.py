@@ -1,8 +1,12 @@
 """``/api/v1/namespaces/{namespace}/{kinds}[/{name}]`` and the batch ``apply``/``delete`` routes.
 
-Group namespaces may contain '/', so one route takes the rest of the path and splits it: the
-last segment is a kind plural (list/create), or the one before it is (one resource), or it is
-``apply``/``delete`` (batch). Listing in nested namespaces works, unlike in the reference.
+Each kind in ``kinds/registry.py`` gets its own list and item URL patterns (so the OpenAPI
+document describes each kind's bodies, see ``crd_schema.py``), all served by one view. Group
+namespaces may contain '/', so a path can read two ways (``org/ghosts/ghosts`` is a list in
+``org/ghosts`` or the ghost ``ghosts`` in ``org``): whichever pattern matched, the view hands
+the path to the one parser, ``split_path``, which decides on the namespaces that exist. A last
+pattern, left out of the document, takes the rest (a trailing '/', an unknown kind's 400).
+Listing in nested namespaces works, unlike in the reference.
 """
 
 from __future__ import annotations
@@ -11,8 +15,6 @@ from typing import Any
 
 import yaml
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
@@ -20,13 +22,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kinds import access, list_cache, registry, selectors, services, skills
+from kinds.api.crd_schema import KindRoute, KindRouteSchema
 from kinds.exceptions import KindNotFound
 from kinds.specs import API_VERSION
 from wegent.api.validation import validate_query
 from wegent.errors import NotFound
 
 BATCH_ACTIONS = ("apply", "delete")
-TAGS = ["kinds"]
 
 
 class YAMLParser(BaseParser):
@@ -78,22 +80,27 @@ class DryRunQuery:
         return validate_query(_Query, request)["dryRun"]
 
 
-NAMESPACE_PATH = OpenApiParameter(
-    "rest",
-    OpenApiTypes.STR,
-    OpenApiParameter.PATH,
-    description="`{namespace}/{kinds}`, `{namespace}/{kinds}/{name}` or `{namespace}/apply|delete`; "
-    "the namespace is `default` or a group name (may contain '/')",
-)
-DRY_RUN = OpenApiParameter("dryRun", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False)
+def rest_of(route: KindRoute | None, kwargs: dict[str, Any]) -> str:
+    """The path after ``namespaces/`` as the matched pattern saw it (for the one parser)."""
+    if route is None:
+        return kwargs["rest"]
+    if route.role == "batch":
+        return f"{kwargs['namespace']}/{route.action}"
+    assert route.kind_type is not None
+    rest = f"{kwargs['namespace']}/{route.kind_type.plural}"
+    return f"{rest}/{kwargs['name']}" if route.role == "item" else rest
 
 
 class NamespacedKindView(APIView):
     parser_classes = [JSONParser, YAMLParser, XYAMLParser]
+    schema = KindRouteSchema()
+    route: KindRoute | None = None  # set per URL pattern (``as_view(route=...)``)
 
-    @extend_schema(parameters=[NAMESPACE_PATH], responses={200: OpenApiTypes.OBJECT}, tags=TAGS)
-    def get(self, request: Request, rest: str) -> Response:
-        namespace, plural, name = split_path(rest, "GET")
+    def parsed(self, method: str) -> tuple[str, str, str | None]:
+        return split_path(rest_of(self.route, self.kwargs), method)
+
+    def get(self, request: Request, **kwargs: str) -> Response:
+        namespace, plural, name = self.parsed("GET")
         kind_type = services.kind_type_for_plural(plural)
         if kind_type.backend is not None:
             if name is None:
@@ -118,14 +125,8 @@ class NamespacedKindView(APIView):
             raise KindNotFound(f"{kind_type.kind} '{name}' not found in namespace '{namespace}'")
         return Response(selectors.render(row))
 
-    @extend_schema(
-        parameters=[NAMESPACE_PATH, DRY_RUN],
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT},
-        tags=TAGS,
-    )
-    def post(self, request: Request, rest: str) -> Response:
-        namespace, plural, name = split_path(rest, "POST")
+    def post(self, request: Request, **kwargs: str) -> Response:
+        namespace, plural, name = self.parsed("POST")
         if plural in BATCH_ACTIONS and name is None:
             operation = services.apply_resources if plural == "apply" else services.delete_resources
             dry_run = DryRunQuery.read(request)
@@ -143,14 +144,8 @@ class NamespacedKindView(APIView):
         )
         return Response(selectors.render(row), status=201)
 
-    @extend_schema(
-        parameters=[NAMESPACE_PATH],
-        request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT},
-        tags=TAGS,
-    )
-    def put(self, request: Request, rest: str) -> Response:
-        namespace, plural, name = split_path(rest, "PUT")
+    def put(self, request: Request, **kwargs: str) -> Response:
+        namespace, plural, name = self.parsed("PUT")
         kind_type = services.kind_type_for_plural(plural)
         if name is None:
             raise NotFound("Not Found")
@@ -165,9 +160,8 @@ class NamespacedKindView(APIView):
         )
         return Response(selectors.render(row))
 
-    @extend_schema(parameters=[NAMESPACE_PATH], responses={200: OpenApiTypes.OBJECT}, tags=TAGS)
-    def delete(self, request: Request, rest: str) -> Response:
-        namespace, plural, name = split_path(rest, "DELETE")
+    def delete(self, request: Request, **kwargs: str) -> Response:
+        namespace, plural, name = self.parsed("DELETE")
         kind_type = services.kind_type_for_plural(plural)
         if name is None:
             raise NotFound("Not Found")
@@ -184,7 +178,39 @@ class NamespacedKindView(APIView):
         return Response({"message": f"Successfully deleted resource '{name}'"})
 
 
-urlpatterns = [
-    # Under the v1/ include (kinds/api/urls.py).
-    path("namespaces/<path:rest>", NamespacedKindView.as_view(), name="kinds-namespaced"),
-]
+def _patterns() -> list[Any]:
+    """One list and one item pattern per registered kind, the batch actions, then the rest.
+
+    Built when the URLconf loads, after every app's ``ready()`` registered its kinds.
+    """
+    view = NamespacedKindView.as_view
+    patterns = []
+    for kind_type in registry.all_types():
+        plural = kind_type.plural
+        patterns += [
+            path(
+                f"namespaces/<path:namespace>/{plural}",
+                view(route=KindRoute("list", kind_type)),
+                name=f"kinds-{plural}-list",
+            ),
+            path(
+                f"namespaces/<path:namespace>/{plural}/<str:name>",
+                view(route=KindRoute("item", kind_type)),
+                name=f"kinds-{plural}-item",
+            ),
+        ]
+    for action in BATCH_ACTIONS:
+        patterns.append(
+            path(
+                f"namespaces/<path:namespace>/{action}",
+                view(route=KindRoute("batch", action=action)),
+                name=f"kinds-batch-{action}",
+            )
+        )
+    # Not in the document (``route`` None): only answers the parser gives to other paths.
+    patterns.append(path("namespaces/<path:rest>", view(), name="kinds-namespaced"))
+    return patterns
+
+
+# Under the v1/ include (kinds/api/urls.py).
+urlpatterns = _patterns()

@@ -19,6 +19,7 @@ from accounts.services import api_keys
 from kinds import services, skills
 from kinds.models import Kind, KindReference, SkillBinary
 from kinds.tests.factories import ghost_doc
+from kinds.tests.openapi import body_schema, errors_against, served_schema
 from wegent.errors import Forbidden
 from wegent.tests.helpers import assert_validation_error
 
@@ -585,6 +586,16 @@ def test_crd_route_renders_skills_with_labels(api, uploaded, user):
     assert one["metadata"]["labels"]["id"] == str(uploaded.pk)
     assert one["spec"]["description"] == "Does useful things"
     assert one["status"]["fileHash"] == uploaded.binary.file_hash
+
+
+def test_crd_skill_bodies_fit_the_openapi_document(api, uploaded):
+    schema = served_schema()
+    path = "/api/v1/namespaces/{namespace}/skills"
+    for route, answer in (
+        (path, api.get("/api/v1/namespaces/default/skills")),
+        (f"{path}/{{name}}", api.get("/api/v1/namespaces/default/skills/my-skill")),
+    ):
+        assert errors_against(schema, body_schema(schema, route, "get", "200"), answer.json()) == []
 
 
 # --- update ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Group, GroupMember
 from accounts.roles import GroupRole
+from kinds.tests.openapi import body_schema, errors_against, served_schema
 from tasks import statuses
 from tasks.models import TASK, WORKSPACE, Subtask, TaskResource
 from tasks.tests.factories import complete
@@ -127,6 +128,18 @@ def test_workspace_document_is_normalised(api):
         TaskResource.objects.get(kind=WORKSPACE, name="ws").document["spec"]["repository"].get("unknown")
         is None
     )
+
+
+def test_task_and_workspace_bodies_fit_the_openapi_document(api, job):
+    schema = served_schema()
+    for plural, name, sent in (("workspaces", "ws", workspace_doc()), ("tasks", "job", task_doc())):
+        path = f"/api/v1/namespaces/{{namespace}}/{plural}"
+        assert errors_against(schema, body_schema(schema, path, "post"), sent) == []
+        listing = api.get(f"{BASE}/{plural}").json()
+        assert errors_against(schema, body_schema(schema, path, "get", "200"), listing) == []
+        one = api.get(f"{BASE}/{plural}/{name}").json()
+        assert errors_against(schema, body_schema(schema, f"{path}/{{name}}", "get", "200"), one) == []
+    assert errors_against(schema, body_schema(schema, path, "post", "201"), job) == []
 
 
 def test_create_task_starts_a_turn(api, user, team, job):
