@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tasks import statuses
-from tasks.models import Subtask, SubtaskContext, TaskResource
-from tasks.services import lifecycle
+from tasks.models import Project, Subtask, SubtaskContext, TaskResource
+from tasks.services import lifecycle, projects
 from wegent.errors import DomainError
 
 
@@ -98,3 +98,27 @@ class SubtaskContextAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     exclude = ("extracted_text",)
     readonly_fields = [f.name for f in SubtaskContext._meta.fields if f.name != "extracted_text"]
+
+
+@admin.register(Project)
+class ProjectAdmin(ReadOnlyAdmin):
+    """Users' task folders. Deleting goes through the service (soft, and the folder's tasks are
+    unfiled), so the stock hard delete is off."""
+
+    list_display = ("id", "name", "user", "sort_order", "is_expanded", "is_active", "updated_at")
+    list_filter = ("is_active", ("user", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "user__user_name")
+    list_select_related = ("user",)
+    readonly_fields = [field.name for field in Project._meta.fields]
+    actions = ["delete_projects"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Delete selected projects (their tasks are kept, unfiled)")
+    def delete_projects(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        done = 0
+        for project in queryset.filter(is_active=True).select_related("user"):
+            projects.delete_project(actor=project.user, project_id=project.pk)
+            done += 1
+        self.message_user(request, f"Deleted {done} project(s).")

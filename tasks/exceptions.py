@@ -27,3 +27,11 @@ class InvalidTransition(BadRequest):
 
 class PromptTooLong(BadRequest):
     default_detail = "Prompt exceeds the maximum length of 60000 bytes"
+
+
+class ProjectNotFound(NotFound):
+    default_detail = "Project not found"
+
+
+class TaskNotInProject(NotFound):
+    default_detail = "Task not found in project"

@@ -54,6 +54,7 @@ class TaskResource(ResourceRow):
     )
     kind = models.CharField(max_length=20)
     document = models.JSONField(default=dict)
+    # The folder (``Project``) this task is filed in; 0 = none. Only the task's owner files it.
     project_id = models.BigIntegerField(default=0, db_index=True)
     # Derived from the document in save(); never written directly.
     status = models.CharField(max_length=24, default=statuses.PENDING, editable=False)
@@ -101,6 +102,35 @@ class TaskResource(ResourceRow):
 
 
 DERIVED_FIELDS = ("scope", "live", "status", "title", "task_type", "task_mode", "is_group_chat", "listed")
+
+NO_PROJECT = 0
+MAX_PROJECT_NAME, MAX_PROJECT_COLOR = 100, 20
+
+
+class Project(models.Model):
+    """A user's folder of tasks in the sidebar (reference extras §4 "Projects").
+
+    A task is in at most one folder: the folder's id is the task's ``project_id`` column
+    (``NO_PROJECT`` = none), as in the reference, so a task row alone says where it is filed.
+    Deleting a folder is soft and files its tasks back under ``NO_PROJECT``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=MAX_PROJECT_NAME)
+    description = models.TextField(blank=True, default="")
+    color = models.CharField(max_length=MAX_PROJECT_COLOR, blank=True, default="")
+    sort_order = models.IntegerField(default=0)
+    is_expanded = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+        indexes = [models.Index(fields=["user", "is_active", "sort_order"], name="project_user_order_idx")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Subtask(models.Model):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
 from accounts.models import User
 from kinds.models import ResourceMember
 from tasks import statuses
-from tasks.exceptions import TaskNotFound
-from tasks.models import TASK, WORKSPACE, Subtask, SubtaskContext, TaskResource
+from tasks.exceptions import ProjectNotFound, TaskNotFound
+from tasks.models import TASK, WORKSPACE, Project, Subtask, SubtaskContext, TaskResource
 
 # Ids beyond a signed 64-bit integer cannot exist (and overflow some databases).
 MAX_ID = 2**63 - 1
@@ -285,3 +285,38 @@ def new_tasks(actor: User, since_id: int) -> QuerySet[TaskResource]:
 
 def search_tasks(actor: User, title: str) -> QuerySet[TaskResource]:
     return _with_owner(listed_tasks(actor).filter(title__icontains=title)).order_by("-id")
+
+
+# --- projects (folders of tasks) -----------------------------------------------------------------
+
+
+def projects_for(actor: User) -> QuerySet[Project]:
+    """``actor``'s folders, in sidebar order: ``sort_order``, then creation."""
+    return Project.objects.filter(user=actor, is_active=True).order_by("sort_order", "id")
+
+
+def owned_project(actor: User, project_id: int, *, lock: bool = False) -> Project:
+    """One of ``actor``'s folders; 404 "Project not found" for anyone else's (folders are
+    per user). ``lock`` holds the row until the transaction ends, so a folder being deleted
+    takes no new tasks."""
+    if not 0 < project_id <= MAX_ID:
+        raise ProjectNotFound()
+    rows = Project.objects.select_for_update() if lock else Project.objects
+    project = rows.filter(pk=project_id, user=actor, is_active=True).first()
+    if project is None:
+        raise ProjectNotFound()
+    return project
+
+
+def project_tasks(actor: User, project_ids: list[int]) -> QuerySet[TaskResource]:
+    """The live tasks filed in these folders of ``actor``, most recently updated first. Only
+    the folder owner's own tasks count (only a task's owner can file it)."""
+    return TaskResource.objects.filter(
+        owner=actor, project_id__in=project_ids, kind=TASK, is_active=True
+    ).order_by("-updated_at", "-id")
+
+
+def project_task_counts(actor: User, project_ids: list[int]) -> dict[int, int]:
+    """How many live tasks each of these folders holds, in one query."""
+    rows = project_tasks(actor, project_ids).order_by().values("project_id").annotate(n=Count("id"))
+    return {row["project_id"]: row["n"] for row in rows}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.api import attachments, members, subtasks, task_extras, tasks
+from tasks.api import attachments, members, projects, subtasks, task_extras, tasks
 
 urlpatterns = [
     *tasks.urlpatterns,
@@ -10,4 +10,5 @@ urlpatterns = [
     *members.urlpatterns,
     *subtasks.urlpatterns,
     *attachments.urlpatterns,
+    *projects.urlpatterns,
 ]

@@ -16,7 +16,7 @@ from accounts.models import User
 from kinds.models import ResourceMember
 from tasks import documents, selectors, statuses
 from tasks.exceptions import InvalidTransition, SubtaskNotFound, TaskNotFound
-from tasks.models import TASK, WORKSPACE, Subtask, TaskResource
+from tasks.models import NO_PROJECT, TASK, WORKSPACE, Subtask, TaskResource
 from tasks.services import events
 from tasks.services.turns import check_prompt
 from wegent.errors import BadRequest
@@ -292,7 +292,8 @@ def delete_task(*, actor: User, task_id: int) -> None:
             task.document, status=statuses.DELETE, updatedAt=documents.iso(timezone.now())
         )
         task.is_active = False
-        task.save(update_fields=["document", "is_active", "updated_at"])
+        task.project_id = NO_PROJECT  # a deleted task leaves its folder
+        task.save(update_fields=["document", "is_active", "project_id", "updated_at"])
     events.task_deleted(task)
     events.task_changed(task)
 

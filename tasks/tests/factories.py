@@ -7,8 +7,8 @@ from typing import Any
 from accounts.models import User
 from kinds.models import Kind, ResourceMember
 from tasks import documents, statuses
-from tasks.models import Subtask, TaskResource
-from tasks.services import lifecycle, turns
+from tasks.models import Project, Subtask, TaskResource
+from tasks.services import lifecycle, projects, turns
 
 
 def make_task(
@@ -58,3 +58,8 @@ def quiet_message(member: User, task: TaskResource, prompt: str) -> turns.Turn:
     return turns.start_turn(
         actor=member, task_id=task.pk, options=turns.TurnOptions(prompt=prompt, with_answer=False)
     )
+
+
+def make_project(actor: User, name: str = "Folder", **fields: Any) -> Project:
+    """A project (task folder) of ``actor``, made by the service."""
+    return projects.create_project(actor=actor, changes=projects.ProjectChanges(name=name, **fields))
