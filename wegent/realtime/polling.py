@@ -32,6 +32,7 @@ import engineio.payload
 import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from wegent.realtime.consumer import POLICY_VIOLATION, EngineSession, Receive, Send, origin_allowed
 from wegent.realtime.hub import PROCESS_ID
@@ -418,6 +419,11 @@ async def http_app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         answer = orjson.dumps({"code": error.code, "message": ERRORS[error.code]})
         status = 403 if error.code == 4 else 400
         await _send(send, status, b"application/json", answer, headers)
+    except (RedisError, OSError, TimeoutError):
+        # Redis unreachable: the client retries (a 5xx it expects from a proxy too), not a crash.
+        logger.warning("engine.io polling request failed: Redis unavailable", exc_info=True)
+        answer = orjson.dumps({"code": 3, "message": "Service unavailable"})
+        await _send(send, 503, b"application/json", answer, headers)
 
 
 async def _respond(scope: dict[str, Any], receive: Receive) -> str:

@@ -186,3 +186,19 @@ def test_pings_go_out_over_polling_and_a_silent_session_expires(live_server_url,
 
         client = redis.Redis.from_url(settings.REDIS_URL)
         assert client.keys(f"*{sid}*") == [], "an ended session leaves no Redis key behind"
+
+
+def test_an_unreachable_redis_answers_503_not_500(live_server_url, settings, monkeypatch):
+    from wegent.realtime import polling
+    from wegent.tests.helpers import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    monkeypatch.setattr(polling, "RELAY_TIMEOUT", 0.5)
+
+    async def scenario() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await http.get(_url(live_server_url))
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 503
+    assert response.json() == {"code": 3, "message": "Service unavailable"}
