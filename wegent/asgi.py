@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP, Channels for WebSocket (Socket.IO), and the lifespan."""
+"""ASGI entry point: Django for HTTP (but Socket.IO long-polling), Channels for WebSocket
+(Socket.IO), and the lifespan."""
 
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ django_asgi_app = PooledThreadASGIHandler(threads=settings.SYNC_THREADS)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from wegent import lifespan  # noqa: E402
-from wegent.realtime.routing import websocket_urlpatterns  # noqa: E402
+from wegent.realtime.routing import websocket_urlpatterns, with_polling  # noqa: E402
 from wegent.telemetry import configure_telemetry  # noqa: E402
 
 configure_telemetry()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": with_polling(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
         "lifespan": lifespan.app,
     }

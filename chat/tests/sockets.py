@@ -57,11 +57,22 @@ EVENTS = (
 )
 
 
-async def connect(url: str, user: Any = None, *, token: str | None = None) -> Recorder:
-    client = socketio.AsyncClient(reconnection=False)
+async def connect(
+    url: str,
+    user: Any = None,
+    *,
+    token: str | None = None,
+    transports: list[str] | None = None,
+    **client_options: Any,
+) -> Recorder:
+    """``transports`` as python-socketio takes them (default: websocket only, as before);
+    ``client_options`` go to ``socketio.AsyncClient`` (e.g. an ``http_session``)."""
+    client = socketio.AsyncClient(reconnection=False, **client_options)
     recorder = Recorder(client)
     for event in EVENTS:
         client.on(event, lambda data, event=event: recorder.record(event, data), namespace="/chat")
     auth = {"token": token if token is not None else issue_access_token(user)}
-    await client.connect(url, namespaces=["/chat"], auth=auth, transports=["websocket"], wait_timeout=10)
+    await client.connect(
+        url, namespaces=["/chat"], auth=auth, transports=transports or ["websocket"], wait_timeout=10
+    )
     return recorder

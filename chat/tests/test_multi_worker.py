@@ -217,3 +217,81 @@ def test_a_process_without_a_server_emits_to_sockets_of_the_workers(workers, use
         return status
 
     assert asyncio.run(scenario()) == {"task_id": 7, "status": "COMPLETED", "progress": 100}
+
+
+class RoundRobinProxy:
+    """A load balancer without sticky sessions on loopback: each HTTP request goes to the next
+    worker in turn, whatever its session. The turns are counted per method: a polling client
+    alternates GET and POST, so one shared count would send all its GETs to one worker and all
+    its POSTs to the other. Records which worker answered each request."""
+
+    def __init__(self, targets: list[str]) -> None:
+        self.targets = targets
+        self.turns: dict[str, int] = {}
+        self.served: list[tuple[str, str]] = []  # (method, target) per /socket.io/ request
+
+    async def start(self) -> str:
+        from aiohttp import ClientSession, ClientTimeout, web
+
+        self.client = ClientSession(timeout=ClientTimeout(total=60))
+
+        async def forward(request: web.Request) -> web.Response:
+            turn = self.turns[request.method] = self.turns.get(request.method, -1) + 1
+            target = self.targets[turn % len(self.targets)]
+            self.served.append((request.method, target))
+            body = await request.read()
+            dropped = ("host", "content-length")
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
+            async with self.client.request(
+                request.method, target + str(request.rel_url), data=body, headers=headers
+            ) as answer:
+                payload = await answer.read()
+                kept = {k: v for k, v in answer.headers.items() if k.lower() == "content-type"}
+                return web.Response(status=answer.status, body=payload, headers=kept)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", forward)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        return f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.client.close()
+
+
+def test_polling_works_without_sticky_sessions(workers, user, chat_team):
+    """Every polling request of one session lands on the other worker than the one before:
+    connect, an event with its ack, the pushed stream and the disconnect all work."""
+    worker_a, worker_b = workers
+    team = chat_team(user, "fake-n60-d5")
+
+    async def scenario() -> RoundRobinProxy:
+        proxy = RoundRobinProxy([worker_a.url, worker_b.url])
+        url = await proxy.start()
+        try:
+            client = await connect(url, user, transports=["polling"])
+            assert client.client.transport() == "polling"
+            ack = await client.call("chat:send", {"team_id": team.pk, "message": "over two workers"})
+            assert set(ack) == {"task_id", "subtask_id", "message_id"}
+            done = await client.wait_for("chat:done", timeout=30)
+            chunks = client.named("chat:chunk")
+            offset = 0
+            for chunk in chunks:
+                assert chunk["offset"] == offset, "every chunk once, in order"
+                offset += len(chunk["content"])
+            assert "".join(c["content"] for c in chunks) == done["result"]["value"]
+            assert done["result"]["value"] == " ".join(f"w{i}" for i in range(60))
+            joined = await client.call("task:join", {"task_id": ack["task_id"]})
+            assert len(joined["subtasks"]) == 2
+            await client.close()
+        finally:
+            await proxy.stop()
+        return proxy
+
+    proxy = asyncio.run(scenario())
+    # Both workers answered GETs and POSTs of the one session.
+    for method in ("GET", "POST"):
+        assert {target for m, target in proxy.served if m == method} == {worker_a.url, worker_b.url}

@@ -98,7 +98,7 @@ def test_frontend_client_streams_a_chat_and_sees_auth_failures(node_client, live
     report = run_client(node_client, scenario)
     context = json.dumps(report, indent=1)[:4000]
 
-    # Connected straight over websocket (the server serves no long-polling) and stayed there.
+    # Connected straight over websocket (the frontend lists it first) and stayed there.
     assert report["transport"] == "websocket", context
     ack = report["send_ack"]
     assert set(ack) == {"task_id", "subtask_id", "message_id"}, context
@@ -145,3 +145,29 @@ def test_frontend_client_streams_a_chat_and_sees_auth_failures(node_client, live
     bad = report["bad_token"]
     assert bad["connected"] is False, context
     assert "Invalid or expired token" in bad["connect_error"]["message"], context
+
+
+def test_frontend_client_chats_over_long_polling_alone(node_client, live_server_url, user, chat_team):
+    """A browser behind a proxy that blocks WebSocket: the same client, polling only."""
+    team = chat_team(user, "fake-n20-d5")
+    scenario = {
+        "base_url": live_server_url,
+        "token": issue_access_token(user),
+        "team_id": team.pk,
+        "message": "Hello over polling",
+        "transports": ["polling"],
+        "timeout_ms": 30000,
+    }
+    report = run_client(node_client, scenario)
+    context = json.dumps(report, indent=1)[:4000]
+    assert report["transport"] == "polling", context
+    ack = report["send_ack"]
+    assert set(ack) == {"task_id", "subtask_id", "message_id"}, context
+    events = report["events"]
+    chunks = [e["data"] for e in events if e["event"] == "chat:chunk"]
+    done = next(e["data"] for e in events if e["event"] == "chat:done")
+    assert "".join(c["content"] for c in chunks) == done["result"]["value"] == words(20), context
+    timeline = report["timeline"]
+    assert timeline.index("task:created") < timeline.index("ack:chat:send"), context
+    assert len(report["join_ack"]["subtasks"]) == 2, context
+    assert "Invalid or expired token" in report["bad_token"]["connect_error"]["message"], context

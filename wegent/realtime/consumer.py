@@ -7,7 +7,9 @@ this consumer owns the session around them: the open packet, server pings and po
 object, events and acknowledgements, server-side disconnects, and room emits arriving through
 the hub from any process.
 
-Long-polling is not served: the real clients connect with the websocket transport directly.
+The Socket.IO layer (``EngineSession``) is shared by both Engine.IO transports: the websocket
+consumer here, and HTTP long-polling (``polling.py``), whose sessions may move to a websocket by
+the Engine.IO upgrade.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def _origin_allowed(scope: dict[str, Any]) -> bool:
+def origin_allowed(scope: dict[str, Any]) -> bool:
     allowed = settings.SOCKETIO_ALLOWED_ORIGINS
     if "*" in allowed:
         return True
@@ -59,18 +61,18 @@ class _Heartbeat:
     """
 
     def __init__(self) -> None:
-        self.members: set[SocketIOConsumer] = set()
+        self.members: set[EngineSession] = set()
         self.task: asyncio.Task[None] | None = None
         # Pings and closes run as their own tasks: one client that does not read must not
         # hold up the others' pings.
         self.sends: set[asyncio.Task[None]] = set()
 
-    def add(self, consumer: SocketIOConsumer) -> None:
+    def add(self, consumer: EngineSession) -> None:
         self.members.add(consumer)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def discard(self, consumer: SocketIOConsumer) -> None:
+    def discard(self, consumer: EngineSession) -> None:
         self.members.discard(consumer)
 
     async def _run(self) -> None:
@@ -118,86 +120,47 @@ def _heartbeat() -> _Heartbeat:
     return beat
 
 
-class SocketIOConsumer:
-    """One Engine.IO connection (one browser tab or client process).
+class EngineSession:
+    """One Engine.IO session (one browser tab or client process) and the Socket.IO layer above
+    it: namespaces, events, acknowledgements, rooms. A transport subclass supplies
+    ``send_frame`` and ``close`` and feeds the client's packets to ``handle_packet``."""
 
-    A plain ASGI application rather than a Channels consumer class: Channels' consumer runs
-    every connection's ``receive`` as an extra task through ``asyncio.wait`` and keeps the
-    routed scope, several KiB of every idle connection (measured); this one awaits
-    ``receive`` in its own coroutine and drops the scope once the connection is open.
-    """
-
-    # Set when the connection opens; a refused connection never has them.
+    # Set when the session opens; a refused connection never has them.
     sockets: dict[str, Socket]
     member_id: str = ""
     tasks: set[asyncio.Task[Any]] | None = None  # running event handlers, made on the first
     pong_at: float = 0.0  # when the last pong (or the open) arrived
     ping_sent: float = 0.0  # when the unanswered ping went out; 0 when none is outstanding
 
-    def __init__(self, send: Send) -> None:
-        self.base_send = send
-
-    @classmethod
-    def as_asgi(cls) -> Callable[[dict[str, Any], Receive, Send], Coroutine[Any, Any, None]]:
-        """The ASGI application for the router. A plain function: it returns the connection's
-        coroutine without a frame of its own that would keep the routed scope alive."""
-
-        def app(scope: dict[str, Any], receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
-            return cls(send).run(scope, receive)
-
-        return app
-
-    async def run(self, scope: dict[str, Any], receive: Receive) -> None:
-        try:
-            message = await receive()
-            if message["type"] != "websocket.connect":
-                return
-            await self.connect(scope)
-            del scope
-            while True:
-                message = await receive()
-                kind = message["type"]
-                if kind == "websocket.receive":
-                    text = message.get("text")
-                    if text is not None:
-                        await self.receive(text_data=text)
-                    else:
-                        await self.receive(bytes_data=message.get("bytes"))
-                elif kind == "websocket.disconnect":
-                    return
-        finally:
-            await self.disconnect()
-
-    async def connect(self, scope: dict[str, Any]) -> None:
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if query.get("EIO") != ["4"] or query.get("transport") != ["websocket"] or not _origin_allowed(scope):
-            await self.close(code=POLICY_VIOLATION)
-            return
-        self.sockets = {}
-        self.member_id = uuid.uuid4().hex
-        emitter.remember_loop()
-        await self.base_send({"type": "websocket.accept"})
-        hub.register(self)
-        await self.send_frame(
-            EnginePacket(
-                eio.OPEN,
-                data={
-                    "sid": self.member_id[:20],
-                    "upgrades": [],
-                    "pingInterval": settings.SOCKETIO_PING_INTERVAL * 1000,
-                    "pingTimeout": settings.SOCKETIO_PING_TIMEOUT * 1000,
-                    "maxPayload": settings.SOCKETIO_MAX_PAYLOAD,
-                },
-            ).encode()
-        )
-        self.pong_at = time.monotonic()
-        _heartbeat().add(self)
+    async def send_frame(self, frame: str) -> None:
+        raise NotImplementedError
 
     async def close(self, code: int | None = None) -> None:
-        message: dict[str, Any] = {"type": "websocket.close"}
-        if code is not None:
-            message["code"] = code
-        await self.base_send(message)
+        raise NotImplementedError
+
+    def on_pong(self) -> None:
+        """A pong arrived (a transport may extend the session's lease here)."""
+
+    @staticmethod
+    def open_frame(sid: str, upgrades: list[str]) -> str:
+        return EnginePacket(
+            eio.OPEN,
+            data={
+                "sid": sid,
+                "upgrades": upgrades,
+                "pingInterval": settings.SOCKETIO_PING_INTERVAL * 1000,
+                "pingTimeout": settings.SOCKETIO_PING_TIMEOUT * 1000,
+                "maxPayload": settings.SOCKETIO_MAX_PAYLOAD,
+            },
+        ).encode()
+
+    def start(self) -> None:
+        """The session is open: it joins the hub and the heartbeat."""
+        self.sockets = {}
+        emitter.remember_loop()
+        hub.register(self)
+        self.pong_at = time.monotonic()
+        _heartbeat().add(self)
 
     # --- the connection -----------------------------------------------------------------------
 
@@ -217,23 +180,13 @@ class SocketIOConsumer:
             await self._drop(socket)
         hub.unregister(self)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        frame = text_data if text_data is not None else bytes_data
-        if frame is None:
-            return
-        if len(frame) > settings.SOCKETIO_MAX_PAYLOAD:
-            await self.close(code=MESSAGE_TOO_BIG)
-            return
-        if bytes_data is not None:
-            return  # binary attachments are not part of any supported event
-        try:
-            packet = EnginePacket(encoded_packet=text_data)
-        except (ValueError, IndexError, TypeError):
-            return  # a malformed frame is dropped; the connection stays usable
+    async def handle_packet(self, packet: eio.Packet) -> None:
+        """One Engine.IO packet from the client, whatever the transport."""
         if packet.packet_type == eio.PONG:
             if self.ping_sent:  # an unsolicited pong does not postpone the next ping
                 self.ping_sent = 0.0
                 self.pong_at = time.monotonic()
+                self.on_pong()
         elif packet.packet_type == eio.PING:
             await self.send_frame(EnginePacket(eio.PONG, data=packet.data).encode())
         elif packet.packet_type == eio.CLOSE:
@@ -327,9 +280,6 @@ class SocketIOConsumer:
     def connected_to(self, namespace: str) -> bool:
         return namespace in self.sockets
 
-    async def send_frame(self, frame: str) -> None:
-        await self.base_send({"type": "websocket.send", "text": frame})
-
     async def enter_room(self, socket: Socket, room: str) -> None:
         socket.rooms.add(room)
         if socket.connected:
@@ -357,3 +307,81 @@ class SocketIOConsumer:
                 await handler.on_disconnect(socket)
             except Exception:
                 logger.exception("namespace disconnect failed: %s", socket.namespace)
+
+
+class SocketIOConsumer(EngineSession):
+    """The websocket transport: one websocket is one Engine.IO session.
+
+    A plain ASGI application rather than a Channels consumer class: Channels' consumer runs
+    every connection's ``receive`` as an extra task through ``asyncio.wait`` and keeps the
+    routed scope, several KiB of every idle connection (measured); this one awaits
+    ``receive`` in its own coroutine and drops the scope once the connection is open.
+    """
+
+    def __init__(self, send: Send) -> None:
+        self.base_send = send
+
+    @classmethod
+    def as_asgi(cls) -> Callable[[dict[str, Any], Receive, Send], Coroutine[Any, Any, None]]:
+        """The ASGI application for the router. A plain function: it returns the connection's
+        coroutine without a frame of its own that would keep the routed scope alive."""
+
+        def app(scope: dict[str, Any], receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
+            return cls(send).run(scope, receive)
+
+        return app
+
+    async def run(self, scope: dict[str, Any], receive: Receive) -> None:
+        try:
+            message = await receive()
+            if message["type"] != "websocket.connect":
+                return
+            await self.connect(scope)
+            del scope
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    if text is not None:
+                        await self.receive(text_data=text)
+                    else:
+                        await self.receive(bytes_data=message.get("bytes"))
+                elif kind == "websocket.disconnect":
+                    return
+        finally:
+            await self.disconnect()
+
+    async def connect(self, scope: dict[str, Any]) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if query.get("EIO") != ["4"] or query.get("transport") != ["websocket"] or not origin_allowed(scope):
+            await self.close(code=POLICY_VIOLATION)
+            return
+        self.member_id = uuid.uuid4().hex
+        await self.base_send({"type": "websocket.accept"})
+        self.start()
+        await self.send_frame(self.open_frame(self.member_id[:20], []))
+
+    async def close(self, code: int | None = None) -> None:
+        message: dict[str, Any] = {"type": "websocket.close"}
+        if code is not None:
+            message["code"] = code
+        await self.base_send(message)
+
+    async def send_frame(self, frame: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": frame})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        frame = text_data if text_data is not None else bytes_data
+        if frame is None:
+            return
+        if len(frame) > settings.SOCKETIO_MAX_PAYLOAD:
+            await self.close(code=MESSAGE_TOO_BIG)
+            return
+        if bytes_data is not None:
+            return  # binary attachments are not part of any supported event
+        try:
+            packet = EnginePacket(encoded_packet=text_data)
+        except (ValueError, IndexError, TypeError):
+            return  # a malformed frame is dropped; the connection stays usable
+        await self.handle_packet(packet)

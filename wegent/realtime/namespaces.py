@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from wegent.realtime.consumer import SocketIOConsumer
+    from wegent.realtime.consumer import EngineSession
 
 
 class ConnectionRefused(Exception):
@@ -29,7 +29,7 @@ class Socket:
 
     __slots__ = ("_consumer", "namespace", "rooms", "session", "sid")
 
-    def __init__(self, consumer: SocketIOConsumer, namespace: str) -> None:
+    def __init__(self, consumer: EngineSession, namespace: str) -> None:
         self.sid = secrets.token_urlsafe(15)
         self.namespace = namespace
         self.session: dict[str, Any] = {}

@@ -5,7 +5,9 @@
 // Input: one JSON scenario, as argv[2] or on stdin:
 //   {"base_url": "http://127.0.0.1:8000", "token": "<jwt>", "team_id": 1, "message": "hi",
 //    "bad_token": "not-a-jwt" (optional), "timeout_ms": 30000 (optional),
-//    "extra": {...} (optional, merged into the chat:send payload)}
+//    "extra": {...} (optional, merged into the chat:send payload),
+//    "transports": ["polling"] (optional: replaces the frontend's transports, e.g. to act as a
+//    browser behind a proxy that blocks WebSocket)}
 // Output: one JSON object on stdout, exit 0. On timeout or failure: a message and what was
 // recorded so far on stderr, exit 1 (timeout) or 2 (bad input / unexpected error).
 //
@@ -14,11 +16,11 @@
 import { io } from "socket.io-client";
 
 // Exactly the web frontend's options.
-function frontendOptions(token) {
+function frontendOptions(token, transports) {
   return {
     path: "/socket.io",
     auth: { token },
-    transports: ["websocket", "polling"],
+    transports: transports ?? ["websocket", "polling"],
     reconnection: true,
     reconnectionAttempts: Infinity,
     reconnectionDelay: 1000,
@@ -83,7 +85,7 @@ function emitWithAck(socket, event, payload, ms) {
 }
 
 async function goodConnection(scenario, ms) {
-  const socket = io(scenario.base_url + "/chat", frontendOptions(scenario.token));
+  const socket = io(scenario.base_url + "/chat", frontendOptions(scenario.token, scenario.transports));
   socket.onAny((event, data) => {
     report.events.push({ event, data });
     report.timeline.push(event);
@@ -127,14 +129,17 @@ async function goodConnection(scenario, ms) {
           e.data.status !== "PENDING",
       );
     await waitFor(() => (mine("chat:bot_complete") && ended()) || undefined, "the end", 5000).catch(() => {});
-    report.transport = socket.io.engine.transport.name; // still websocket, never downgraded
+    report.transport = socket.io.engine.transport.name; // never downgraded
   } finally {
     socket.disconnect();
   }
 }
 
 async function badTokenConnection(scenario, ms) {
-  const socket = io(scenario.base_url + "/chat", frontendOptions(scenario.bad_token ?? "not-a-valid-token"));
+  const socket = io(
+    scenario.base_url + "/chat",
+    frontendOptions(scenario.bad_token ?? "not-a-valid-token", scenario.transports),
+  );
   const result = { connected: false, connect_error: null };
   socket.on("connect", () => (result.connected = true));
   socket.on("connect_error", (err) => {
