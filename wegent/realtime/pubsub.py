@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from wegent.realtime.redis_batch import UNAVAILABLE
+
 logger = logging.getLogger(__name__)
 
 RECONNECT_SECONDS = 1.0
@@ -31,6 +33,11 @@ async def listen_forever(
                         await handled
         except asyncio.CancelledError:
             raise
+        except UNAVAILABLE as exc:
+            # Redis is away (a restart): one line per attempt, not a traceback a second. Messages
+            # published meanwhile are not replayed by Redis; see redis_batch for what is held.
+            logger.warning("%s: Redis unreachable (%s); reconnecting", what, exc)
+            await asyncio.sleep(RECONNECT_SECONDS)
         except Exception:
             logger.exception("%s failed; reconnecting", what)
             await asyncio.sleep(RECONNECT_SECONDS)
