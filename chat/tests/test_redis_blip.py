@@ -5,8 +5,10 @@ chunk, the answer ends COMPLETED with the exact text, ``chat:done`` carries the 
 has, the live text in Redis is rebuilt when Redis is back, and ``/api/ready`` says ready on its
 first call after the restart.
 
-The test brings its own ``redis-server`` (stopped and started again on the same port), so it runs
-on every leg: the server under test is pointed at it through ``REDIS_URL`` and the cache.
+The tests bring their own ``redis-server`` (stopped and started again on the same port), so the
+single-process ones run on every leg: the server under test is pointed at it through
+``REDIS_URL`` and the cache. The two-worker one needs a database server (the workers are
+processes of their own), so it runs on the PostgreSQL and MariaDB legs.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import redis
+from django.db import connection
 
 from chat import stream_state
 from chat.tests.fake_llm import answer
 from chat.tests.sockets import connect
+from chat.tests.workers import Worker
 from tasks.models import Subtask
 from wegent.tests.helpers import OwnRedis
 
@@ -142,3 +146,53 @@ def test_a_cancel_while_redis_is_away_stops_the_stream_of_this_process(
     subtask_id, got = asyncio.run(scenario())
     row = Subtask.objects.get(pk=subtask_id)
     assert row.status == "CANCELLED" and row.result["value"] == got
+
+
+def test_a_client_on_another_worker_gets_the_whole_answer_after_the_restart(own_redis, user, chat_team):
+    """The stream runs on A, a client watches from B. While Redis is away B hears nothing (its
+    subscription is gone); A holds the publishes and, once Redis is back and B has subscribed
+    again, sends them in order: B's client gets every chunk (late) and chat:done."""
+    if connection.vendor == "sqlite":
+        pytest.skip("two workers need a database server (the scaled mode)")
+    team = chat_team(user, f"fake-n{CHUNKS}-d20")
+    full = answer(CHUNKS)
+    producer, other = Worker(REDIS_URL=own_redis.url), Worker(REDIS_URL=own_redis.url)
+
+    async def scenario() -> int:
+        sender = await connect(producer.url, user)
+        ack = await sender.call("chat:send", {"team_id": team.pk, "message": "a long answer please"})
+        start = await sender.wait_for("chat:start")
+        subtask_id = start["subtask_id"]
+        await sender.wait_for("chat:chunk", lambda c: c["offset"] > 50)
+        watcher = await connect(other.url, user)
+        joined = (await watcher.call("task:join", {"task_id": ack["task_id"]}))["streaming"]
+        assert joined["subtask_id"] == subtask_id and full.startswith(joined["cached_content"])
+        await watcher.wait_for("chat:chunk", lambda c: c["offset"] > joined["offset"] + 50)
+
+        seen = len(_received(sender, subtask_id))
+        await asyncio.to_thread(own_redis.stop)
+        await sender.wait_for("chat:chunk", lambda c: c["offset"] > seen + 150)
+        await asyncio.to_thread(own_redis.start)
+
+        done = await watcher.wait_for("chat:done", timeout=60)
+        await sender.wait_for("chat:done", timeout=60)
+        assert done["result"]["value"] == full and watcher.named("chat:error") == []
+        text = joined["cached_content"]
+        for chunk in watcher.named("chat:chunk"):
+            if chunk["offset"] >= joined["offset"]:
+                assert chunk["offset"] == len(text), "every chunk reached the other worker, in order"
+                text += chunk["content"]
+        assert text == full
+        for client in (sender, watcher):
+            await client.close()
+        return subtask_id
+
+    try:
+        for worker in (producer, other):
+            worker.wait_ready()
+        subtask_id = asyncio.run(scenario())
+    finally:
+        for worker in (producer, other):
+            worker.stop()
+    row = Subtask.objects.get(pk=subtask_id)
+    assert row.status == "COMPLETED" and row.result["value"] == full, producer.output()

@@ -45,6 +45,10 @@ MAX_HELD_BYTES = 8 * 1024 * 1024
 PROBE_SECONDS = (0.05, 1.0)
 # A command slower than this counts as Redis being away (a hung server must not stall streams).
 SOCKET_TIMEOUT_SECONDS = 5.0
+# When Redis is back, held publishes wait (at most this long) until each channel has as many
+# subscribers as the last publish before the outage reached: the other processes' listeners
+# resubscribe on their own schedule, and Redis does not replay what they were not there for.
+RESUBSCRIBE_WAIT_SECONDS = 3.0
 
 # What a command may raise when Redis cannot be reached (as opposed to a command error).
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -91,6 +95,8 @@ class _LoopBatcher:
         self.down = False
         self.held_bytes = 0  # of the unawaited commands in ``pending`` while down
         self.dropped = 0
+        # channel -> how many subscribers the last PUBLISH on it reached (see _recover).
+        self.receivers: dict[Any, int] = {}
         self.wakeup = asyncio.Event()
         self.writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -131,7 +137,9 @@ class _LoopBatcher:
         except Exception as exc:  # noqa: BLE001 - the callers get the failure
             results = [exc] * len(batch)
         failed = 0
-        for (_, future, _), result in zip(batch, results, strict=True):
+        for (args, future, _), result in zip(batch, results, strict=True):
+            if args[0] == "PUBLISH" and isinstance(result, int):
+                self.receivers[args[1]] = result
             if future is None:
                 failed += isinstance(result, Exception)
             elif not future.done():
@@ -178,6 +186,7 @@ class _LoopBatcher:
             except Exception:  # noqa: BLE001 - still away; try again
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, longest)
+        await self._await_subscribers()
         restore: list[tuple[tuple[Any, ...], Any, int]] = []
         for hook in _restore_hooks:
             try:
@@ -197,6 +206,33 @@ class _LoopBatcher:
         self.pending[:0] = restore
         self.down, self.held_bytes, self.dropped = False, 0, 0
         self.wakeup.set()
+
+    async def _await_subscribers(self) -> None:
+        """Waits (bounded) until the channels of the held publishes have their subscribers
+        back, so the other workers' sockets get the events held for them. Still down meanwhile:
+        streams go on locally and new publishes are held behind the old ones, in order."""
+        expected = {
+            args[1]: self.receivers.get(args[1], 0) for args, _, _ in self.pending if args[0] == "PUBLISH"
+        }
+        expected = {channel: count for channel, count in expected.items() if count > 0}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESUBSCRIBE_WAIT_SECONDS
+        while expected and loop.time() < deadline:
+            try:
+                counts = dict(await self.client.pubsub_numsub(*expected))
+            except UNAVAILABLE:
+                counts = {}
+            expected = {c: n for c, n in expected.items() if counts.get(_as_bytes(c), 0) < n}
+            if expected:
+                await asyncio.sleep(PROBE_SECONDS[0])
+        if expected:
+            logger.warning(
+                "Redis is back but not every worker has resubscribed: %s", sorted(map(str, expected))
+            )
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 class RedisBatcher:
