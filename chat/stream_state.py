@@ -4,13 +4,16 @@ The runner appends each delta before it publishes it, so a reader joining at any
 exactly the text so far: chunks it receives afterwards start at or beyond the returned offset.
 
 With ``REDIS_URL`` the text lives in Redis (``APPEND``, so a long answer costs O(delta) per
-chunk, not O(text); the appends of all streams go out in batches, see redis_batch); in the
-embedded mode there is one process, so a dictionary is enough.
+chunk, not O(text); the appends of all streams go out in batches, see redis_batch), and the
+producing process keeps its own streams in a dictionary too: when Redis is away the stream goes
+on and the text is written back whole once Redis answers. In the embedded mode there is one
+process, so the dictionary is enough.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from typing import Any
@@ -19,7 +22,9 @@ import orjson
 import redis
 from django.conf import settings
 
-from wegent.realtime.redis_batch import batcher
+from wegent.realtime.redis_batch import UNAVAILABLE, batcher, on_reconnect
+
+logger = logging.getLogger(__name__)
 
 TEXT_TTL_SECONDS = 3600
 PREFIX = "wegent:chat"
@@ -40,11 +45,13 @@ class _LocalStore:
         self._lock = threading.Lock()
         self._text: dict[int, list[str]] = {}
         self._tasks: dict[int, dict[str, Any]] = {}
+        self._task_of: dict[int, int] = {}  # subtask id -> task id
 
     def start(self, task_id: int, subtask_id: int, meta: dict[str, Any]) -> None:
         with self._lock:
             self._text[subtask_id] = []
             self._tasks[task_id] = {**meta, "subtask_id": subtask_id}
+            self._task_of[subtask_id] = task_id
 
     def append(self, subtask_id: int, text: str) -> None:
         with self._lock:
@@ -66,51 +73,145 @@ class _LocalStore:
             meta = self._tasks.get(task_id)
             return dict(meta) if meta is not None else None
 
+    def running(self) -> list[tuple[int, int, str, dict[str, Any] | None]]:
+        """``(task id, subtask id, text so far, the task's marker if it names this stream)`` of
+        every running stream."""
+        with self._lock:
+            found = []
+            for subtask_id, parts in self._text.items():
+                task_id = self._task_of[subtask_id]
+                meta = self._tasks.get(task_id)
+                named = meta is not None and meta.get("subtask_id") == subtask_id
+                found.append((task_id, subtask_id, "".join(parts), dict(meta) if named else None))
+            return found
+
     def finish(self, task_id: int, subtask_id: int) -> None:
         with self._lock:
             self._text.pop(subtask_id, None)
+            self._task_of.pop(subtask_id, None)
             meta = self._tasks.get(task_id)
             if meta is not None and meta.get("subtask_id") == subtask_id:
                 del self._tasks[task_id]
 
 
+# Ends a stream's keys in one step: its text, and the task's marker if it still names it.
+_FINISH_SCRIPT = """
+local marker = redis.call('GET', KEYS[2])
+if marker and cjson.decode(marker)['subtask_id'] == tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[2])
+end
+return redis.call('DEL', KEYS[1])
+"""
+# Streams whose end could not reach Redis, remembered (up to this many) to clear their keys when
+# it is back; past the cap the oldest are forgotten and their keys expire (TEXT_TTL_SECONDS).
+MAX_UNFINISHED = 10_000
+
+
 class _RedisStore:
-    """Several processes: the same operations on Redis; async for the runner, sync for readers."""
+    """Several processes: the same operations on Redis; async for the runner, sync for readers.
+
+    The streams of this process are also kept in a local store: their readers here get the text
+    without a round trip, and when Redis was away (a restart loses the keys; appends made
+    meanwhile were not sent) the whole text is written back from it as soon as Redis answers
+    (``redis_batch.on_reconnect``). A stream never fails because of Redis: a write that cannot
+    be sent is left to that restore, and a read that cannot be made falls back (see ``text``).
+    """
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._sync = redis.Redis.from_url(url)
+        # Short timeouts: a reader (task:join) must answer, not hang on an unreachable Redis.
+        self._sync = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+        self.local = _LocalStore()
+        self._unfinished: dict[int, int] = {}  # subtask id -> task id
 
     async def start(self, task_id: int, subtask_id: int, meta: dict[str, Any]) -> None:
+        self.local.start(task_id, subtask_id, meta)
         # Through the shared batcher, like the appends: 100 streams starting at once otherwise
         # opened 100 pool connections (measured: a quarter of a second of CPU).
         value = orjson.dumps({**meta, "subtask_id": subtask_id})
         commands = batcher(self._url)
-        await asyncio.gather(
+        results = await asyncio.gather(
             commands.call("SET", _text_key(subtask_id), b"", "EX", TEXT_TTL_SECONDS),
             commands.call("SET", _task_key(task_id), value, "EX", TEXT_TTL_SECONDS),
+            return_exceptions=True,
         )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, UNAVAILABLE):
+                raise result
 
     async def append(self, subtask_id: int, text: str) -> None:
+        self.local.append(subtask_id, text)
         # Awaited: a reader must find a chunk's text before any socket can have received it.
         # Batched with the other streams' appends (and the hub's publishes) in one pipeline.
-        await batcher(self._url).call("APPEND", _text_key(subtask_id), text.encode())
+        await _tolerate(batcher(self._url).call("APPEND", _text_key(subtask_id), text.encode()))
 
     def text(self, subtask_id: int) -> str | None:
-        raw = self._sync.get(_text_key(subtask_id))
+        local = self.local.text(subtask_id)
+        if local is not None:
+            return local
+        try:
+            raw = self._sync.get(_text_key(subtask_id))
+        except UNAVAILABLE as exc:
+            # Redis is away: the caller falls back to the saved partial text (task:join).
+            logger.warning("live text of %s unavailable: %s", subtask_id, exc)
+            return None
         return raw.decode() if raw is not None else None
 
     def streaming(self, task_id: int) -> dict[str, Any] | None:
-        raw = self._sync.get(_task_key(task_id))
+        local = self.local.streaming(task_id)
+        if local is not None:
+            return local
+        try:
+            raw = self._sync.get(_task_key(task_id))
+        except UNAVAILABLE as exc:
+            logger.warning("stream marker of task %s unavailable: %s", task_id, exc)
+            return None
         return orjson.loads(raw) if raw is not None else None
 
     async def finish(self, task_id: int, subtask_id: int) -> None:
-        commands = batcher(self._url)
-        current = await commands.call("GET", _task_key(task_id))
-        keys = [_text_key(subtask_id)]
-        if current is not None and orjson.loads(current).get("subtask_id") == subtask_id:
-            keys.append(_task_key(task_id))
-        await commands.call("DEL", *keys)
+        self.local.finish(task_id, subtask_id)
+        keys = (_text_key(subtask_id), _task_key(task_id))
+        try:
+            await batcher(self._url).call("EVAL", _FINISH_SCRIPT, 2, *keys, subtask_id)
+        except UNAVAILABLE:
+            self._unfinished[subtask_id] = task_id
+            while len(self._unfinished) > MAX_UNFINISHED:
+                del self._unfinished[next(iter(self._unfinished))]
+
+    def restore(self) -> list[tuple[Any, ...]]:
+        """The commands that put this process's streams back into a Redis that was away: the
+        whole live text and marker of each running stream, the end of each stream that ended
+        meanwhile. Taken on the loop, so appends issued after them apply on top, in order."""
+        commands: list[tuple[Any, ...]] = []
+        for subtask_id, task_id in self._unfinished.items():
+            commands.append(
+                ("EVAL", _FINISH_SCRIPT, 2, _text_key(subtask_id), _task_key(task_id), subtask_id)
+            )
+        self._unfinished.clear()
+        for task_id, subtask_id, text, meta in self.local.running():
+            commands.append(("SET", _text_key(subtask_id), text.encode(), "EX", TEXT_TTL_SECONDS))
+            if meta is not None:
+                commands.append(("SET", _task_key(task_id), orjson.dumps(meta), "EX", TEXT_TTL_SECONDS))
+        return commands
+
+
+async def _tolerate(write: Any) -> None:
+    """Awaits a write of the live state; Redis being away is not the stream's failure (the
+    restore hook writes the state back when Redis answers)."""
+    try:
+        await write
+    except UNAVAILABLE:
+        pass
+
+
+def _restore(url: str) -> list[tuple[Any, ...]]:
+    store = _redis
+    if store is None or store._url != url:
+        return []
+    return store.restore()
+
+
+on_reconnect(_restore)
 
 
 _local = _LocalStore()

@@ -32,7 +32,7 @@ from tasks.services import lifecycle
 from wegent.realtime import emitter
 from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.pubsub import listen_forever
-from wegent.realtime.redis_batch import batcher
+from wegent.realtime.redis_batch import UNAVAILABLE, batcher
 from wegent.realtime.rooms import task_room, user_room
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ EARLY_CANCEL_SECONDS = 60.0
 _END, _CANCEL = object(), object()
 # Streams that end together (a burst of chats started together) store their endings together.
 _update_subtask = Coalesced(lifecycle.update_subtasks)
+
+
+class _PublishError(Exception):
+    """A chunk could not be published: a fault of ours, never reported as the model's."""
 
 
 @dataclass
@@ -183,7 +187,15 @@ class Runner:
         if subtask_id in self.streams or not settings.REDIS_URL:
             self._cancel_local(subtask_id)
             return
-        await batcher(settings.REDIS_URL).call("PUBLISH", CANCEL_CHANNEL, str(subtask_id))
+        # Remembered here too (its stream may be about to start in this process: the echo of the
+        # publish would say so, but not while Redis is away), then told to the other workers.
+        self._cancel_local(subtask_id)
+        commands = batcher(settings.REDIS_URL)
+        try:
+            await commands.call("PUBLISH", CANCEL_CHANNEL, str(subtask_id))
+        except UNAVAILABLE:
+            # Redis is away: held by the batcher and published when it is back.
+            commands.send("PUBLISH", CANCEL_CHANNEL, str(subtask_id))
 
     async def _load_providers(self, model: Any) -> None:
         """The SDKs take about a second to import: in a thread, never on the event loop (a
@@ -280,6 +292,8 @@ class Runner:
                 if content:
                     await self._publish(stream, parts, content, block_id)
             return _CANCEL
+        except _PublishError:
+            raise  # ours, not the model's: the stream ends with an internal error
         except ProviderError as exc:
             return exc
         except asyncio.CancelledError:
@@ -316,20 +330,27 @@ class Runner:
         to the task room."""
         answer = stream.answer
         offset = stream.length
+        try:
+            # Never fails because Redis is away: the live text is kept here and written back
+            # when it returns, and publishes to other workers are held (see stream_state and
+            # redis_batch); the local sockets get the chunk either way.
+            await stream_state.append(answer.subtask_id, content)
+            await emitter.emit(
+                protocol.CHAT_CHUNK,
+                protocol.chat_chunk(
+                    task_id=answer.task_id,
+                    subtask_id=answer.subtask_id,
+                    content=content,
+                    offset=offset,
+                    block_id=block_id,
+                ),
+                room=task_room(answer.task_id),
+            )
+        except Exception as exc:
+            raise _PublishError from exc
+        # Counted once sent: the ending's text and chat:done offset are what clients were sent.
         parts.append(content)
         stream.length += len(content)
-        await stream_state.append(answer.subtask_id, content)
-        await emitter.emit(
-            protocol.CHAT_CHUNK,
-            protocol.chat_chunk(
-                task_id=answer.task_id,
-                subtask_id=answer.subtask_id,
-                content=content,
-                offset=offset,
-                block_id=block_id,
-            ),
-            room=task_room(answer.task_id),
-        )
 
     async def _pump(self, stream: Stream) -> None:
         parts: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from wegent import __version__
+from wegent.realtime.redis_batch import UNAVAILABLE
 
 logger = logging.getLogger("wegent.health")
 
@@ -78,13 +80,29 @@ def _check_database() -> str | None:
         return f"database: {exc.__class__.__name__}: {exc}"
 
 
-def _check_cache() -> str | None:
-    key = f"wegent:ready:{uuid.uuid4().hex}"
+def _twice(probe: Callable[[], None]) -> None:
+    """Runs ``probe``, and once more if Redis could not be reached: the first try after a Redis
+    restart may take a pooled connection the server dropped (redis-py discards it on the error),
+    which says nothing about Redis now. Two failures in a row are an outage."""
     try:
-        cache.set(key, "1", 5)
-        ok = cache.get(key) == "1"
-        cache.delete(key)
-        return None if ok else "cache: value written was not read back"
+        probe()
+    except UNAVAILABLE:
+        probe()
+
+
+def _cache_round_trip() -> None:
+    key = f"wegent:ready:{uuid.uuid4().hex}"
+    cache.set(key, "1", 5)
+    ok = cache.get(key) == "1"
+    cache.delete(key)
+    if not ok:
+        raise ValueError("value written was not read back")
+
+
+def _check_cache() -> str | None:
+    try:
+        _twice(_cache_round_trip)
+        return None
     except Exception as exc:  # noqa: BLE001
         return f"cache: {exc.__class__.__name__}: {exc}"
 
@@ -100,7 +118,7 @@ def _redis(url: str) -> Any:
 def _check_redis() -> str | None:
     """The Redis that carries Socket.IO events and stream state between processes (the hub)."""
     try:
-        _redis(settings.REDIS_URL).ping()
+        _twice(_redis(settings.REDIS_URL).ping)
         return None
     except Exception as exc:  # noqa: BLE001
         return f"redis: {exc.__class__.__name__}: {exc}"

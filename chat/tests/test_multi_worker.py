@@ -12,83 +12,17 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from chat.tests.sockets import Recorder, connect
+from chat.tests.workers import ROOT, Worker, database_url
 from tasks.models import Subtask
-from wegent.tests.helpers import free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    scheme = "postgres" if db["ENGINE"].endswith("postgresql") else "mysql"
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"{scheme}://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or ''}/{db['NAME']}"
-
-
-class Worker:
-    """One ``manage.py serve`` process on the test database and the shared Redis."""
-
-    def __init__(self, **extra_env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            # Tokens and encrypted model keys made by this test process must be readable there.
-            "WEGENT_SECRET_KEY": settings.SECRET_KEY,
-            "WEGENT_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
-            "WEGENT_TESTING": "1",
-            "WEGENT_LOG_LEVEL": "WARNING",
-            **extra_env,
-        }
-        command = [sys.executable, "manage.py", "serve", "--port", str(self.port), "--no-embedded-celery"]
-        # Output goes to a file: a pipe nobody reads could fill up and stall the worker.
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
-        self.captured = ""
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        if self.log.closed:
-            return self.captured
-        self.log.seek(0)
-        return self.log.read()[-4000:]
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited: {self.output()}")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"worker did not start: {self.output()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.captured = self.output()
-        self.log.close()
 
 
 def _needs_scaled_mode() -> None:
@@ -192,7 +126,7 @@ def test_a_process_without_a_server_emits_to_sockets_of_the_workers(workers, use
         client = await connect(worker_a.url, user)
         env = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "REDIS_URL": settings.REDIS_URL,
             "WEGENT_SECRET_KEY": settings.SECRET_KEY,
             "WEGENT_TESTING": "1",

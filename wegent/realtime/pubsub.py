@@ -8,9 +8,14 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from wegent.realtime.redis_batch import UNAVAILABLE
+
 logger = logging.getLogger(__name__)
 
-RECONNECT_SECONDS = 1.0
+# Seconds before subscribing again after a failure: from the first, doubling up to the last.
+# The first is short: while this process is not subscribed, events published for its sockets
+# are lost (Redis does not replay them); publishers hold theirs until we are back (redis_batch).
+RECONNECT_SECONDS = (0.05, 1.0)
 
 
 async def listen_forever(
@@ -18,11 +23,13 @@ async def listen_forever(
 ) -> None:
     """Calls ``on_message`` with the data of every message published on ``channel``; a lost
     connection or a failing handler is logged (as ``what``) and the subscription made again."""
+    delay = RECONNECT_SECONDS[0]
     while True:
         client = aioredis.Redis.from_url(url)
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(channel)
+                delay = RECONNECT_SECONDS[0]
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
@@ -31,8 +38,14 @@ async def listen_forever(
                         await handled
         except asyncio.CancelledError:
             raise
+        except UNAVAILABLE as exc:
+            # Redis is away (a restart): one line per attempt, not a traceback a second. Messages
+            # published meanwhile are not replayed by Redis; see redis_batch for what is held.
+            logger.warning("%s: Redis unreachable (%s); reconnecting", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_SECONDS[1])
         except Exception:
             logger.exception("%s failed; reconnecting", what)
-            await asyncio.sleep(RECONNECT_SECONDS)
+            await asyncio.sleep(RECONNECT_SECONDS[1])
         finally:
             await client.aclose()
