@@ -21,6 +21,7 @@ from django.db import connection
 from chat.tests.sockets import Recorder, connect
 from chat.tests.workers import ROOT, Worker, database_url
 from tasks.models import Subtask
+from wegent.tests.helpers import free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
