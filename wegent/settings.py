@@ -282,6 +282,16 @@ CHAT_SHUTDOWN_GRACE_SECONDS = env_int("WEGENT_CHAT_SHUTDOWN_GRACE_SECONDS", 30)
 # How long one model call may take before it fails with a timeout error.
 CHAT_MODEL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_MODEL_TIMEOUT_SECONDS", 120.0)
 
+# --- Outbound requests and MCP servers -------------------------------------------------------
+# URLs fetched for users (MCP servers, tool fetches) may not reach loopback, private,
+# link-local or metadata addresses unless named here: host names, IPs (exactly that address)
+# or CIDRs, comma-separated (wegent/outbound.py).
+OUTBOUND_ALLOWLIST = env_list("WEGENT_OUTBOUND_ALLOWLIST", [])
+# A Ghost's ``stdio`` MCP servers run a command on this machine: off unless the operator allows.
+MCP_ALLOW_STDIO = env_bool("WEGENT_MCP_ALLOW_STDIO", False)
+# How long connecting to one MCP server (and listing its tools) may take before it is skipped.
+MCP_CONNECT_TIMEOUT_SECONDS = env_float("WEGENT_MCP_CONNECT_TIMEOUT_SECONDS", 10.0)
+
 # --- HTTP / API -----------------------------------------------------------------------------
 _cors = env_list("WEGENT_CORS_ALLOWED_ORIGINS", ["*"])
 CORS_ALLOW_ALL_ORIGINS = "*" in _cors
