@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from chat.tools.base import Toolbox, ToolSource, TurnContext
+from chat.tools.mcp import mcp_source
 
-SOURCES: list[ToolSource] = []
+SOURCES: list[ToolSource] = [mcp_source]
 
 
 async def open_toolbox(ctx: TurnContext, ghost: Any) -> Toolbox:
