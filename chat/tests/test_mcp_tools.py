@@ -312,3 +312,27 @@ def test_closing_the_toolbox_while_a_tool_hangs_ends_the_session(mcp_server: Fak
 
     asyncio.run(main())
     assert mcp_server.wait_ended(1)
+
+
+def test_cancelling_the_turn_while_servers_connect_leaves_nothing_running(settings: Any) -> None:
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    settings.MCP_CONNECT_TIMEOUT_SECONDS = 30.0
+    hole = Blackhole()
+
+    async def main() -> list[asyncio.Task[Any]]:
+        servers = {"hole": {"type": "streamable-http", "url": f"http://127.0.0.1:{hole.port}/mcp"}}
+        opening = asyncio.create_task(open_toolbox(CTX, ghost(servers)))
+        while not [t for t in asyncio.all_tasks() if t.get_name() == "mcp:hole"]:
+            await asyncio.sleep(0)
+        holders = [t for t in asyncio.all_tasks() if t.get_name() == "mcp:hole"]
+        opening.cancel()
+        # At once: a server still connecting is dropped, not waited for (up to its timeout).
+        done, _ = await asyncio.wait([opening], timeout=3)
+        assert done and opening.cancelled()
+        assert holders and all(t.done() for t in holders)
+        return holders
+
+    try:
+        asyncio.run(main())
+    finally:
+        hole.close()

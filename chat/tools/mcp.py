@@ -321,6 +321,9 @@ class _Connection:
         task = self.task
         if task is None or task.done():
             return
+        if not self.listed.done():
+            # Still connecting (the turn was cancelled while opening): nothing to close politely.
+            task.cancel()
         try:
             await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_SECONDS)
         except TimeoutError:
