@@ -222,7 +222,12 @@ def bounded(text: str, limit: int = MAX_RESULT_CHARS) -> str:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A short readable reason for a failed connect/list (the SDK raises exception groups)."""
+    """A short readable reason for a failed connect/list (the SDK raises exception groups);
+    bounded, since a server's error text goes to the model and the user."""
+    return _describe(exc)[:300]
+
+
+def _describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     if isinstance(exc, OutboundRefused):
@@ -235,8 +240,7 @@ def describe_error(exc: BaseException) -> str:
         return "the server did not answer in time"
     if isinstance(exc, MCPError):
         return f"MCP error: {exc.error.message}"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
+    return f"{type(exc).__name__}: {str(exc) or 'no detail'}"
 
 
 # -- sessions and tools -------------------------------------------------------------------------
@@ -308,7 +312,7 @@ class _Connection:
         try:
             result = await session.call_tool(name, arguments)
         except MCPError as exc:
-            raise ToolError(f"MCP server {self.config.name}: {exc.error.message}") from None
+            raise ToolError(f"MCP server {self.config.name}: {exc.error.message[:300]}") from None
         except Exception as exc:  # noqa: BLE001 - transport failures of any kind are the model's to read
             raise ToolError(f"MCP server {self.config.name}: {describe_error(exc)}") from None
         text = result_text(result)

@@ -168,6 +168,12 @@ def test_async_check_matches_the_sync_one(settings: Any) -> None:
 
 class _Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("to=", 1)[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = f"hello {self.headers.get('Host')}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -190,7 +196,7 @@ def hello_port() -> Iterator[int]:
 
 async def _get(url: str) -> httpx2.Response:
     async with outbound.guarded_http_client() as client:
-        return await client.get(url)
+        return await client.get(url, follow_redirects=True)
 
 
 def test_guarded_client_refuses_loopback_at_connect(hello_port: int) -> None:
@@ -225,3 +231,12 @@ def test_guarded_client_rechecks_each_connection(
     fake_resolver(monkeypatch, {"rebind.test": ["127.0.0.2"]})
     with pytest.raises(httpx2.ConnectError, match=r"127\.0\.0\.2"):
         asyncio.run(_get(f"http://rebind.test:{hello_port}/"))
+
+
+def test_guarded_client_checks_every_redirect_target(settings: Any, hello_port: int) -> None:
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    fine = f"http://127.0.0.1:{hello_port}/redirect?to=http://127.0.0.1:{hello_port}/next"
+    assert asyncio.run(_get(fine)).text == f"hello 127.0.0.1:{hello_port}"
+    bad = f"http://127.0.0.1:{hello_port}/redirect?to=http://127.0.0.2:{hello_port}/"
+    with pytest.raises(httpx2.ConnectError, match=r"127\.0\.0\.2 is a loopback address"):
+        asyncio.run(_get(bad))
