@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -282,7 +283,7 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
 class GuardedTransport(httpx2.AsyncHTTPTransport):
     """httpx2's transport with its connection pool on the ``GuardedBackend``."""
 
-    def __init__(self, *, verify: bool = True) -> None:
+    def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
         super().__init__(verify=verify, trust_env=False)
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx2.create_ssl_context(verify=verify, trust_env=False),
@@ -294,6 +295,8 @@ def guarded_http_client(
     headers: dict[str, str] | None = None,
     timeout: httpx2.Timeout | None = None,
     auth: httpx2.Auth | None = None,
+    *,
+    verify: ssl.SSLContext | bool = True,
 ) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` that connects only where the guard allows (every connection,
     including redirects, is checked). Same signature as the MCP SDK's client factory, and its
@@ -302,7 +305,7 @@ def guarded_http_client(
         headers=headers,
         timeout=timeout or httpx2.Timeout(30.0, read=300.0),
         auth=auth,
-        transport=GuardedTransport(),
+        transport=GuardedTransport(verify=verify),
         # Proxy variables would route around the per-connection check.
         trust_env=False,
         follow_redirects=False,

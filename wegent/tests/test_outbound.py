@@ -4,8 +4,10 @@ connecting only to what it checked (against a real loopback HTTP server)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import http.server
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -240,3 +242,64 @@ def test_guarded_client_checks_every_redirect_target(settings: Any, hello_port: 
     bad = f"http://127.0.0.1:{hello_port}/redirect?to=http://127.0.0.2:{hello_port}/"
     with pytest.raises(httpx2.ConnectError, match=r"127\.0\.0\.2 is a loopback address"):
         asyncio.run(_get(bad))
+
+
+def _self_signed(tmp_path: Any, name: str) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_pinned_https_still_verifies_the_name_in_the_url(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # The connection dials the checked IP, but TLS must still present and verify the URL's
+    # name (SNI + certificate check): a certificate for pinned.test passes, the bare IP fails.
+    cert, key = _self_signed(tmp_path, "pinned.test")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    fake_resolver(monkeypatch, {"pinned.test": ["127.0.0.1"]})
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    trust = ssl.create_default_context(cafile=cert)
+
+    async def get(url: str) -> httpx2.Response:
+        async with outbound.guarded_http_client(verify=trust) as client:
+            return await client.get(url)
+
+    try:
+        assert asyncio.run(get(f"https://pinned.test:{port}/")).text == f"hello pinned.test:{port}"
+        with pytest.raises(httpx2.ConnectError):
+            asyncio.run(get(f"https://127.0.0.1:{port}/"))
+    finally:
+        server.shutdown()
+        server.server_close()
