@@ -291,6 +291,9 @@ OUTBOUND_ALLOWLIST = env_list("WEGENT_OUTBOUND_ALLOWLIST", [])
 MCP_ALLOW_STDIO = env_bool("WEGENT_MCP_ALLOW_STDIO", False)
 # How long connecting to one MCP server (and listing its tools) may take before it is skipped.
 MCP_CONNECT_TIMEOUT_SECONDS = env_float("WEGENT_MCP_CONNECT_TIMEOUT_SECONDS", 10.0)
+# MCP servers every chat gets besides its Ghost's (reference names): JSON, `{"mcpServers": {...}}`.
+CHAT_MCP_ENABLED = env_bool("CHAT_MCP_ENABLED", False)
+CHAT_MCP_SERVERS = env_str("CHAT_MCP_SERVERS", "{}")
 
 # --- HTTP / API -----------------------------------------------------------------------------
 _cors = env_list("WEGENT_CORS_ALLOWED_ORIGINS", ["*"])

@@ -4,6 +4,7 @@ through ``open_toolbox`` as the runner calls it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 import types
@@ -29,6 +30,7 @@ def mcp_server(settings: Any) -> Iterator[FakeMCPServer]:
     settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
     settings.MCP_CONNECT_TIMEOUT_SECONDS = 5.0
     settings.MCP_ALLOW_STDIO = False
+    settings.CHAT_MCP_ENABLED = False
     with FakeMCPServer() as server:
         yield server
 
@@ -336,3 +338,30 @@ def test_cancelling_the_turn_while_servers_connect_leaves_nothing_running(settin
         asyncio.run(main())
     finally:
         hole.close()
+
+
+def test_global_servers_join_the_ghosts_when_enabled(mcp_server: FakeMCPServer, settings: Any) -> None:
+    settings.CHAT_MCP_SERVERS = json.dumps(
+        {
+            "mcpServers": {
+                "global": {"type": "sse", "url": mcp_server.sse_url, "headers": {"X-G": "${{user.name}}"}}
+            }
+        }
+    )
+    own = {"own": {"type": "streamable-http", "url": mcp_server.streamable_url}}
+
+    settings.CHAT_MCP_ENABLED = False
+    toolbox, _ = with_toolbox(own, nothing)
+    assert "echo" in toolbox.tools and "echo_2" not in toolbox.tools
+
+    settings.CHAT_MCP_ENABLED = True
+    toolbox, _ = with_toolbox(own, nothing)
+    assert toolbox.problems == []
+    assert {"echo", "echo_2"} <= set(toolbox.tools)
+    assert "alice" in [h.get("x-g") for h in mcp_server.headers_for("/sse")]
+
+    settings.CHAT_MCP_SERVERS = "{not json"
+    toolbox, _ = with_toolbox(own, nothing)
+    assert [p.source for p in toolbox.problems] == ["mcp"]
+    assert "CHAT_MCP_SERVERS" in toolbox.problems[0].message
+    assert "echo" in toolbox.tools

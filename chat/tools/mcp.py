@@ -4,8 +4,10 @@
 ``mcpServers`` is ``{name: {type, url, headers, timeout} | {type: "stdio", command, args, env}}``
 (reference realtime section 3.4). ``${{path}}`` placeholders in any string of a server's
 config are filled from the turn (``placeholder_data``). Types: ``streamable-http``, ``sse``, and
-``stdio`` only when the operator sets ``WEGENT_MCP_ALLOW_STDIO``. Every URL passes the outbound
-guard (``wegent.outbound``) before connecting, and the HTTP client dials only checked addresses.
+``stdio`` only when the operator sets ``WEGENT_MCP_ALLOW_STDIO``. The operator's
+``CHAT_MCP_SERVERS`` (with ``CHAT_MCP_ENABLED``) add servers to every chat, under the same
+rules. Every URL passes the outbound guard (``wegent.outbound``) before connecting, and the
+HTTP client dials only checked addresses.
 
 A server that is misconfigured, refused, down, slow (``MCP_CONNECT_TIMEOUT_SECONDS`` to
 connect and list its tools) or not speaking MCP becomes a ``Problem`` (source ``mcp:<name>``);
@@ -380,13 +382,39 @@ async def _prepare(name: str, raw: Any, data: Mapping[str, Any]) -> ServerConfig
     return config
 
 
+def global_servers() -> dict[str, Any]:
+    """The operator's servers for every chat (``CHAT_MCP_SERVERS`` when ``CHAT_MCP_ENABLED``):
+    JSON, either Claude-Desktop style ``{"mcpServers": {...}}`` or the bare map. Raises
+    ``ConfigError`` when it is not such JSON."""
+    if not settings.CHAT_MCP_ENABLED:
+        return {}
+    raw: Any = settings.CHAT_MCP_SERVERS
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw or "{}")
+        except ValueError as exc:
+            raise ConfigError(f"CHAT_MCP_SERVERS is not valid JSON ({exc})") from None
+    if isinstance(raw, Mapping) and isinstance(raw.get("mcpServers"), Mapping):
+        raw = raw["mcpServers"]
+    if not isinstance(raw, Mapping):
+        raise ConfigError("CHAT_MCP_SERVERS must be an object of named servers")
+    return dict(raw)
+
+
 async def mcp_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
-    """Tool source: every server of the Ghost's ``mcpServers``, opened concurrently."""
-    servers = getattr(ghost, "mcp_servers", None) if ghost is not None else None
-    if not servers:
-        return
-    if not isinstance(servers, Mapping):
+    """Tool source: the operator's global servers and the Ghost's ``mcpServers`` (the Ghost's
+    entry wins on a shared name), opened concurrently."""
+    servers: dict[str, Any] = {}
+    try:
+        servers.update(global_servers())
+    except ConfigError as exc:
+        toolbox.problems.append(Problem("mcp", str(exc)))
+    own = getattr(ghost, "mcp_servers", None) if ghost is not None else None
+    if own and not isinstance(own, Mapping):
         toolbox.problems.append(Problem("mcp", "mcpServers must be an object of named servers"))
+    elif own:
+        servers.update(own)
+    if not servers:
         return
     data = placeholder_data(ctx)
     timeout = float(settings.MCP_CONNECT_TIMEOUT_SECONDS)
