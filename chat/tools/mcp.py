@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from mcp.types import PaginatedRequestParams
 
 from chat.tools.base import Problem, Toolbox, ToolError, ToolSpec, TurnContext
 from wegent.outbound import OutboundRefused, acheck_url, guarded_http_client
+
+logger = logging.getLogger(__name__)
 
 # Results longer than this many characters are cut (the model's context is the limit).
 MAX_RESULT_CHARS = 100_000
@@ -302,6 +305,9 @@ class _Connection:
             if not self.listed.done():
                 self.listed.set_exception(exc if isinstance(exc, Exception) else ConnectionError("closed"))
                 self.listed.exception()  # retrieved here: the opener may have stopped waiting
+            elif isinstance(exc, Exception):
+                # Lost mid-turn: its tools now answer "no longer connected".
+                logger.warning("MCP server %s dropped: %s", self.config.name, describe_error(exc))
             if not isinstance(exc, Exception):
                 raise
         finally:
@@ -331,11 +337,11 @@ class _Connection:
             # Still connecting (the turn was cancelled while opening): nothing to close politely.
             task.cancel()
         try:
-            await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            # ``wait`` never raises the task's own outcome; only our own cancellation.
+            done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT_SECONDS)
+            if not done:
+                task.cancel()
+                await asyncio.wait([task], timeout=CLOSE_TIMEOUT_SECONDS)
         except asyncio.CancelledError:
             task.cancel()
             raise
