@@ -47,7 +47,11 @@ return 1
 """
 
 
-class SkillRequestTimeout(Exception):
+class SkillRequestError(Exception):
+    """The request could not be made or was not answered."""
+
+
+class SkillRequestTimeout(SkillRequestError):
     """The browser did not answer in time."""
 
 
@@ -113,6 +117,8 @@ class SkillRequests:
                 return await pending.future
         except TimeoutError:
             raise SkillRequestTimeout(f"No answer from the browser within {timeout:g} s") from None
+        except UNAVAILABLE:
+            raise SkillRequestError("The browser cannot be reached right now (Redis unavailable)") from None
         finally:
             self._pending.pop(request_id, None)
             if settings.REDIS_URL:

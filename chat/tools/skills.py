@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from accounts.models import User
-from chat.skill_requests import SkillRequestTimeout, registry
+from chat.skill_requests import SkillRequestError, SkillRequestTimeout, registry
 from chat.tools.base import Problem, Toolbox, ToolError, ToolSpec, TurnContext
 from kinds import skills as kind_skills
 from wegent.realtime.db import run_sync
@@ -217,6 +217,8 @@ class BrowserTool:
             )
         except SkillRequestTimeout as exc:
             raise ToolError(f"'{self.spec.name}' ({self._skill}) timed out: {exc}") from None
+        except SkillRequestError as exc:
+            raise ToolError(f"'{self.spec.name}' ({self._skill}) failed: {exc}") from None
         if not outcome.success:
             raise ToolError(f"'{self.spec.name}' ({self._skill}) failed: {_error_text(outcome.error)}")
         result = outcome.result
