@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.tools import skills
 from chat.tools.base import Toolbox, ToolSource, TurnContext
 
-SOURCES: list[ToolSource] = []
+SOURCES: list[ToolSource] = [skills.skill_source]
 
 
 async def open_toolbox(ctx: TurnContext, ghost: Any) -> Toolbox:
