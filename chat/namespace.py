@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from chat import protocol
-from chat.services import answers, joining, sending
+from chat.services import answers, joining, sending, skill_responses
 from chat.services.auth import authenticate
 from chat.services.outcome import ACCESS_DENIED, Outcome
 from chat.streams import EarlyStart, runner
@@ -184,8 +184,5 @@ class ChatNamespace(Namespace):
         return protocol.error("No device executor found for this task")
 
     async def on_skill_response(self, socket: Socket, data: Any) -> Any:
-        payload = protocol.parse(protocol.SkillResponse, data)
-        if isinstance(payload, dict):
-            return protocol.error("Missing request_id")
-        # No skill asks the browser for anything yet, so no request can be pending.
-        return protocol.error("No pending request found")
+        # The reference checks no token expiry here (realtime §1.4): an answer is not a new action.
+        return await skill_responses.respond(socket.session["user"].pk, data)

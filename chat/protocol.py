@@ -22,6 +22,8 @@ CHAT_MESSAGE = "chat:message"
 CHAT_BOT_COMPLETE = "chat:bot_complete"
 TASK_CREATED = "task:created"
 TASK_STATUS = "task:status"
+# To the task room: a skill asks the user's browser to act (reference realtime §7.1).
+SKILL_REQUEST = "skill:request"
 
 MAX_ID = 2**63 - 1
 Id = Field(ge=1, le=MAX_ID)
@@ -108,6 +110,13 @@ class ChatResume(Payload):
 class HistorySync(Payload):
     task_id: int = Id
     after_message_id: int = Field(ge=0, le=MAX_ID)
+
+
+# ``skill:response`` acks (reference realtime §2.2), plus this server's refusals.
+MISSING_REQUEST_ID = "Missing request_id"
+NO_PENDING_REQUEST = "No pending request found"
+NOT_YOUR_REQUEST = "This request belongs to another user"
+RESPONSE_TOO_LARGE = "Response too large"
 
 
 class SkillResponse(Payload):
@@ -236,3 +245,7 @@ def chat_message(
 
 def auth_error() -> dict:
     return {"error": "Token expired", "code": "TOKEN_EXPIRED"}
+
+
+def skill_request(*, request_id: str, skill_name: str, action: str, data: Any) -> dict:
+    return {"request_id": request_id, "skill_name": skill_name, "action": action, "data": data}

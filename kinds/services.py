@@ -305,7 +305,9 @@ def _batch_kind(kind: str) -> KindType:
 
 
 def _rank(item: Any) -> int:
-    return _DEPENDENCY_RANK.get(item.get("kind") if isinstance(item, dict) else "", 5)
+    # Any JSON may arrive as an item; only a string kind can have a rank (a dict is unhashable).
+    kind = item.get("kind") if isinstance(item, dict) else None
+    return _DEPENDENCY_RANK.get(kind, 5) if isinstance(kind, str) else 5
 
 
 def _require_items(items: Any) -> list[Any]:

@@ -373,6 +373,17 @@ def skill_md_text(row: Kind) -> str:
     raise SkillNotFound("SKILL.md not found in skill package")
 
 
+def skill_instructions(row: Kind) -> str:
+    """What a skill tells an agent: its SKILL.md without the front matter, read from the stored
+    archive (at most ``MAX_SKILL_MD_BYTES``); a skill without a readable archive (a public skill
+    made from a form) gives its ``spec.prompt``."""
+    try:
+        _, body = _split_front_matter(skill_md_text(row))
+    except (SkillNotFound, InvalidSkillArchive):
+        return str(row.spec.get("prompt") or "").strip()
+    return body.strip()
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 
@@ -408,6 +419,12 @@ def skill_for(actor: User, skill_id: int, action: str = access.READ, *, lock: bo
     if action != access.READ and not _can(actor, row, action):
         raise SkillForbidden(f"You don't have permission to {_VERBS[action]} this skill")
     return row
+
+
+def active_skill(skill_id: int) -> Kind | None:
+    """The active skill ``skill_id`` with no visibility check: for a caller that resolved it
+    for its user already (a chat turn reading the instructions of one of its skills)."""
+    return _active_skills().filter(pk=skill_id).first() if 0 < skill_id <= MAX_ID else None
 
 
 def public_skill(skill_id: int, *, lock: bool = False) -> Kind:

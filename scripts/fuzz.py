@@ -40,7 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-ST = str(Path(PYTHON).with_name("st"))
+# ``-m`` rather than the ``st`` script: a console script keeps the interpreter path it was
+# installed with, which breaks when a venv is moved or shared between checkouts.
+ST = [PYTHON, "-m", "schemathesis.cli"]
 # Far above any id the seeded rows or the fuzzer's own creations reach during a run.
 CALLER_ID_BASE = 880_000_000
 CALLERS = ("fuzz-user", "fuzz-admin")
@@ -132,7 +134,7 @@ def wait_until_serving(url: str, server: subprocess.Popen, timeout: float = 60) 
 
 def schemathesis(url: str, key: str, label: str, report: Path) -> int:
     command = [
-        ST,
+        *ST,
         "run",
         f"{url}/api/openapi.json",
         "--checks",

@@ -8,5 +8,6 @@ runs them in threads. Tasks' rows are read and written only through ``tasks.sele
 - ``joining``: ``task:join``, ``history:sync`` and ``chat:resume`` (what a client missed);
 - ``sending``: ``chat:send``, planned in batches (``plan_sends``), and the answer to stream;
 - ``answers``: ``chat:cancel``, ``chat:retry`` and answers whose worker died;
-- ``status``: who hears a task's ``task:status`` and what it says.
+- ``status``: who hears a task's ``task:status`` and what it says;
+- ``skill_responses``: ``skill:response`` (async: the pending-request registry, not the ORM).
 """

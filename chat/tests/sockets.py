@@ -54,6 +54,7 @@ EVENTS = (
     "task:created",
     "task:status",
     "auth:error",
+    "skill:request",
 )
 
 

@@ -29,7 +29,8 @@ class Worker:
     """One ``manage.py serve`` process on the test database and the shared Redis (or the one
     ``REDIS_URL`` in ``extra_env`` names)."""
 
-    def __init__(self, **extra_env: str) -> None:
+    def __init__(self, *, probe: bool = False, **extra_env: str) -> None:
+        """``probe``: the worker also serves ``chat.tests.skill_probe``'s test namespace."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -44,6 +45,8 @@ class Worker:
             **extra_env,
         }
         command = [sys.executable, "manage.py", "serve", "--port", str(self.port), "--no-embedded-celery"]
+        if probe:
+            command = [sys.executable, "-m", "chat.tests.skill_probe", str(self.port)]
         # Output goes to a file: a pipe nobody reads could fill up and stall the worker.
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
         self.captured = ""

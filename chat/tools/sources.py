@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.tools import skills
 from chat.tools.base import Toolbox, ToolSource, TurnContext
 from chat.tools.mcp import mcp_source
 
-SOURCES: list[ToolSource] = [mcp_source]
+# Skills first: the server's own tools keep their names, a Ghost's MCP tool of the same name
+# gets the numeric suffix (``Toolbox.add``).
+SOURCES: list[ToolSource] = [skills.skill_source, mcp_source]
 
 
 async def open_toolbox(ctx: TurnContext, ghost: Any) -> Toolbox:

@@ -103,3 +103,44 @@ def bot_stack(actor: User, prefix: str = "s", namespace: str = "default") -> dic
     )
     rows["team"] = make_kind(actor, team_doc(f"{prefix}-team", [f"{prefix}-bot"], namespace), namespace)
     return rows
+
+
+def skill_archive(
+    name: str, description: str = "Does useful things", body: str = "Follow these steps.", **front: Any
+) -> bytes:
+    """A skill ZIP: ``<name>/SKILL.md`` with ``description`` (and ``front``) as front matter."""
+    import io
+    import zipfile
+
+    import yaml
+
+    meta = {"description": description, **front}
+    text = f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n{body}\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}/", b"")
+        archive.writestr(f"{name}/SKILL.md", text)
+    return buffer.getvalue()
+
+
+def make_skill(
+    actor: User,
+    name: str,
+    body: str = "Follow these steps.",
+    *,
+    namespace: str = "default",
+    public: bool = False,
+    description: str = "Does useful things",
+    **front: Any,
+) -> Kind:
+    """A stored skill made by the skills service, as an upload would (``public``: an admin's)."""
+    from kinds import skills
+
+    return skills.store_skill(
+        actor=actor,
+        owner=services.Owner(None) if public else services.Owner(actor),
+        namespace=namespace,
+        name=name,
+        archive=skill_archive(name, description, body, **front),
+        filename=f"{name}.zip",
+    )

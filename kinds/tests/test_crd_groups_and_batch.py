@@ -217,3 +217,13 @@ def test_group_refs_without_namespace_prefer_the_group_then_default(
     spec = created.json()["spec"]
     assert spec["ghostRef"] == {"name": "g", "namespace": "lab"}
     assert spec["shellRef"] == {"name": "Chat", "namespace": "default"}  # the public shell
+
+
+@pytest.mark.parametrize("path", ["apply", "delete"])
+def test_batch_items_whose_kind_is_not_a_string_fail_alone(api, path):
+    """Found by the schemathesis step: ``kind: {}`` made the dependency sort raise (500)."""
+    items = [{"apiVersion": "", "kind": {}, "metadata": {"name": "0"}, "spec": {}}, {"kind": ["Ghost"]}]
+    response = api.post(f"/api/v1/namespaces/default/{path}?dryRun=true", items, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["success"] is False and [r["success"] for r in body["results"]] == [False, False]

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from wegent.realtime.consumer import POLICY_VIOLATION, EngineSession, Receive, Send, origin_allowed
 from wegent.realtime.hub import PROCESS_ID
 from wegent.realtime.packets import EnginePacket
+from wegent.realtime.pubsub import listen_forever
 from wegent.realtime.redis_batch import batcher
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 NOOP, CLOSE = "6", "1"
 MAX_FRAMES_PER_POLL = 1000  # one GET answers with at most this many packets; the rest wait
 RELAY_TIMEOUT = 10.0  # a POST relayed to the owner waits this long for its receipt
-RECONNECT_SECONDS = 1.0
 ERRORS = {
     0: "Transport unknown",
     1: "Session ID unknown",
@@ -331,23 +331,13 @@ class _RedisStore:
         await asyncio.wait_for(found[1].wait(), RELAY_TIMEOUT)
 
     async def _listen(self, ready: asyncio.Event) -> None:
-        while True:
-            client = aioredis.Redis.from_url(self.url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(_channel(PROCESS_ID))
-                    ready.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._on_message(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("engine.io polling listener failed; reconnecting")
-                ready.clear()
-                await asyncio.sleep(RECONNECT_SECONDS)
-            finally:
-                await client.aclose()
+        await listen_forever(
+            self.url,
+            _channel(PROCESS_ID),
+            self._on_message,
+            what="engine.io polling listener",
+            subscribed=ready,
+        )
 
     def _on_message(self, raw: bytes) -> None:
         try:

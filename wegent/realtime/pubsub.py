@@ -19,10 +19,19 @@ RECONNECT_SECONDS = (0.05, 1.0)
 
 
 async def listen_forever(
-    url: str, channel: str, on_message: Callable[[bytes], Awaitable[None] | None], *, what: str
+    url: str,
+    channel: str,
+    on_message: Callable[[bytes], Awaitable[None] | None],
+    *,
+    what: str,
+    subscribed: asyncio.Event | None = None,
 ) -> None:
     """Calls ``on_message`` with the data of every message published on ``channel``; a lost
-    connection or a failing handler is logged (as ``what``) and the subscription made again."""
+    connection or a failing handler is logged (as ``what``) and the subscription made again.
+
+    ``subscribed`` is set while the subscription is active (cleared while reconnecting): a
+    caller that publishes and then waits for an answer on ``channel`` waits for it first, since
+    Redis does not replay what was published before the subscription."""
     delay = RECONNECT_SECONDS[0]
     while True:
         client = aioredis.Redis.from_url(url)
@@ -30,6 +39,8 @@ async def listen_forever(
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(channel)
                 delay = RECONNECT_SECONDS[0]
+                if subscribed is not None:
+                    subscribed.set()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
@@ -48,4 +59,6 @@ async def listen_forever(
             logger.exception("%s failed; reconnecting", what)
             await asyncio.sleep(RECONNECT_SECONDS[1])
         finally:
+            if subscribed is not None:
+                subscribed.clear()
             await client.aclose()
