@@ -420,6 +420,13 @@ async def mcp_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
         toolbox.problems.append(Problem("mcp", "mcpServers must be an object of named servers"))
     elif own:
         servers.update(own)
+    await add_servers(ctx, servers, toolbox)
+
+
+async def add_servers(ctx: TurnContext, servers: Mapping[str, Any], toolbox: Toolbox) -> None:
+    """Connects ``servers`` (an ``mcpServers`` map) for the rest of the turn and adds their
+    tools to ``toolbox``, problems for those that fail. Also for servers found later in the turn
+    (e.g. a loaded skill's ``mcpServers``); their sessions close with the toolbox."""
     if not servers:
         return
     data = placeholder_data(ctx)
