@@ -103,9 +103,9 @@ class EarlyStart:
     """A model stream opened before its answer row exists (the turn is being stored): what it
     sends meanwhile is kept, and the runner's relay takes the stream over."""
 
-    def __init__(self, iterator: AsyncIterator[str]) -> None:
+    def __init__(self, iterator: AsyncIterator[Any]) -> None:
         self.iterator = iterator
-        self.parts: list[str] = []
+        self.parts: list[Any] = []  # text deltas and reasoning (no tools: none were offered)
         self.ended = False
         self.error: BaseException | None = None
         self._handover = False
@@ -487,9 +487,17 @@ class Runner:
             stream.reading = False
         if stream.cancel_reason is not None:
             return _CANCEL
-        content = "".join(p for p in early.parts if type(p) is str)
-        if content:
-            await self._publish(stream, parts, content)
+        texts: list[str] = []
+        for item in early.parts:  # texts that came together go out as one chunk
+            if type(item) is str:
+                texts.append(item)
+            elif isinstance(item, ReasoningDelta) and item.text:
+                if texts:
+                    await self._publish(stream, parts, "".join(texts))
+                    texts.clear()
+                await self._publish_reasoning(stream, parts, item.text)
+        if texts and "".join(texts):
+            await self._publish(stream, parts, "".join(texts))
         if early.error is not None:
             raise early.error
         return _END if early.ended else None
