@@ -385,3 +385,44 @@ def test_attachment_reader_offers_only_what_the_sender_may_read(user, other_user
         asyncio.run(reader.run({"attachment_id": theirs}))
     with pytest.raises(ToolError, match="limit must be an integer"):
         asyncio.run(reader.run({"attachment_id": mine, "limit": 10**9}))
+
+
+def test_a_retried_answer_still_reads_the_messages_attachments(
+    live_server_url, user, client_for, fake_llm, settings, tmp_path
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+    upload = client_for(user).post(
+        "/api/attachments/upload",
+        {"file": SimpleUploadedFile("n.txt", b"retry sees KIWI", content_type="text/plain")},
+    )
+    attachment_id = upload.json()["id"]
+    team = make_team(user, fake_llm, "fake-error-500")
+    make_kind(user, model_doc_for(fake_llm, "tool-model", "fake-tools-n1"))
+    message = f'@call read_attachment {{"attachment_id": {attachment_id}}}\nWhich fruit?'
+
+    async def scenario() -> dict:
+        client = await connect(live_server_url, user)
+        ack = await client.call(
+            "chat:send", {"team_id": team.pk, "message": message, "attachment_ids": [attachment_id]}
+        )
+        error = await client.wait_for("chat:error")
+        retry = {
+            "task_id": ack["task_id"],
+            "subtask_id": error["subtask_id"],
+            "use_model_override": True,
+            "force_override_bot_model": "tool-model",
+            "force_override_bot_model_type": "user",
+        }
+        assert await client.call("chat:retry", retry) == {"success": True}
+        done = await client.wait_for("chat:done", lambda d: "error" not in d["result"], timeout=20)
+        await client.close()
+        return done
+
+    done = asyncio.run(scenario())
+    assert "Tool results: [n.txt: characters 0-15 of 15]\nretry sees KIWI" in done["result"]["value"]
