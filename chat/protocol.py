@@ -240,6 +240,11 @@ def tool_block(
     return block
 
 
+def reasoning_view(shell_type: str, text: str) -> dict[str, Any]:
+    """The ``result`` of a reasoning chunk: the delta to append to the chunk's thinking block."""
+    return {"shell_type": shell_type, "reasoning_chunk": text}
+
+
 def tool_result_view(shell_type: str, thinking: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> dict:
     """The ``result`` of a tool start/end chunk: the full lists each time."""
     return {"shell_type": shell_type, "thinking": thinking, "blocks": blocks}

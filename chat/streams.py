@@ -573,7 +573,7 @@ class Runner:
                     offset=stream.length,
                     block_id=block_id,
                     block_offset=0,
-                    result={"shell_type": answer.shell_type, "reasoning_chunk": text},
+                    result=protocol.reasoning_view(answer.shell_type, text),
                 ),
                 room=task_room(answer.task_id),
             )

@@ -160,12 +160,9 @@ class Trace:
         self._close_text(offset)
         new = self._reasoning is None
         if new:
-            self._reasoning = {
-                "id": f"thinking-{uuid.uuid4().hex[:12]}",
-                "type": "thinking",
-                "status": "streaming",
-                "timestamp": time.time(),
-            }
+            self._reasoning = protocol.thinking_block(
+                f"thinking-{uuid.uuid4().hex[:12]}", "", "streaming", time.time()
+            )
             self._reasoning_parts = []
             self._blocks.append(self._reasoning)
         self._reasoning_parts.append(text)
