@@ -3,6 +3,8 @@ attachments (the reference's direct-chat file reader, realtime §3.9).
 
 Offered only when the message has attachments the sender may read; it reads the text extracted
 at upload, a window at a time (``offset``/``limit``), so a long document never floods the model.
+The texts are read (and the sender's right to them checked) once, when the turn opens: a call
+then costs no database round trip.
 """
 
 from __future__ import annotations
@@ -22,30 +24,19 @@ DEFAULT_LIMIT = 20_000
 MAX_LIMIT = 50_000
 
 
-def _readable(user_id: int, ids: tuple[int, ...]) -> dict[int, str]:
-    """The attachments among ``ids`` the user may read, id -> file name."""
+def _readable(user_id: int, ids: tuple[int, ...]) -> dict[int, tuple[str, str]]:
+    """The attachments among ``ids`` the user may read: id -> (file name, extracted text)."""
     actor = User.objects.filter(pk=user_id).first()
     if actor is None:
         return {}
     found = {}
     for attachment_id in ids:
         try:
-            found[attachment_id] = attachments.readable_attachment(actor, attachment_id).name
+            context = attachments.readable_attachment(actor, attachment_id)
         except DomainError:
             continue
+        found[attachment_id] = (context.name, context.extracted_text or "")
     return found
-
-
-def _text(user_id: int, attachment_id: int) -> str:
-    """The extracted text, checked again at read time (the attachment may be gone since)."""
-    actor = User.objects.filter(pk=user_id).first()
-    if actor is None:
-        raise ToolError("The user of this conversation no longer exists")
-    try:
-        context = attachments.readable_attachment(actor, attachment_id)
-    except DomainError:
-        raise ToolError(f"Attachment {attachment_id} is not available") from None
-    return context.extracted_text or ""
 
 
 def _int(arguments: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int:
@@ -59,12 +50,11 @@ def _int(arguments: dict[str, Any], name: str, default: int | None, low: int, hi
 
 @dataclass
 class AttachmentReader:
-    user_id: int
-    names: dict[int, str]
+    files: dict[int, tuple[str, str]]  # id -> (name, text)
     spec: ToolSpec = field(init=False)
 
     def __post_init__(self) -> None:
-        listed = "; ".join(f"id {pk}: {name}" for pk, name in self.names.items())
+        listed = "; ".join(f"id {pk}: {name}" for pk, (name, _) in self.files.items())
         self.spec = ToolSpec(
             name=READ_ATTACHMENT,
             description=(
@@ -87,15 +77,15 @@ class AttachmentReader:
 
     async def run(self, arguments: dict[str, Any]) -> str:
         attachment_id = _int(arguments, "attachment_id", None, 1, 2**63 - 1)
-        if attachment_id not in self.names:
-            known = ", ".join(str(pk) for pk in self.names)
+        if attachment_id not in self.files:
+            known = ", ".join(str(pk) for pk in self.files)
             raise ToolError(f"Attachment {attachment_id} is not attached to this message (attached: {known})")
         offset = _int(arguments, "offset", 0, 0, 2**31)
         limit = _int(arguments, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        text = await run_sync(_text, self.user_id, attachment_id)
+        name, text = self.files[attachment_id]
         window = text[offset : offset + limit]
         end = offset + len(window)
-        header = f"[{self.names[attachment_id]}: characters {offset}-{end} of {len(text)}]"
+        header = f"[{name}: characters {offset}-{end} of {len(text)}]"
         more = (
             f"\n[{len(text) - end} more characters: call again with offset={end}]" if end < len(text) else ""
         )
@@ -105,9 +95,9 @@ class AttachmentReader:
 async def attachment_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
     if not ctx.attachment_ids:
         return  # no query: a turn without attachments has no file reader
-    names = await run_sync(_readable, ctx.user_id, ctx.attachment_ids)
-    if names:
-        toolbox.add(AttachmentReader(ctx.user_id, names))
+    files = await run_sync(_readable, ctx.user_id, ctx.attachment_ids)
+    if files:
+        toolbox.add(AttachmentReader(files))
 
 
 def register() -> None:
