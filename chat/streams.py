@@ -310,15 +310,6 @@ class Runner:
                 room=task_room(answer.task_id),
             )
             stream.trace = Trace(answer.shell_type)
-            stream.toolbox = await open_toolbox(answer)
-            if stream.toolbox.tools and stream.early is not None:
-                # Opened before the tools were known: asked again, with them.
-                await stream.early.discard()
-                stream.early = None
-            if stream.toolbox.problems:
-                for problem in stream.toolbox.problems:
-                    stream.trace.problem(problem)
-                await self._publish_view(stream, [])
             await self._pump(stream)
         except Exception:
             logger.exception("chat stream %s failed", answer.subtask_id)
@@ -354,9 +345,16 @@ class Runner:
         them and asks the model again with their results (the tool loop). Returns how the
         stream ended: ``_END``, a ``ProviderError`` or ``_CANCEL``."""
         answer = stream.answer
-        toolbox = stream.toolbox
-        offer = ToolOffer(toolbox.specs()) if toolbox is not None and toolbox.tools else None
-        system = _with_problems(answer.system_prompt, toolbox.problems if toolbox is not None else [])
+        try:
+            toolbox = await self._open_tools(stream, parts)
+        except asyncio.CancelledError:
+            if stream.cancel_reason is not None:
+                return _CANCEL  # cancelled while the sources opened (they closed what they held)
+            raise
+        if toolbox is None:
+            return _CANCEL
+        offer = ToolOffer(toolbox.specs()) if toolbox.tools else None
+        system = _with_problems(answer.system_prompt, toolbox.problems)
         messages = answer.messages
         calls_left = settings.CHAT_MAX_TOOL_CALLS
         iterator: Any = None
@@ -390,7 +388,7 @@ class Runner:
                         requests.append(item)
                     elif isinstance(item, ReasoningDelta) and item.text:
                         await self._publish_reasoning(stream, parts, item.text)
-                if not requests or offer is None or toolbox is None:
+                if not requests or offer is None:
                     return _END
                 if offer.exhausted:
                     # Told it may not call tools and asked anyway: the answer ends readably.
@@ -436,6 +434,29 @@ class Runner:
             close = getattr(iterator, "aclose", None)
             if close is not None:
                 await close()
+
+    async def _open_tools(self, stream: Stream, parts: list[str]) -> Toolbox | None:
+        """Opens the turn's tool sources (a cancel interrupts it: an MCP server may be slow to
+        answer); their problems go out as failed steps. None when cancelled meanwhile."""
+        if stream.cancel_reason is not None:
+            return None
+        stream.reading = True
+        try:
+            toolbox = stream.toolbox = await open_toolbox(stream.answer)
+        finally:
+            stream.reading = False
+        if stream.cancel_reason is not None:
+            return None
+        if toolbox.tools and stream.early is not None:
+            # The model stream opened before the tools were known: asked again, with them.
+            await stream.early.discard()
+            stream.early = None
+        if toolbox.problems:
+            assert stream.trace is not None
+            for problem in toolbox.problems:
+                stream.trace.problem(problem)
+            await self._publish_view(stream, parts)
+        return toolbox
 
     def _open(
         self, answer: Answer, system: str, messages: list[dict[str, Any]], offer: ToolOffer | None

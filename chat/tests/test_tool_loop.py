@@ -147,7 +147,7 @@ def send_and_finish(url: str, user: Any, team: Any, message: str, **extra: Any) 
         client = await connect(url, user)
         ack = await client.call("chat:send", {"team_id": team.pk, "message": message, **extra})
         assert "task_id" in ack, ack
-        done = await client.wait_for("chat:done", timeout=20)
+        done = await client.wait_for("chat:done", timeout=40)
         await client.close()
         return client, done
 
