@@ -63,6 +63,9 @@ class Probe:
         self.hang_cancelled = threading.Event()
         self.contexts: list[TurnContext] = []
         self.problem: str | None = None
+        self.slow_open = False  # the source hangs while opening (an MCP server that never answers)
+        self.open_started = threading.Event()
+        self.open_cancelled = threading.Event()
 
 
 @pytest.fixture
@@ -71,6 +74,13 @@ def probe() -> Iterator[Probe]:
 
     async def source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
         probe.contexts.append(ctx)
+        if probe.slow_open:
+            probe.open_started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                probe.open_cancelled.set()
+                raise
         if probe.problem:
             toolbox.problems.append(Problem("mcp:test", probe.problem))
         started = {"a": asyncio.Event(), "b": asyncio.Event()}
@@ -426,3 +436,21 @@ def test_a_retried_answer_still_reads_the_messages_attachments(
 
     done = asyncio.run(scenario())
     assert "Tool results: [n.txt: characters 0-15 of 15]\nretry sees KIWI" in done["result"]["value"]
+
+
+def test_cancel_interrupts_a_source_that_is_slow_to_open(live_server_url, user, fake_llm, probe):
+    probe.slow_open = True
+    team = make_team(user, fake_llm, "fake-n2")
+
+    async def scenario() -> None:
+        client = await connect(live_server_url, user)
+        await client.call("chat:send", {"team_id": team.pk, "message": "hello"})
+        start = await client.wait_for("chat:start")
+        assert await asyncio.to_thread(probe.open_started.wait, 10)
+        await client.call("chat:cancel", {"subtask_id": start["subtask_id"]})
+        await client.wait_for("chat:cancelled", timeout=5)
+        assert await asyncio.to_thread(probe.open_cancelled.wait, 5)
+        await client.close()
+
+    asyncio.run(scenario())
+    assert Subtask.objects.get(role="ASSISTANT").status == "CANCELLED"
