@@ -27,6 +27,12 @@ their agents over the HTTP API, then drives chats from this process. Figures:
                 are still open after --settle seconds, and the RSS after they close.
   memory        server RSS (VmRSS of the serve process) idle after start, after the first
                 chats (the providers' SDKs are imported on the first chat) and at the end.
+  tool          (only with --tool) --chats pairs of new chats, each with a fresh attachment:
+                a plain 200-chunk answer (``fake-n200-d0``) and a tool turn (``fake-tools-n200-d0``:
+                the model calls ``read_attachment`` once, then answers 200 chunks headed by the
+                tool's result), alternating; the tool loop's overhead per call = median(tool
+                turn) - median(plain turn), shown also minus the fake LLM's own extra round
+                trip (the tool-call response read straight by httpx).
 
 Every chat's answer is checked: chunk offsets continuous, rebuilt text == chat:done's value
 == the fake LLM's text. The server's log lines at WARNING and above are summarised after each
@@ -47,6 +53,7 @@ seconds of the server, the bench client and the fake LLM.
     .venv/bin/python bench/chat_stream.py [--quick] [--runs 3]
         [--database-url postgres://postgres@127.0.0.1:5432/wg_bench --redis-url redis://127.0.0.1:6379/7]
         [--phases latency long watch users idle] [--users 10 50 100] [--client socketio] [--keep]
+        [--tool]
 """
 
 from __future__ import annotations
@@ -94,10 +101,18 @@ from cold_start import free_port, rss_mb  # noqa: E402
 from chat.tests.fake_llm import answer  # noqa: E402
 
 PHASES = ("latency", "long", "watch", "users", "idle")
+TOOL_PHASE = "tool"  # only with --tool: the default run's figures stay as they were
 ADMIN_PASSWORD = "bench-admin-" + secrets.token_hex(6)
 USER_PASSWORD = "bench-user-pass-1"
 FAST, LONG, LOAD = "bench-fast", "bench-long", "bench-load"
-MODELS = {FAST: "fake-n20-d0", LONG: "fake-n2000-d0", LOAD: "fake-n200-d10"}
+TOOL, PLAIN = "bench-tool", "bench-plain"
+MODELS = {
+    FAST: "fake-n20-d0",
+    LONG: "fake-n2000-d0",
+    LOAD: "fake-n200-d10",
+    TOOL: "fake-tools-n200-d0",
+    PLAIN: "fake-n200-d0",
+}
 FAST_CHUNKS, LONG_CHUNKS, LOAD_CHUNKS, LOAD_DELAY = 20, 2000, 200, 0.010
 IDEAL_LOAD_SECONDS = LOAD_CHUNKS * LOAD_DELAY  # the reference's "ideal 2 s"
 
@@ -834,9 +849,70 @@ async def phase_idle(bench: Bench) -> None:
     }
 
 
+async def upload_attachment(bench: Bench, name: str, data: bytes) -> int:
+    assert bench.main is not None
+    async with httpx.AsyncClient(base_url=bench.url, timeout=bench.args.timeout) as http:
+        response = await http.post(
+            "/api/attachments/upload",
+            files={"file": (name, data, "text/plain")},
+            headers={"Authorization": f"Bearer {bench.main.token}"},
+        )
+    response.raise_for_status()
+    return int(response.json()["id"])
+
+
+async def direct_tool_call_times(llm_url: str, runs: int, message: str) -> list[float]:
+    """The fake LLM's tool-call response (the extra model round trip of a tool turn), read
+    straight by httpx."""
+    body = {"model": MODELS[TOOL], "stream": True, "messages": [{"role": "user", "content": message}]}
+    times = []
+    async with httpx.AsyncClient(base_url=llm_url, headers={"Authorization": "Bearer sk-bench"}) as http:
+        for _ in range(runs):
+            began = time.perf_counter()
+            async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+                async for _ in response.aiter_bytes():
+                    pass
+            times.append(time.perf_counter() - began)
+    return times
+
+
+async def phase_tool(bench: Bench) -> None:
+    """Plain 200-chunk turns and one-tool-call turns, alternating (see the module docstring)."""
+    args = bench.args
+    assert bench.main is not None
+    content = b"The bench file says hello. " * 4
+    shown = content.decode()
+    expected_tool = f"Tool results: [bench.txt: characters 0-{len(shown)} of {len(shown)}]\n{shown}\n"
+    expected_tool += answer(LOAD_CHUNKS)
+    times: dict[str, list[float]] = {"plain": [], "tool": []}
+    sock = await bench.socket(bench.main)
+    try:
+        for i in range(args.chats + args.warmup):
+            for kind, team, expected in (
+                ("plain", PLAIN, answer(LOAD_CHUNKS)),
+                ("tool", TOOL, expected_tool),
+            ):
+                attachment_id = await upload_attachment(bench, "bench.txt", content)
+                message = f'@call read_attachment {{"attachment_id": {attachment_id}}}\ntool bench {i}'
+                began, stream, problem = await one_chat(
+                    bench, sock, team, message, expected, args.timeout, attachment_ids=[attachment_id]
+                )
+                if problem or stream is None:
+                    bench.note("tool", problem or "no stream")
+                    continue
+                if i >= args.warmup:
+                    times[kind].append(ms(stream.done - began))  # type: ignore[operator]
+                await asyncio.sleep(0.02)
+    finally:
+        await sock.close()
+    direct = await direct_tool_call_times(bench.llm_url, max(args.chats, 5), "@call read_attachment {}")
+    bench.results["tool"] = {**times, "llm_round_trip": [ms(t) for t in direct]}
+
+
 async def setup_accounts(bench: Bench) -> None:
     args = bench.args
-    docs_main = documents(f"{bench.llm_url}/v1", [FAST, LONG, LOAD])
+    main_teams = [FAST, LONG, LOAD] + ([TOOL, PLAIN] if TOOL_PHASE in args.phases else [])
+    docs_main = documents(f"{bench.llm_url}/v1", main_teams)
     docs_load = documents(f"{bench.llm_url}/v1", [LOAD])
     began = time.perf_counter()
     async with httpx.AsyncClient(base_url=bench.url, timeout=args.timeout) as http:
@@ -859,6 +935,7 @@ async def run_phases(bench: Bench) -> None:
         "long": phase_long,
         "watch": phase_watch,
         "idle": phase_idle,
+        "tool": phase_tool,
         "users": phase_users,  # last: an overloaded server would spoil the phases after it
     }
     await setup_accounts(bench)
@@ -978,6 +1055,18 @@ def report(bench: Bench, mode: str) -> None:
                 f"{idle['per_connection_kb']:.1f} KiB ({idle['held']}/{idle['wanted']} held)",
             )
         )
+    tool = results.get("tool")
+    if tool and tool["plain"] and tool["tool"]:
+        plain, with_tool, llm = median(tool["plain"]), median(tool["tool"]), median(tool["llm_round_trip"])
+        rows.append(
+            (
+                "tool loop overhead per tool call (200-chunk answer)",
+                "-",
+                "< 10 ms server time",
+                f"{fmt(with_tool - plain)} ({fmt(with_tool)} tool turn - {fmt(plain)} plain); "
+                f"{fmt(with_tool - plain - llm)} without the fake LLM's extra round trip ({fmt(llm)})",
+            )
+        )
     if "idle" in rss:
         ours = f"{rss['idle']:.0f} MiB after start"
         if "after latency" in rss:
@@ -1074,7 +1163,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement; medians are shown")
-    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument("--phases", nargs="+", choices=(*PHASES, TOOL_PHASE), default=list(PHASES))
     parser.add_argument("--chats", type=int, help="measured chats per latency run (50; quick 10)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured chats before the latency run")
     parser.add_argument("--users", type=int, nargs="+", help="N for the users phase (10 50 100; quick 5 10)")
@@ -1099,7 +1188,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--profile-args", default="", help="more py-spy options, e.g. '--native --gil'")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server log")
+    parser.add_argument(
+        "--tool", action="store_true", help="also run the tool phase (one tool call + 200 chunks vs plain)"
+    )
     args = parser.parse_args()
+    if args.tool and TOOL_PHASE not in args.phases:
+        args.phases.append(TOOL_PHASE)
     quick = args.quick
     args.chats = args.chats or (10 if quick else 50)
     args.users = args.users or ([5, 10] if quick else [10, 50, 100])

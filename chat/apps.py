@@ -7,5 +7,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import hooks
+        from chat.tools import builtin
 
         hooks.install()
+        builtin.register()

@@ -14,6 +14,7 @@ from kinds import selectors as kind_selectors
 from kinds.connections import ModelConnection, connection_for
 from kinds.models import Kind
 from kinds.selectors import TeamContext
+from kinds.specs.ghost import GhostView
 from tasks.models import TaskResource
 from wegent.errors import BadRequest
 
@@ -32,6 +33,14 @@ class ChatSetup:
     shell_type: str
     system_prompt: str
     model: ModelConnection
+    # The first bot's Ghost as tool sources read it (MCP servers, skills); None without one.
+    ghost: GhostView | None = None
+
+    def may_use_tools(self, additional_skills: bool = False) -> bool:
+        """Whether the Ghost (or the message) names anything a tool source opens; without
+        that a turn's toolbox is empty unless the message has attachments."""
+        ghost = self.ghost
+        return additional_skills or (ghost is not None and bool(ghost.mcp_servers or ghost.skills))
 
 
 def supports_direct_chat(team: Kind, context: TeamContext | None = None) -> bool:
@@ -93,10 +102,12 @@ def resolve(
         model = context.components.resolve("Model", bot.spec.get("modelRef"), bot.owner_id)
         if model is None:
             raise ChatConfigError(f"Bot {bot.name} has no model configured")
+    ghost = context.ghost(bot)
     return ChatSetup(
         team=team,
         bot=bot,
         shell_type=context.shell_type(bot) or CHAT_SHELL,
-        system_prompt=system_prompt(context.ghost(bot), member),
+        system_prompt=system_prompt(ghost, member),
         model=connection_for(model, timeout=float(settings.CHAT_MODEL_TIMEOUT_SECONDS)),
+        ghost=GhostView.of(ghost.spec) if ghost is not None else None,
     )

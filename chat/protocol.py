@@ -161,15 +161,102 @@ def chat_start(
     }
 
 
-def chat_chunk(*, task_id: int, subtask_id: int, content: str, offset: int, block_id: str) -> dict:
-    return {
+def chat_chunk(
+    *,
+    task_id: int,
+    subtask_id: int,
+    content: str,
+    offset: int,
+    block_id: str | None,
+    block_offset: int | None = None,
+    result: dict[str, Any] | None = None,
+) -> dict:
+    """A text delta (``block_id``: the text block it extends, ``block_offset``: its length in
+    that block before the delta), or a tool/thinking update (``content`` "", ``result`` the full
+    thinking steps and blocks so far; reference realtime §2.4)."""
+    payload: dict[str, Any] = {
         "subtask_id": subtask_id,
         "content": content,
         "offset": offset,
         "task_id": task_id,
-        "block_id": block_id,
-        "block_offset": offset,
     }
+    if block_id is not None:
+        payload["block_id"] = block_id
+        payload["block_offset"] = offset if block_offset is None else block_offset
+    if result is not None:
+        payload["result"] = result
+    return payload
+
+
+# --- thinking steps and blocks (chunk/done ``result``; reference realtime §2.3-§2.4) ----------------
+
+TOOL_USE, TOOL_RESULT = "tool_use", "tool_result"
+STARTED, COMPLETED, FAILED = "started", "completed", "failed"
+
+
+def thinking_step(
+    *,
+    title: str,
+    run_id: str,
+    kind: str,
+    tool_name: str,
+    status: str,
+    input: Any = None,
+    output: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """One entry of ``result.thinking``: a tool starting (``tool_use``) or ending
+    (``tool_result``, status ``completed``/``failed``)."""
+    details: dict[str, Any] = {"type": kind, "tool_name": tool_name, "name": tool_name, "status": status}
+    if input is not None:
+        details["input"] = input
+    if output is not None:
+        details["output"] = output
+    if error is not None:
+        details["error"] = error
+    return {"title": title, "next_action": "continue", "run_id": run_id, "details": details}
+
+
+def text_block(block_id: str, content: str, status: str, timestamp: float) -> dict[str, Any]:
+    return {"id": block_id, "type": "text", "content": content, "status": status, "timestamp": timestamp}
+
+
+def thinking_block(block_id: str, content: str, status: str, timestamp: float) -> dict[str, Any]:
+    return {"id": block_id, "type": "thinking", "content": content, "status": status, "timestamp": timestamp}
+
+
+def tool_block(
+    block_id: str,
+    *,
+    tool_use_id: str,
+    tool_name: str,
+    tool_input: Any,
+    status: str,
+    timestamp: float,
+    tool_output: str | None = None,
+) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "id": block_id,
+        "type": "tool",
+        "tool_use_id": tool_use_id,
+        "tool_name": tool_name,
+        "tool_input": tool_input,
+        "status": status,
+        "timestamp": timestamp,
+    }
+    if tool_output is not None:
+        block["tool_output"] = tool_output
+    return block
+
+
+def reasoning_view(shell_type: str, text: str) -> dict[str, Any]:
+    """The ``result`` of a reasoning chunk: the delta to append to the chunk's thinking block."""
+    return {"shell_type": shell_type, "reasoning_chunk": text}
+
+
+def tool_result_view(shell_type: str, thinking: list[dict[str, Any]], blocks: list[dict[str, Any]]) -> dict:
+    """The ``result`` of a tool start/end chunk: the full lists each time."""
+    return {"shell_type": shell_type, "thinking": thinking, "blocks": blocks}
 
 
 def chat_done(*, task_id: int, subtask_id: int, offset: int, result: dict[str, Any], message_id: int) -> dict:

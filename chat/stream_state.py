@@ -38,6 +38,10 @@ def _task_key(task_id: int) -> str:
     return f"{PREFIX}:task_streaming:{task_id}"
 
 
+def _result_key(subtask_id: int) -> str:
+    return f"{PREFIX}:streaming_result:{subtask_id}"
+
+
 class _LocalStore:
     """One process: text and stream markers in dictionaries (threads read them too)."""
 
@@ -46,6 +50,8 @@ class _LocalStore:
         self._text: dict[int, list[str]] = {}
         self._tasks: dict[int, dict[str, Any]] = {}
         self._task_of: dict[int, int] = {}  # subtask id -> task id
+        # Thinking steps and blocks so far (set at each tool start/end), by subtask id.
+        self._results: dict[int, dict[str, Any]] = {}
 
     def start(self, task_id: int, subtask_id: int, meta: dict[str, Any]) -> None:
         with self._lock:
@@ -58,6 +64,15 @@ class _LocalStore:
             parts = self._text.get(subtask_id)
             if parts is not None:
                 parts.append(text)
+
+    def set_result(self, subtask_id: int, result: dict[str, Any]) -> None:
+        with self._lock:
+            if subtask_id in self._text:
+                self._results[subtask_id] = result
+
+    def result(self, subtask_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            return self._results.get(subtask_id)
 
     def text(self, subtask_id: int) -> str | None:
         with self._lock:
@@ -88,6 +103,7 @@ class _LocalStore:
     def finish(self, task_id: int, subtask_id: int) -> None:
         with self._lock:
             self._text.pop(subtask_id, None)
+            self._results.pop(subtask_id, None)
             self._task_of.pop(subtask_id, None)
             meta = self._tasks.get(task_id)
             if meta is not None and meta.get("subtask_id") == subtask_id:
@@ -100,6 +116,7 @@ local marker = redis.call('GET', KEYS[2])
 if marker and cjson.decode(marker)['subtask_id'] == tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[2])
 end
+redis.call('DEL', KEYS[3])
 return redis.call('DEL', KEYS[1])
 """
 # Streams whose end could not reach Redis, remembered (up to this many) to clear their keys when
@@ -157,6 +174,24 @@ class _RedisStore:
             return None
         return raw.decode() if raw is not None else None
 
+    async def set_result(self, subtask_id: int, result: dict[str, Any]) -> None:
+        self.local.set_result(subtask_id, result)
+        value = orjson.dumps(result)
+        await _tolerate(
+            batcher(self._url).call("SET", _result_key(subtask_id), value, "EX", TEXT_TTL_SECONDS)
+        )
+
+    def result(self, subtask_id: int) -> dict[str, Any] | None:
+        local = self.local.result(subtask_id)
+        if local is not None or self.local.text(subtask_id) is not None:
+            return local
+        try:
+            raw = self._sync.get(_result_key(subtask_id))
+        except UNAVAILABLE as exc:
+            logger.warning("live result of %s unavailable: %s", subtask_id, exc)
+            return None
+        return orjson.loads(raw) if raw is not None else None
+
     def streaming(self, task_id: int) -> dict[str, Any] | None:
         local = self.local.streaming(task_id)
         if local is not None:
@@ -170,9 +205,9 @@ class _RedisStore:
 
     async def finish(self, task_id: int, subtask_id: int) -> None:
         self.local.finish(task_id, subtask_id)
-        keys = (_text_key(subtask_id), _task_key(task_id))
+        keys = (_text_key(subtask_id), _task_key(task_id), _result_key(subtask_id))
         try:
-            await batcher(self._url).call("EVAL", _FINISH_SCRIPT, 2, *keys, subtask_id)
+            await batcher(self._url).call("EVAL", _FINISH_SCRIPT, 3, *keys, subtask_id)
         except UNAVAILABLE:
             self._unfinished[subtask_id] = task_id
             while len(self._unfinished) > MAX_UNFINISHED:
@@ -184,14 +219,18 @@ class _RedisStore:
         meanwhile. Taken on the loop, so appends issued after them apply on top, in order."""
         commands: list[tuple[Any, ...]] = []
         for subtask_id, task_id in self._unfinished.items():
-            commands.append(
-                ("EVAL", _FINISH_SCRIPT, 2, _text_key(subtask_id), _task_key(task_id), subtask_id)
-            )
+            keys = (_text_key(subtask_id), _task_key(task_id), _result_key(subtask_id))
+            commands.append(("EVAL", _FINISH_SCRIPT, 3, *keys, subtask_id))
         self._unfinished.clear()
         for task_id, subtask_id, text, meta in self.local.running():
             commands.append(("SET", _text_key(subtask_id), text.encode(), "EX", TEXT_TTL_SECONDS))
             if meta is not None:
                 commands.append(("SET", _task_key(task_id), orjson.dumps(meta), "EX", TEXT_TTL_SECONDS))
+            result = self.local.result(subtask_id)
+            if result is not None:
+                commands.append(
+                    ("SET", _result_key(subtask_id), orjson.dumps(result), "EX", TEXT_TTL_SECONDS)
+                )
         return commands
 
 
@@ -250,6 +289,20 @@ async def finish(task_id: int, subtask_id: int) -> None:
         await store.finish(task_id, subtask_id)
     else:
         store.finish(task_id, subtask_id)
+
+
+async def set_result(subtask_id: int, result: dict[str, Any]) -> None:
+    """Keeps a running answer's thinking steps and blocks so far (at each tool start/end)."""
+    store = _store()
+    if isinstance(store, _RedisStore):
+        await store.set_result(subtask_id, result)
+    else:
+        store.set_result(subtask_id, result)
+
+
+def result(subtask_id: int) -> dict[str, Any] | None:
+    """The thinking steps and blocks of a running answer, when any were set. Sync: threads."""
+    return _store().result(subtask_id)
 
 
 def text(subtask_id: int) -> str | None:

@@ -26,7 +26,9 @@ from typing import Any
 from django.conf import settings
 
 from chat import protocol, stream_state
-from chat.providers.base import ProviderError
+from chat.providers.base import ProviderError, ReasoningDelta, ToolCallRequest, ToolOffer
+from chat.tools.base import Problem, Toolbox, TurnContext
+from chat.tools.loop import CallOutcome, Trace, execute, failed
 from tasks import statuses
 from tasks.services import lifecycle
 from wegent.realtime import emitter
@@ -66,15 +68,44 @@ class Answer:
     model: Any  # chat.providers.base.ModelConfig
     # Claimed by the code that created it (saves the stream a database round trip).
     claimed: bool = False
+    # What the turn's tools are drawn from (chat.tools.sources): the Team's first Bot's Ghost
+    # (kinds.specs.ghost.GhostView or None), the sender, and the message's attachments/skills.
+    ghost: Any = None
+    sender_id: int = 0
+    sender_name: str = ""
+    team_name: str = ""
+    team_namespace: str = "default"
+    attachment_ids: tuple[int, ...] = ()
+    additional_skills: tuple[str, ...] = ()
+
+    def turn_context(self) -> TurnContext:
+        user_id, user_name = self.sender_id or self.owner_id, self.sender_name or self.owner_name
+        return TurnContext(
+            user_id=user_id,
+            user_name=user_name,
+            task_id=self.task_id,
+            subtask_id=self.subtask_id,
+            team_namespace=self.team_namespace,
+            team_name=self.team_name,
+            bot_name=self.bot_name or "",
+            attachment_ids=self.attachment_ids,
+            additional_skills=self.additional_skills,
+            placeholders={
+                "user": {"name": user_name, "id": user_id},
+                "task_id": self.task_id,
+                "subtask_id": self.subtask_id,
+                "team_name": self.team_name,
+            },
+        )
 
 
 class EarlyStart:
     """A model stream opened before its answer row exists (the turn is being stored): what it
     sends meanwhile is kept, and the runner's relay takes the stream over."""
 
-    def __init__(self, iterator: AsyncIterator[str]) -> None:
+    def __init__(self, iterator: AsyncIterator[Any]) -> None:
         self.iterator = iterator
-        self.parts: list[str] = []
+        self.parts: list[Any] = []  # text deltas and reasoning (no tools: none were offered)
         self.ended = False
         self.error: BaseException | None = None
         self._handover = False
@@ -116,6 +147,8 @@ class Stream:
     relay: asyncio.Task[Any] | None = None
     reading: bool = False
     length: int = 0  # characters published so far (the next chunk's offset)
+    toolbox: Toolbox | None = None
+    trace: Trace | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
@@ -134,10 +167,41 @@ def _family(model: Any) -> str:
     return provider_family(model)
 
 
-def provider_stream(model: Any, system: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+def provider_stream(
+    model: Any, system: str, messages: list[dict[str, Any]], tools: ToolOffer | None = None
+) -> AsyncIterator[Any]:
     from chat.providers.select import stream
 
-    return stream(model, system, messages)
+    return stream(model, system, messages, tools)
+
+
+async def open_toolbox(answer: Answer) -> Toolbox:
+    """The turn's tools from every source; a source failing outright is a problem, not a 500."""
+    from chat.tools.sources import SOURCES
+    from chat.tools.sources import open_toolbox as open_sources
+
+    if not SOURCES:
+        return Toolbox()
+    try:
+        return await open_sources(answer.turn_context(), answer.ghost)
+    except Exception as exc:
+        logger.exception("tool sources of %s failed", answer.subtask_id)
+        box = Toolbox()
+        box.problems.append(Problem("tools", f"Tools could not be loaded ({type(exc).__name__})"))
+        return box
+
+
+def _with_problems(system: str, problems: list[Problem]) -> str:
+    if not problems:
+        return system
+    lines = "\n".join(f"- {p.source}: {p.message}" for p in problems)
+    note = f"Some tools are unavailable for this answer (tell the user if it matters):\n{lines}"
+    return f"{system}\n\n{note}" if system else note
+
+
+LIMIT_NOTE = (
+    "The tool call limit for this answer is reached: answer now from what you have, without calling any tool."
+)
 
 
 class Runner:
@@ -245,12 +309,18 @@ class Runner:
                 ),
                 room=task_room(answer.task_id),
             )
+            stream.trace = Trace(answer.shell_type)
             await self._pump(stream)
         except Exception:
             logger.exception("chat stream %s failed", answer.subtask_id)
             await self._fail(stream, stream_state.text(answer.subtask_id) or "", "Internal server error")
         finally:
             self.streams.pop(answer.subtask_id, None)
+            if stream.toolbox is not None:
+                try:
+                    await stream.toolbox.aclose()
+                except Exception:
+                    logger.exception("closing the tools of %s failed", answer.subtask_id)
             await stream_state.finish(answer.task_id, answer.subtask_id)
             stream.done.set()
 
@@ -260,45 +330,102 @@ class Runner:
         answer = stream.answer
         while True:
             await asyncio.sleep(settings.CHAT_SAVE_INTERVAL_SECONDS)
-            partial = {"value": "".join(parts), "streaming": True}
+            text = "".join(parts)
+            partial: dict[str, Any] = {"value": text, "streaming": True}
+            trace = stream.trace
+            if trace is not None and trace.rich:
+                partial.update(trace.view(text))
             if not await run_sync(lifecycle.save_progress, answer.subtask_id, WORKER_ID, partial):
                 stream.cancel("lost")
                 return
 
-    async def _relay(self, stream: Stream, parts: list[str], block_id: str) -> Any:
+    async def _relay(self, stream: Stream, parts: list[str]) -> Any:
         """Reads the provider and publishes each text as it comes (one ``chat:chunk`` per read:
-        what arrived together goes out together); returns how the stream ended: ``_END``, a
-        ``ProviderError`` or ``_CANCEL``."""
+        what arrived together goes out together); when a response ends with tool calls, runs
+        them and asks the model again with their results (the tool loop). Returns how the
+        stream ended: ``_END``, a ``ProviderError`` or ``_CANCEL``."""
         answer = stream.answer
+        try:
+            toolbox = await self._open_tools(stream, parts)
+        except asyncio.CancelledError:
+            if stream.cancel_reason is not None:
+                return _CANCEL  # cancelled while the sources opened (they closed what they held)
+            raise
+        if toolbox is None:
+            return _CANCEL
+        offer = ToolOffer(toolbox.specs()) if toolbox.tools else None
+        system = _with_problems(answer.system_prompt, toolbox.problems)
+        messages = answer.messages
+        calls_left = settings.CHAT_MAX_TOOL_CALLS
         iterator: Any = None
         try:
             if stream.early is not None:
                 iterator = stream.early.iterator
-                ended = await self._take_early(stream, stream.early, parts, block_id)
+                ended = await self._take_early(stream, stream.early, parts)
                 if ended is not None:
                     return ended
             else:
-                iterator = self.open_stream(answer.model, answer.system_prompt, answer.messages)
-            while stream.cancel_reason is None:
-                stream.reading = True
-                try:
-                    content = await anext(iterator)
-                except StopAsyncIteration:
+                iterator = self._open(answer, system, messages, offer)
+            while True:
+                round_start = len(parts)
+                requests: list[ToolCallRequest] = []
+                while True:
+                    if stream.cancel_reason is not None:
+                        return _CANCEL
+                    stream.reading = True
+                    try:
+                        item = await anext(iterator)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        stream.reading = False
+                    if stream.cancel_reason is not None:
+                        return _CANCEL
+                    if type(item) is str:
+                        if item:
+                            await self._publish(stream, parts, item)
+                    elif isinstance(item, ToolCallRequest):
+                        requests.append(item)
+                    elif isinstance(item, ReasoningDelta) and item.text:
+                        await self._publish_reasoning(stream, parts, item.text)
+                if not requests or offer is None:
                     return _END
-                finally:
-                    stream.reading = False
-                if stream.cancel_reason is not None:
+                if offer.exhausted:
+                    # Told it may not call tools and asked anyway: the answer ends readably.
+                    limit = settings.CHAT_MAX_TOOL_CALLS
+                    note = f"\n\n(Stopped: this answer reached its limit of {limit} tool calls.)"
+                    await self._publish(stream, parts, note)
+                    return _END
+                close = getattr(iterator, "aclose", None)
+                iterator = None
+                if close is not None:
+                    await close()
+                allowed, refused = requests[:calls_left], requests[calls_left:]
+                calls_left -= len(allowed)
+                outcomes = await self._run_tools(stream, parts, toolbox, allowed)
+                if outcomes is None:
                     return _CANCEL
-                if content:
-                    await self._publish(stream, parts, content, block_id)
-            return _CANCEL
+                limit = (
+                    f"Not run: the limit of {settings.CHAT_MAX_TOOL_CALLS} tool calls per answer is reached"
+                )
+                outcomes += [failed(request, limit) for request in refused]
+                said = "".join(parts[round_start:])
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": said, "tool_calls": requests},
+                    *(outcome.message() for outcome in outcomes),
+                ]
+                if calls_left <= 0:
+                    offer = ToolOffer(offer.specs, exhausted=True)
+                    system = f"{system}\n\n{LIMIT_NOTE}" if system else LIMIT_NOTE
+                iterator = self._open(answer, system, messages, offer)
         except _PublishError:
             raise  # ours, not the model's: the stream ends with an internal error
         except ProviderError as exc:
             return exc
         except asyncio.CancelledError:
             if stream.cancel_reason is not None:
-                return _CANCEL  # Stream.cancel interrupted the wait for the provider
+                return _CANCEL  # Stream.cancel interrupted the wait for the provider or a tool
             raise
         except Exception as exc:
             logger.exception("provider stream failed")
@@ -308,7 +435,70 @@ class Runner:
             if close is not None:
                 await close()
 
-    async def _take_early(self, stream: Stream, early: EarlyStart, parts: list[str], block_id: str) -> Any:
+    async def _open_tools(self, stream: Stream, parts: list[str]) -> Toolbox | None:
+        """Opens the turn's tool sources (a cancel interrupts it: an MCP server may be slow to
+        answer); their problems go out as failed steps. None when cancelled meanwhile."""
+        if stream.cancel_reason is not None:
+            return None
+        stream.reading = True
+        try:
+            toolbox = stream.toolbox = await open_toolbox(stream.answer)
+        finally:
+            stream.reading = False
+        if stream.cancel_reason is not None:
+            return None
+        if toolbox.tools and stream.early is not None:
+            # The model stream opened before the tools were known: asked again, with them.
+            await stream.early.discard()
+            stream.early = None
+        if toolbox.problems:
+            assert stream.trace is not None
+            for problem in toolbox.problems:
+                stream.trace.problem(problem)
+            await self._publish_view(stream, parts)
+        return toolbox
+
+    def _open(
+        self, answer: Answer, system: str, messages: list[dict[str, Any]], offer: ToolOffer | None
+    ) -> Any:
+        if offer is None:
+            return self.open_stream(answer.model, system, messages)
+        return self.open_stream(answer.model, system, messages, offer)  # type: ignore[call-arg]
+
+    async def _run_tools(
+        self, stream: Stream, parts: list[str], toolbox: Toolbox, requests: list[ToolCallRequest]
+    ) -> list[CallOutcome] | None:
+        """Runs one response's calls at once; each start and end goes out as it happens. The
+        results come back in the order the model asked; None when cancelled meanwhile (the
+        tools still running are cancelled)."""
+        trace = stream.trace
+        assert trace is not None
+        timeout = settings.CHAT_TOOL_TIMEOUT_SECONDS
+        for request in requests:
+            trace.tool_started(request, stream.length)
+            await self._publish_view(stream, parts)
+        running = [asyncio.ensure_future(execute(toolbox, request, timeout)) for request in requests]
+        try:
+            for next_done in asyncio.as_completed(running):
+                if stream.cancel_reason is not None:
+                    return None
+                stream.reading = True  # a cancel interrupts the wait for the tools
+                try:
+                    outcome = await next_done
+                finally:
+                    stream.reading = False
+                if stream.cancel_reason is not None:
+                    return None
+                trace.tool_ended(outcome)
+                await self._publish_view(stream, parts)
+        finally:
+            for task in running:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+        return [task.result() for task in running]
+
+    async def _take_early(self, stream: Stream, early: EarlyStart, parts: list[str]) -> Any:
         """Publishes what the early model stream sent before the answer existed (as one chunk);
         returns how the stream ended if it already has, else None (the relay reads on)."""
         stream.reading = True
@@ -318,18 +508,28 @@ class Runner:
             stream.reading = False
         if stream.cancel_reason is not None:
             return _CANCEL
-        content = "".join(early.parts)
-        if content:
-            await self._publish(stream, parts, content, block_id)
+        texts: list[str] = []
+        for item in early.parts:  # texts that came together go out as one chunk
+            if type(item) is str:
+                texts.append(item)
+            elif isinstance(item, ReasoningDelta) and item.text:
+                if texts:
+                    await self._publish(stream, parts, "".join(texts))
+                    texts.clear()
+                await self._publish_reasoning(stream, parts, item.text)
+        if texts and "".join(texts):
+            await self._publish(stream, parts, "".join(texts))
         if early.error is not None:
             raise early.error
         return _END if early.ended else None
 
-    async def _publish(self, stream: Stream, parts: list[str], content: str, block_id: str) -> None:
+    async def _publish(self, stream: Stream, parts: list[str], content: str) -> None:
         """One ``chat:chunk``: into the live text first (a joining reader never misses it), then
         to the task room."""
         answer = stream.answer
         offset = stream.length
+        assert stream.trace is not None
+        block_id, block_offset = stream.trace.text_position(offset)
         try:
             # Never fails because Redis is away: the live text is kept here and written back
             # when it returns, and publishes to other workers are held (see stream_state and
@@ -343,6 +543,7 @@ class Runner:
                     content=content,
                     offset=offset,
                     block_id=block_id,
+                    block_offset=block_offset,
                 ),
                 room=task_room(answer.task_id),
             )
@@ -352,10 +553,57 @@ class Runner:
         parts.append(content)
         stream.length += len(content)
 
+    async def _publish_view(self, stream: Stream, parts: list[str]) -> None:
+        """A tool start/end (or a source problem): ``content`` "" and the full thinking steps
+        and blocks in ``result``, also kept as the live state a joining reader gets."""
+        answer = stream.answer
+        assert stream.trace is not None
+        view = stream.trace.view("".join(parts))
+        try:
+            await stream_state.set_result(answer.subtask_id, view)
+            await emitter.emit(
+                protocol.CHAT_CHUNK,
+                protocol.chat_chunk(
+                    task_id=answer.task_id,
+                    subtask_id=answer.subtask_id,
+                    content="",
+                    offset=stream.length,
+                    block_id=None,
+                    result=view,
+                ),
+                room=task_room(answer.task_id),
+            )
+        except Exception as exc:
+            raise _PublishError from exc
+
+    async def _publish_reasoning(self, stream: Stream, parts: list[str], text: str) -> None:
+        """A reasoning delta: appended to the thinking block (a chunk naming that block, with
+        ``result.reasoning_chunk``); the block's first delta sends the full blocks first."""
+        answer = stream.answer
+        assert stream.trace is not None
+        block_id, new = stream.trace.reasoning(text, stream.length)
+        if new:
+            await self._publish_view(stream, parts)
+        try:
+            await emitter.emit(
+                protocol.CHAT_CHUNK,
+                protocol.chat_chunk(
+                    task_id=answer.task_id,
+                    subtask_id=answer.subtask_id,
+                    content="",
+                    offset=stream.length,
+                    block_id=block_id,
+                    block_offset=0,
+                    result=protocol.reasoning_view(answer.shell_type, text),
+                ),
+                room=task_room(answer.task_id),
+            )
+        except Exception as exc:
+            raise _PublishError from exc
+
     async def _pump(self, stream: Stream) -> None:
         parts: list[str] = []
-        block_id = str(uuid.uuid4())
-        relay = stream.relay = asyncio.ensure_future(self._relay(stream, parts, block_id))
+        relay = stream.relay = asyncio.ensure_future(self._relay(stream, parts))
         keeper = asyncio.ensure_future(self._keep_alive(stream, parts))
         try:
             outcome = await relay
@@ -366,7 +614,7 @@ class Runner:
             await asyncio.gather(relay, keeper, return_exceptions=True)
         text = "".join(parts)
         if outcome is _END:
-            await self._complete(stream, text, block_id)
+            await self._complete(stream, text)
         elif isinstance(outcome, ProviderError):
             await self._fail(stream, text, outcome.message)
         elif stream.cancel_reason != "lost":
@@ -374,19 +622,30 @@ class Runner:
 
     # --- endings -----------------------------------------------------------------------------------------
 
-    async def _complete(self, stream: Stream, text: str, block_id: str) -> None:
+    def _traced(self, stream: Stream, text: str, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with the thinking steps and blocks when anything besides text happened."""
+        trace = stream.trace
+        if trace is not None and trace.rich:
+            blocks, extra = trace.final(text, fallback_id=str(uuid.uuid4()))
+            result.update(extra, blocks=blocks)
+        return result
+
+    async def _complete(self, stream: Stream, text: str) -> None:
         answer = stream.answer
+        if stream.trace is not None:
+            blocks, extra = stream.trace.final(text, fallback_id=str(uuid.uuid4()))
+        else:
+            blocks, extra = [protocol.text_block(str(uuid.uuid4()), text, "done", time.time())], {}
         result = {
             "id": f"resp-{uuid.uuid4().hex[:12]}",
             "usage": None,
             "stop_reason": "end_turn",
             "sources": None,
-            "blocks": [
-                {"id": block_id, "type": "text", "content": text, "status": "done", "timestamp": time.time()}
-            ],
+            "blocks": blocks,
             "silent_exit": None,
             "silent_exit_reason": None,
             "value": text,
+            **extra,
         }
         changes = lifecycle.SubtaskChanges(status=statuses.COMPLETED, progress=100, result=result)
         if not await self._end(answer, changes):
@@ -402,7 +661,7 @@ class Runner:
 
     async def _fail(self, stream: Stream, text: str, message: str) -> None:
         answer = stream.answer
-        result = {"value": text, "error": message}
+        result = self._traced(stream, text, {"value": text, "error": message})
         changes = lifecycle.SubtaskChanges(status=statuses.FAILED, result=result, error_message=message)
         await self._end(answer, changes)
         await emitter.emit(
@@ -421,7 +680,7 @@ class Runner:
 
     async def _cancelled(self, stream: Stream, text: str) -> None:
         answer = stream.answer
-        result = {"value": text, "cancelled": True}
+        result = self._traced(stream, text, {"value": text, "cancelled": True})
         changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
         if not await self._end(answer, changes):
             return

@@ -242,6 +242,21 @@ def has_user_message(task: TaskResource, message_id: int) -> bool:
     return Subtask.objects.filter(task=task, role=Subtask.USER, message_id=message_id).exists()
 
 
+def attachment_ids_of_message(task: TaskResource, message_id: int) -> list[int]:
+    """The attachment ids of the task's USER message ``message_id`` (what a retried answer's
+    file reader may read)."""
+    return list(
+        SubtaskContext.objects.filter(
+            subtask__task=task,
+            subtask__role=Subtask.USER,
+            subtask__message_id=message_id,
+            context_type=SubtaskContext.ATTACHMENT,
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+
+
 def subtask_with_task(subtask_id: int) -> Subtask | None:
     """A message with its task (whatever the task's state or owner)."""
     return Subtask.objects.filter(pk=subtask_id).select_related("task").first()

@@ -281,6 +281,10 @@ CHAT_STREAM_LEASE_SECONDS = env_int("WEGENT_CHAT_STREAM_LEASE_SECONDS", 30)
 CHAT_SHUTDOWN_GRACE_SECONDS = env_int("WEGENT_CHAT_SHUTDOWN_GRACE_SECONDS", 30)
 # How long one model call may take before it fails with a timeout error.
 CHAT_MODEL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_MODEL_TIMEOUT_SECONDS", 120.0)
+# Tool calls one answer may make (then the model must answer without tools), and how long one
+# tool may run before its call ends with a timeout error the model reads (reference §3.9).
+CHAT_MAX_TOOL_CALLS = env_int("WEGENT_CHAT_MAX_TOOL_CALLS", 10)
+CHAT_TOOL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_TOOL_TIMEOUT_SECONDS", 60.0)
 # A skill tool that runs in the user's browser (``skill:request``) fails with a timeout after
 # this many seconds; the browser's ``skill:response`` may carry at most this many bytes of JSON.
 CHAT_SKILL_REQUEST_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_SKILL_REQUEST_TIMEOUT_SECONDS", 30.0)

@@ -8,8 +8,17 @@ from typing import Any
 # Imported with this module so that ``select.prepare`` loads the SDK (~1 s) in its thread, not
 # on the event loop at the first stream.
 import anthropic  # noqa: F401
+import orjson
 
-from chat.providers.base import Message, ModelConfig, ProviderError
+from chat.providers.base import (
+    Message,
+    ModelConfig,
+    ProviderError,
+    ReasoningDelta,
+    StreamItem,
+    ToolCallRequest,
+    ToolOffer,
+)
 from chat.providers.common import (
     close_quietly,
     image_url_of,
@@ -49,9 +58,51 @@ def _content_blocks(content: list[Any]) -> list[dict[str, Any]]:
     return blocks
 
 
+def _tool_input(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the object ``tool_use.input`` must be (``{}`` when the model wrote
+    something that is not a JSON object: the tool result already told it so)."""
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
+        if message.get("role") == "tool":
+            result = {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id"),
+                "content": message.get("content") or "(empty)",
+            }
+            if message.get("is_error"):
+                result["is_error"] = True
+            # The results of one round go back together, in one user message.
+            last = out[-1] if out else None
+            if (
+                last is not None
+                and last["role"] == "user"
+                and isinstance(last["content"], list)
+                and all(b.get("type") == "tool_result" for b in last["content"])
+            ):
+                last["content"].append(result)
+            else:
+                out.append({"role": "user", "content": [result]})
+            continue
+        calls = message.get("tool_calls")
+        if message.get("role") == "assistant" and calls:
+            blocks: list[dict[str, Any]] = []
+            text = message.get("content")
+            if isinstance(text, str) and text.strip():
+                blocks.append({"type": "text", "text": text})
+            blocks.extend(
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
+                for c in calls
+            )
+            out.append({"role": "assistant", "content": blocks})
+            continue
         content = message.get("content")
         if isinstance(content, list):
             content = _content_blocks(content)
@@ -62,10 +113,16 @@ def anthropic_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+def anthropic_tools(offer: ToolOffer) -> list[dict[str, Any]]:
+    return [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in offer.specs]
+
+
 class AnthropicMessagesProvider:
     api_label = "Anthropic Messages API"
 
-    async def stream(self, config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
+    async def stream(
+        self, config: ModelConfig, system: str, messages: list[Message], tools: ToolOffer | None = None
+    ) -> AsyncIterator[StreamItem]:
         require_model_id(config)
         base_url = anthropic_base_url(config.base_url or ANTHROPIC_BASE_URL)
         extra_system, conversation = split_system(messages)
@@ -78,18 +135,30 @@ class AnthropicMessagesProvider:
         }
         if system_text:
             params["system"] = system_text
+        if tools is not None and tools.specs:
+            params["tools"] = anthropic_tools(tools)
+            params["tool_choice"] = {"type": "none" if tools.exhausted else "auto"}
+        calls: dict[int, list[str]] = {}  # block index -> [id, name, input json pieces...]
         response = None
         started = False
         try:
             response = await anthropic_client(config, base_url).messages.create(**params)
             started = True  # connected: a transport error from here on is a dropped stream
             async for event in response:
-                if (
-                    event.type == "content_block_delta"
-                    and event.delta.type == "text_delta"
-                    and event.delta.text
-                ):
-                    yield event.delta.text
+                if event.type == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta":
+                        if delta.text:
+                            yield delta.text
+                    elif delta.type == "thinking_delta":
+                        if delta.thinking:
+                            yield ReasoningDelta(delta.thinking)
+                    elif delta.type == "input_json_delta" and event.index in calls:
+                        calls[event.index].append(delta.partial_json or "")
+                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    calls[event.index] = [event.content_block.id, event.content_block.name]
+            for _, call in sorted(calls.items()):
+                yield ToolCallRequest(call[0], call[1], "".join(call[2:]))
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError

@@ -1,13 +1,21 @@
 """What the chat runner hands a provider and gets back.
 
-A provider streams the answer to ``(system, messages)`` as text deltas. Any failure (timeout,
-bad credentials, HTTP error, malformed stream) is raised as ``ProviderError`` with a message a
-person can read; nothing else escapes.
+A provider streams the answer to ``(system, messages)`` as text deltas (``str``), plus, when the
+model streams them, ``ReasoningDelta``s, and at the end of a response that asks for tools one
+``ToolCallRequest`` per call. Any failure (timeout, bad credentials, HTTP error, malformed
+stream) is raised as ``ProviderError`` with a message a person can read; nothing else escapes.
+
+Tool rounds add two provider-neutral message forms to ``messages`` (each provider writes them
+in its API's format):
+
+- ``{"role": "assistant", "content": text, "tool_calls": [ToolCallRequest, ...]}``
+- ``{"role": "tool", "tool_call_id": id, "name": name, "content": text, "is_error": bool}``
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kinds.connections import ModelConnection
@@ -28,5 +36,38 @@ class ProviderError(Exception):
 Message = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Reasoning text the model streams apart from its answer (``reasoning_content``, Anthropic
+    thinking, Responses reasoning summaries)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """One tool call the model asked for; ``arguments`` is the JSON text it wrote (may be
+    invalid: the tool loop answers that with an error result)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolOffer:
+    """The tools a call declares (``chat.tools.base.ToolSpec``s). ``exhausted``: the turn used
+    its tool calls; the tools stay declared (the history names them) but the model is told
+    not to call them (``tool_choice`` none)."""
+
+    specs: Sequence[Any]
+    exhausted: bool = False
+
+
+StreamItem = str | ReasoningDelta | ToolCallRequest
+
+
 class Provider(Protocol):
-    def stream(self, config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]: ...
+    def stream(
+        self, config: ModelConfig, system: str, messages: list[Message], tools: ToolOffer | None = None
+    ) -> AsyncIterator[StreamItem]: ...

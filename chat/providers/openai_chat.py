@@ -13,7 +13,15 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
-from chat.providers.base import Message, ModelConfig, ProviderError
+from chat.providers.base import (
+    Message,
+    ModelConfig,
+    ProviderError,
+    ReasoningDelta,
+    StreamItem,
+    ToolCallRequest,
+    ToolOffer,
+)
 from chat.providers.common import close_quietly, provider_error, require_model_id
 from kinds.connections import OPENAI_BASE_URL
 from kinds.model_clients import openai_client
@@ -33,13 +41,74 @@ def max_tokens_param(base_url: str) -> str:
     return "max_completion_tokens" if official else "max_tokens"
 
 
+def _chat_message(m: Message) -> dict[str, Any]:
+    role = m.get("role", "user")
+    if role == "tool":
+        return {"role": "tool", "tool_call_id": m.get("tool_call_id"), "content": m.get("content") or ""}
+    calls = m.get("tool_calls")
+    if role == "assistant" and calls:
+        return {
+            "role": "assistant",
+            "content": m.get("content") or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in calls
+            ],
+        }
+    return {"role": role, "content": m.get("content") or ""}
+
+
 def chat_messages(system: str, messages: list[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-    out.extend({"role": m.get("role", "user"), "content": m.get("content") or ""} for m in messages)
+    out.extend(_chat_message(m) for m in messages)
     return out
 
 
-def delta_text(payload: str | bytes) -> str | None:
+def chat_tools(offer: ToolOffer) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in offer.specs
+    ]
+
+
+class Extras:
+    """What a tool-enabled stream carries besides text: reasoning deltas since the last read,
+    and tool-call fragments by index (id and name come first, arguments in pieces)."""
+
+    __slots__ = ("calls", "reasoning")
+
+    def __init__(self) -> None:
+        self.reasoning: list[str] = []
+        self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
+
+    def add_calls(self, fragments: Any) -> None:
+        if not isinstance(fragments, list):
+            return
+        for fragment in fragments:
+            if not isinstance(fragment, dict):
+                continue
+            index = fragment.get("index", 0)
+            call = self.calls.setdefault(index if isinstance(index, int) else 0, ["", ""])
+            if isinstance(fragment.get("id"), str) and fragment["id"]:
+                call[0] = fragment["id"]
+            function = fragment.get("function")
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str) and function["name"]:
+                    call[1] = function["name"]
+                if isinstance(function.get("arguments"), str):
+                    call.append(function["arguments"])
+
+    def requests(self) -> list[ToolCallRequest]:
+        return [
+            ToolCallRequest(call[0] or f"call_{index}", call[1], "".join(call[2:]))
+            for index, call in sorted(self.calls.items())
+        ]
+
+
+def delta_text(payload: str | bytes, extras: Extras | None = None) -> str | None:
     """The text of one ``chat.completion.chunk`` (an ``error`` object ends the stream)."""
     try:
         chunk = orjson.loads(payload)
@@ -57,9 +126,17 @@ def delta_text(payload: str | bytes) -> str | None:
     parts = []
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        content = delta.get("content") if isinstance(delta, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        content = delta.get("content")
         if isinstance(content, str):
             parts.append(content)
+        if extras is not None:
+            reasoning = delta.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                extras.reasoning.append(reasoning)
+            if "tool_calls" in delta:
+                extras.add_calls(delta["tool_calls"])
     return "".join(parts)
 
 
@@ -79,9 +156,10 @@ class SSELines:
         return lines
 
 
-def chunk_texts(lines: list[bytes]) -> tuple[str, bool, ProviderError | None]:
+def chunk_texts(lines: list[bytes], extras: Extras | None = None) -> tuple[str, bool, ProviderError | None]:
     """The text of the ``data:`` lines among ``lines``, whether ``[DONE]`` was seen, and the
-    error an ``error`` chunk carried (the text before it still counts)."""
+    error an ``error`` chunk carried (the text before it still counts). ``extras``: collects
+    reasoning and tool-call fragments too (tool-enabled and reasoning streams)."""
     texts = []
     for line in lines:
         if not line.startswith(b"data:"):
@@ -90,7 +168,7 @@ def chunk_texts(lines: list[bytes]) -> tuple[str, bool, ProviderError | None]:
         if payload == b"[DONE]":
             return "".join(texts), True, None
         try:
-            text = delta_text(payload)
+            text = delta_text(payload, extras)
         except ProviderError as exc:
             return "".join(texts), True, exc
         if text:
@@ -104,7 +182,9 @@ class OpenAIChatProvider:
     def __init__(self, default_base_url: str = OPENAI_BASE_URL) -> None:
         self.default_base_url = default_base_url
 
-    async def stream(self, config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
+    async def stream(
+        self, config: ModelConfig, system: str, messages: list[Message], tools: ToolOffer | None = None
+    ) -> AsyncIterator[StreamItem]:
         require_model_id(config)
         base_url = config.base_url or self.default_base_url
         params: dict[str, Any] = {
@@ -112,6 +192,12 @@ class OpenAIChatProvider:
             "messages": chat_messages(system, messages),
             "stream": True,
         }
+        if tools is not None and tools.specs:
+            params["tools"] = chat_tools(tools)
+            params["tool_choice"] = "none" if tools.exhausted else "auto"
+        # Reasoning deltas are read on every stream (any model may send them); the tool-call
+        # fragments only matter when tools were offered.
+        extras = Extras()
         if config.max_output_tokens:
             params[max_tokens_param(base_url)] = config.max_output_tokens
         response = None
@@ -134,13 +220,19 @@ class OpenAIChatProvider:
             # brought are yielded together (they arrived together; the runner would coalesce).
             lines = SSELines()
             async for data in response.aiter_bytes():
-                texts, finished, error = chunk_texts(lines.feed(data))
+                texts, finished, error = chunk_texts(lines.feed(data), extras)
+                if extras.reasoning:
+                    yield ReasoningDelta("".join(extras.reasoning))
+                    extras.reasoning.clear()
                 if texts:
                     yield texts
                 if error is not None:
                     raise error
                 if finished:
                     break
+            if extras.calls:
+                for request in extras.requests():
+                    yield request
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from chat.providers.base import Message, ModelConfig, Provider
+from chat.providers.base import Message, ModelConfig, Provider, StreamItem, ToolOffer
 from chat.providers.families import ANTHROPIC, GOOGLE, OPENAI, provider_family  # noqa: F401
 from chat.providers.openai_chat import OpenAIChatProvider
 from chat.providers.openai_responses import OpenAIResponsesProvider
@@ -70,10 +70,15 @@ def api_label(config: ModelConfig) -> str:
     return provider_for(config).api_label  # type: ignore[attr-defined]
 
 
-def stream(config: ModelConfig, system: str, messages: list[Message]) -> AsyncIterator[str]:
-    """Stream the answer's text deltas; raises ``ProviderError`` on any failure.
+def stream(
+    config: ModelConfig, system: str, messages: list[Message], tools: ToolOffer | None = None
+) -> AsyncIterator[StreamItem]:
+    """Stream the answer's text deltas (and reasoning, tool calls: ``base.StreamItem``); raises
+    ``ProviderError`` on any failure.
 
     The provider's own generator, unwrapped (a wrapper costs a hop per delta): closing it early
     (``aclose()``, e.g. on cancel) closes the HTTP response.
     """
-    return provider_for(config).stream(config, system, messages)
+    if tools is None:
+        return provider_for(config).stream(config, system, messages)
+    return provider_for(config).stream(config, system, messages, tools)

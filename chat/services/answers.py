@@ -3,6 +3,7 @@ worker died mid-stream."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from accounts.models import User
@@ -10,7 +11,7 @@ from chat import config, protocol, stream_state
 from chat.services.outcome import Outcome, failed, visible_task
 from chat.services.sending import answer_for, claim
 from tasks import selectors, statuses
-from tasks.models import Subtask
+from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
 from wegent.errors import DomainError
 from wegent.realtime.rooms import task_room
@@ -37,6 +38,15 @@ def end_unclaimed(row: Subtask) -> bool:
             return False
         return True
     return False
+
+
+def _additional_skills(task: TaskResource) -> list[str]:
+    """The skills the task's messages asked for (kept in its labels when the turn was stored)."""
+    try:
+        names = json.loads(task.labels.get("additionalSkills") or "[]")
+    except ValueError:
+        return []
+    return [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
 
 
 def retry(actor: User, payload: protocol.ChatRetry, *, accepting: bool = True) -> Outcome:
@@ -68,7 +78,14 @@ def retry(actor: User, payload: protocol.ChatRetry, *, accepting: bool = True) -
         )
         return failed(str(exc.detail))
     task = selectors.task_row(task.pk) or task  # its status moved with the answer's
-    prepared = answer_for(task, answer, actor, setup)
+    prepared = answer_for(
+        task,
+        answer,
+        actor,
+        setup,
+        attachment_ids=selectors.attachment_ids_of_message(task, answer.parent_id),
+        additional_skills=_additional_skills(task),
+    )
     answers = [prepared] if claim(prepared) else []
     return Outcome(ack={"success": True}, rooms=[task_room(task.pk)], answers=answers)
 

@@ -44,13 +44,23 @@ def streaming_info(task: TaskResource) -> dict[str, Any] | None:
     live = stream_state.streaming(task.pk)
     if live is not None:
         text = stream_state.text(live["subtask_id"]) or ""
-        return {"subtask_id": live["subtask_id"], "offset": len(text), "cached_content": text}
+        info = {"subtask_id": live["subtask_id"], "offset": len(text), "cached_content": text}
+        result = stream_state.result(live["subtask_id"])
+        if result is not None:
+            # The tool steps and blocks so far (the same ``result`` a tool chunk carries).
+            info["result"] = result
+        return info
     running = selectors.running_answer(task)
     if running is None:
         return None
-    value = running.result.get("value") if isinstance(running.result, dict) else None
+    saved = running.result if isinstance(running.result, dict) else {}
+    value = saved.get("value")
     text = value if isinstance(value, str) else ""
-    return {"subtask_id": running.pk, "offset": len(text), "cached_content": text}
+    info = {"subtask_id": running.pk, "offset": len(text), "cached_content": text}
+    if "thinking" in saved or "blocks" in saved:
+        keys = ("shell_type", "thinking", "blocks")
+        info["result"] = {key: saved[key] for key in keys if key in saved}
+    return info
 
 
 def join_data(actor: User, task_id: int, after_message_id: int | None) -> dict[str, Any]:

@@ -35,6 +35,9 @@ def answer_for(
     setup: config.ChatSetup,
     *,
     first_message: str | None = None,
+    sender: User | None = None,
+    attachment_ids: list[int] | None = None,
+    additional_skills: list[str] | None = None,
 ) -> Answer:
     # A new conversation's history is its first message (no need to read it back).
     messages = (
@@ -53,6 +56,13 @@ def answer_for(
         system_prompt=setup.system_prompt,
         messages=messages,
         model=setup.model,
+        ghost=setup.ghost,
+        sender_id=(sender or requester).pk,
+        sender_name=(sender or requester).user_name,
+        team_name=setup.team.name,
+        team_namespace=setup.team.namespace,
+        attachment_ids=tuple(attachment_ids or ()),
+        additional_skills=tuple(additional_skills or ()),
     )
 
 
@@ -109,7 +119,13 @@ def _prepare_answer(
         return Outcome(ack=None, emits=[Emit(protocol.CHAT_ERROR, error, task_room(task.pk))])
     simple = turn.created and not task.is_group_chat and not payload.all_attachment_ids()
     return answer_for(
-        task, turn.assistant_subtask, actor, setup, first_message=payload.message if simple else None
+        task,
+        turn.assistant_subtask,
+        actor,
+        setup,
+        first_message=payload.message if simple else None,
+        attachment_ids=payload.all_attachment_ids(),
+        additional_skills=[skill.name for skill in payload.additional_skills or []],
     )
 
 
@@ -226,7 +242,7 @@ def _finish_plan(
     plan = SendPlan(existing=existing, team=team, context=context, direct=direct, with_answer=with_answer)
     if with_answer and _first_message_only(payload):
         try:
-            plan.early_setup = config.resolve(
+            early_setup = config.resolve(
                 None,
                 team,
                 actor,
@@ -234,6 +250,10 @@ def _finish_plan(
                 model_type=payload.force_override_bot_model_type,
                 context=context,
             )
+            # The model stream opens before the turn is stored only when it will need no tools
+            # (a tool turn's first call must declare them).
+            if not early_setup.may_use_tools(bool(payload.additional_skills)):
+                plan.early_setup = early_setup
         except DomainError:
             pass  # the answer fails after the turn is stored, as without an early start
     return plan

@@ -20,6 +20,17 @@ does not start with ``fake`` gets the default answer (20 chunks, no delay).
                       Responses: ``event: error``; Anthropic: ``event: error``), then EOF
     midstream-drop    after the N chunks, the connection is cut (incomplete chunked body)
     hang              status 200 and SSE headers, then nothing until the client goes away
+    tools             tool calling: when the last user message has lines ``@call <name> <args>``
+                      (``<args>`` the arguments text as is, default ``{}``; may be invalid JSON)
+                      and the request carries no tool results yet, the response asks for those
+                      calls, all in one response; once it carries results, the answer starts with
+                      ``Tool results: <r1> | <r2>`` (each result's text as received), then the N
+                      chunks
+    loop              with tools: ask for the calls again on every round, results or not, until
+                      the request says ``tool_choice`` none
+    stubborn          with loop: ask even when ``tool_choice`` is none
+    reason            stream reasoning first (``reasoning_content`` deltas; Anthropic thinking
+                      deltas; Responses reasoning summary deltas): "Let me think." " Done."
 
 Examples: ``fake-n20-d50`` (the frontend flows' "w0 w1 ... w19" in 20 chunks 50 ms apart),
 ``fake-n2000-d0``, ``fake-error-500``, ``fake-error-401``, ``fake-error-502-text``,
@@ -80,6 +91,10 @@ class Behaviour:
     error_as_text: bool = False
     midstream: str | None = None  # "error" | "drop"
     hang: bool = False
+    tools: bool = False
+    loop: bool = False
+    stubborn: bool = False
+    reason: bool = False
 
 
 def parse_model(model: Any) -> Behaviour:
@@ -100,8 +115,8 @@ def parse_model(model: Any) -> Behaviour:
             values["error_status"] = int(status) if status.isdigit() else 500
         elif token == "midstream":
             values["midstream"] = "drop" if next(rest, "error") == "drop" else "error"
-        elif token == "hang":
-            values["hang"] = True
+        elif token in ("hang", "tools", "loop", "stubborn", "reason"):
+            values[token] = True
         elif token == "text":
             values["error_as_text"] = True
     return Behaviour(**values)
@@ -198,6 +213,29 @@ class _ChatFormat:
 
     def end(self, chunks: int) -> list[bytes]:
         return [self._chunk({}, "stop"), _sse("[DONE]")]
+
+    def text(self, text: str) -> bytes:
+        return self._delta.fill(text)
+
+    def reasoning_events(self, pieces: tuple[str, ...]) -> list[bytes]:
+        return [self._chunk({"reasoning_content": piece}) for piece in pieces]
+
+    def tool_call_events(self, calls: list[_Call], *, reasoning: bool) -> list[bytes]:
+        events = self.begin()
+        if reasoning:
+            events += self.reasoning_events(REASONING)
+        for i, call in enumerate(calls):
+            start = {
+                "index": i,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            events.append(self._chunk({"tool_calls": [start]}))
+            half = len(call.arguments) // 2  # the arguments arrive in pieces, as real models send them
+            for piece in (call.arguments[:half], call.arguments[half:]):
+                events.append(self._chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+        return [*events, self._chunk({}, "tool_calls"), _sse("[DONE]")]
 
     def error(self, chunks: int) -> list[bytes]:
         message = f"Fake upstream failure after {chunks} chunks"
@@ -320,6 +358,64 @@ class _ResponsesFormat:
         message = f"Fake upstream failure after {chunks} chunks"
         return [self._event("error", code="server_error", message=message, param=None)]
 
+    def text(self, text: str) -> bytes:
+        event = self._delta.fill(self.sequence, text)
+        self.sequence += 1
+        return event
+
+    def reasoning_events(self, pieces: tuple[str, ...]) -> list[bytes]:
+        return [
+            self._event(
+                "response.reasoning_summary_text.delta",
+                item_id=f"rs_{self.item_id}",
+                output_index=0,
+                summary_index=0,
+                delta=piece,
+            )
+            for piece in pieces
+        ]
+
+    def tool_call_events(self, calls: list[_Call], *, reasoning: bool) -> list[bytes]:
+        events = [
+            self._event("response.created", response=self._response("in_progress")),
+            self._event("response.in_progress", response=self._response("in_progress")),
+        ]
+        if reasoning:
+            events += self.reasoning_events(REASONING)
+        items = []
+        for i, call in enumerate(calls):
+            item = {
+                "id": f"fc_{call.id}",
+                "type": "function_call",
+                "call_id": call.id,
+                "name": call.name,
+                "arguments": "",
+                "status": "in_progress",
+            }
+            events.append(self._event("response.output_item.added", output_index=i, item=item))
+            events.append(
+                self._event(
+                    "response.function_call_arguments.delta",
+                    item_id=item["id"],
+                    output_index=i,
+                    delta=call.arguments,
+                )
+            )
+            events.append(
+                self._event(
+                    "response.function_call_arguments.done",
+                    item_id=item["id"],
+                    output_index=i,
+                    arguments=call.arguments,
+                )
+            )
+            done = {**item, "arguments": call.arguments, "status": "completed"}
+            items.append(done)
+            events.append(self._event("response.output_item.done", output_index=i, item=done))
+        completed = {**self._response("completed"), "output": items}
+        events.append(self._event("response.completed", response=completed))
+        return events
+
     def whole(self, chunks: int) -> dict[str, Any]:
         return self._response("completed", answer(chunks), chunks)
 
@@ -383,11 +479,146 @@ class _AnthropicFormat:
         message = f"Fake upstream failure after {chunks} chunks"
         return [_sse({"type": "error", "error": {"type": "overloaded_error", "message": message}}, "error")]
 
+    def text(self, text: str) -> bytes:
+        return self._delta.fill(text)
+
+    def reasoning_events(self, pieces: tuple[str, ...], index: int = 1) -> list[bytes]:
+        start = {
+            "type": "content_block_start",
+            "index": index,
+            "content_block": {"type": "thinking", "thinking": ""},
+        }
+        events = [_sse(start, "content_block_start")]
+        for piece in pieces:
+            delta = {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "thinking_delta", "thinking": piece},
+            }
+            events.append(_sse(delta, "content_block_delta"))
+        events.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        return events
+
+    def tool_call_events(self, calls: list[_Call], *, reasoning: bool) -> list[bytes]:
+        events = [_sse({"type": "message_start", "message": self._message([], None, 1)}, "message_start")]
+        if reasoning:
+            events += self.reasoning_events(REASONING, index=0)
+        for i, call in enumerate(calls, start=1):
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            events.append(
+                _sse(
+                    {"type": "content_block_start", "index": i, "content_block": block}, "content_block_start"
+                )
+            )
+            half = len(call.arguments) // 2
+            for piece in (call.arguments[:half], call.arguments[half:]):
+                delta = {
+                    "type": "content_block_delta",
+                    "index": i,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                }
+                events.append(_sse(delta, "content_block_delta"))
+            events.append(_sse({"type": "content_block_stop", "index": i}, "content_block_stop"))
+        stop = {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": len(calls)},
+        }
+        return [*events, _sse(stop, "message_delta"), _sse({"type": "message_stop"}, "message_stop")]
+
     def whole(self, chunks: int) -> dict[str, Any]:
         return self._message([{"type": "text", "text": answer(chunks)}], "end_turn", chunks)
 
 
 _Format = _ChatFormat | _ResponsesFormat | _AnthropicFormat
+
+# -- tool calling (the ``tools``/``loop``/``reason`` tokens) ----------------------------------
+
+REASONING = ("Let me think.", " Done.")
+_CALL_LINE = re.compile(r"^@call\s+(\S+)(?:\s+(.*))?$")
+
+
+@dataclass(frozen=True)
+class _Call:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one response does: ask for ``calls``, or answer (``preamble`` first)."""
+
+    reasoning: bool = False
+    calls: list[_Call] = field(default_factory=list)
+    preamble: str | None = None
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text") or "")
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
+    return ""
+
+
+def _result_text(content: Any) -> str:
+    return content if isinstance(content, str) else _text_of(content)
+
+
+def _conversation(fmt: _Format, body: dict[str, Any]) -> tuple[str, list[str], bool]:
+    """The last user message's text, the tool results after it, and whether tools are refused
+    (``tool_choice`` none), as each API writes them."""
+    choice = body.get("tool_choice")
+    refused = choice == "none" or (isinstance(choice, dict) and choice.get("type") == "none")
+    user_text, results = "", []
+    if isinstance(fmt, _ResponsesFormat):
+        items = body.get("input")
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type", "message") == "message" and item.get("role") == "user":
+                user_text, results = _text_of(item.get("content")), []
+            elif item.get("type") == "function_call_output":
+                results.append(str(item.get("output")))
+        if isinstance(items, str):
+            user_text = items
+        return user_text, results, refused
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if role == "tool":
+            results.append(_result_text(content))
+        elif (
+            role == "user"
+            and isinstance(content, list)
+            and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+        ):
+            results += [_result_text(b.get("content")) for b in content if b.get("type") == "tool_result"]
+        elif role == "user":
+            user_text, results = _text_of(content), []
+    return user_text, results, refused
+
+
+def _plan(fmt: _Format, body: dict[str, Any], behaviour: Behaviour) -> _Plan | None:
+    if not (behaviour.tools or behaviour.reason):
+        return None
+    user_text, results, refused = _conversation(fmt, body)
+    calls = []
+    if behaviour.tools:
+        for line in user_text.splitlines():
+            found = _CALL_LINE.match(line.strip())
+            if found:
+                calls.append(_Call(f"call_{uuid.uuid4().hex[:12]}", found.group(1), found.group(2) or "{}"))
+    ask = bool(calls) and (not results or behaviour.loop) and (not refused or behaviour.stubborn)
+    preamble = f"Tool results: {' | '.join(results)}\n" if results else None
+    return _Plan(reasoning=behaviour.reason, calls=calls if ask else [], preamble=None if ask else preamble)
+
 
 _OPENAI_ERROR_TYPES = {401: "invalid_request_error", 429: "rate_limit_exceeded"}
 _ANTHROPIC_ERROR_TYPES = {
@@ -658,11 +889,14 @@ class FakeLLMServer:
                 behaviour.error_status, message, anthropic=anthropic, as_text=behaviour.error_as_text
             )
         fmt = make_format(model)
+        plan = _plan(fmt, recorded.body, behaviour)
         if not recorded.body.get("stream"):
             return web.json_response(fmt.whole(behaviour.chunks))
-        return await self._stream(request, fmt, behaviour)
+        return await self._stream(request, fmt, behaviour, plan)
 
-    async def _stream(self, request: web.Request, fmt: _Format, behaviour: Behaviour) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, fmt: _Format, behaviour: Behaviour, plan: _Plan | None = None
+    ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -673,8 +907,19 @@ class FakeLLMServer:
                 assert self._closing is not None
                 await self._closing.wait()
                 return response
+            if plan is not None and plan.calls:
+                for event in fmt.tool_call_events(plan.calls, reasoning=plan.reasoning):
+                    await response.write(event)
+                await response.write_eof()
+                self._count("completed")
+                return response
             for event in fmt.begin():
                 await response.write(event)
+            if plan is not None and plan.reasoning:
+                for event in fmt.reasoning_events(REASONING):
+                    await response.write(event)
+            if plan is not None and plan.preamble:
+                await response.write(fmt.text(plan.preamble))
             if behaviour.first_delay:
                 await asyncio.sleep(behaviour.first_delay)
             if behaviour.delay:
