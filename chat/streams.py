@@ -191,12 +191,15 @@ async def open_toolbox(answer: Answer) -> Toolbox:
         return box
 
 
-def _with_problems(system: str, problems: list[Problem]) -> str:
-    if not problems:
-        return system
-    lines = "\n".join(f"- {p.source}: {p.message}" for p in problems)
-    note = f"Some tools are unavailable for this answer (tell the user if it matters):\n{lines}"
-    return f"{system}\n\n{note}" if system else note
+def _system_for(system: str, toolbox: Toolbox) -> str:
+    """The turn's system prompt: the bot's, then what the tool sources add (preloaded skills'
+    instructions), then the sources that could not open, so the model can tell the user."""
+    parts = [system] if system else []
+    parts.extend(toolbox.instructions)
+    if toolbox.problems:
+        lines = "\n".join(f"- {p.source}: {p.message}" for p in toolbox.problems)
+        parts.append(f"Some tools are unavailable for this answer (tell the user if it matters):\n{lines}")
+    return "\n\n".join(parts)
 
 
 LIMIT_NOTE = (
@@ -354,7 +357,7 @@ class Runner:
         if toolbox is None:
             return _CANCEL
         offer = ToolOffer(toolbox.specs()) if toolbox.tools else None
-        system = _with_problems(answer.system_prompt, toolbox.problems)
+        system = _system_for(answer.system_prompt, toolbox)
         messages = answer.messages
         calls_left = settings.CHAT_MAX_TOOL_CALLS
         iterator: Any = None

@@ -76,6 +76,8 @@ class Toolbox:
 
     tools: dict[str, Tool] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Text a source adds to the system prompt for this turn (a preloaded skill's instructions).
+    instructions: list[str] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     def add(self, tool: Tool) -> None:

@@ -236,6 +236,9 @@ async def skill_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
     if not names:
         return
     turn = await run_sync(resolve_skills, ctx.user_id, ctx.team_namespace, names)
+    prompt = await skill_prompt(ctx, ghost)
+    if prompt:
+        toolbox.instructions.append(prompt)
     for name in turn.missing:
         toolbox.problems.append(Problem(f"skill:{name}", f"Skill '{name}' was not found"))
     for skill in turn.skills.values():
