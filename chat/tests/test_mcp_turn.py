@@ -98,3 +98,18 @@ def test_an_mcp_url_to_a_private_address_is_refused_and_the_turn_answers(
     assert result["value"] == "w0 w1 w2"
     assert mcp_server.requests == []
     assert Subtask.objects.get(role="ASSISTANT").status == "COMPLETED"
+
+
+def test_a_turn_whose_only_mcp_server_is_down_still_shows_the_problem(
+    live_server_url: str, user: Any, fake_llm: FakeLLMServer, mcp_server: FakeMCPServer
+) -> None:
+    """No tool opened and the model answered nothing: the failed source still reaches the user
+    with the answer (it was dropped when the answer had no text block of its own)."""
+    down = {"down": {"type": "sse", "url": f"http://127.0.0.1:{free_port()}/sse"}}
+    team = make_team(user, fake_llm, down, "fake-n0")
+    _, done = send_and_finish(live_server_url, user, team, "Go")
+    result = done["result"]
+    steps = [s["details"] for s in result.get("thinking", []) if s["details"].get("tool_name") == "mcp:down"]
+    assert steps and "cannot connect" in steps[0]["error"]
+    saved = Subtask.objects.get(role="ASSISTANT")
+    assert saved.status == "COMPLETED" and saved.result["thinking"] == result["thinking"]

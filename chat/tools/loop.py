@@ -261,7 +261,12 @@ class Trace:
         """The blocks of the ended answer (one text block when nothing but text happened) and
         the extra result keys (``thinking``, ``shell_type`` when anything else did)."""
         if not self._blocks:
-            return [protocol.text_block(fallback_id, text, "done", time.time())], {}
+            # No text and no tool ran; a source problem may still be in ``thinking`` and must
+            # reach the user with the answer.
+            only_text = [protocol.text_block(fallback_id, text, "done", time.time())]
+            return only_text, (
+                {"thinking": self.thinking, "shell_type": self.shell_type} if self.thinking else {}
+            )
         blocks = self.blocks(text, final=True)
         if not self.rich:
             return blocks, {}
