@@ -143,14 +143,41 @@ def test_declared_browser_tools_are_offered_and_others_reported(user):
         {"name": "exec", "provider": "SandboxProvider"},
         {"name": "bad name!", "provider": "browser"},
     ]
-    make_skill(user, "mermaid-diagram", "Draw.", tools=tools, mcpServers={"kb": {"url": "http://x"}})
+    make_skill(
+        user,
+        "mermaid-diagram",
+        "Draw.",
+        tools=tools,
+        mcpServers={"kb": {"type": "streamable-http", "url": "http://127.0.0.1:9/mcp"}},
+    )
     toolbox = _toolbox(_ctx(user), _ghost(["mermaid-diagram"]))
     assert set(toolbox.tools) == {"load_skill", "render_mermaid"}
     spec = toolbox.tools["render_mermaid"].spec
     assert spec.description.startswith("Renders a Mermaid diagram.")
     assert spec.parameters["properties"] == {"code": {"type": "string"}}
     messages = [p.message for p in toolbox.problems]
-    assert messages == [
-        "Tools of skill 'mermaid-diagram' that this server cannot run: exec, 'bad name!'",
-        "The MCP servers of skill 'mermaid-diagram' are not connected",
-    ]
+    assert messages[0] == "Tools of skill 'mermaid-diagram' that this server cannot run: exec, 'bad name!'"
+    # The skill's own MCP servers are connected like the Ghost's (here refused: loopback is not
+    # on the allow-list), under ``<skill>.<server>``.
+    assert messages[1].startswith("MCP server mermaid-diagram.kb: Refused 127.0.0.1")
+
+
+def test_a_skills_own_mcp_servers_become_tools_of_the_turn(user, settings):
+    from chat.tests.fake_mcp import FakeMCPServer
+
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    with FakeMCPServer() as server:
+        servers = {"kb": {"type": "streamable-http", "url": server.streamable_url}}
+        make_skill(user, "kb-skill", "Search the base.", mcpServers=servers)
+
+        async def opened_and_called() -> tuple[set[str], str]:
+            toolbox = await open_toolbox(_ctx(user), _ghost(["kb-skill"]))
+            try:
+                return set(toolbox.tools), await toolbox.tools["echo"].run({"text": "hi"})
+            finally:
+                await toolbox.aclose()
+
+        names, echoed = asyncio.run(opened_and_called())
+        assert {"load_skill", "echo", "fail", "hang"} <= names
+        assert echoed == "echo: hi"
+        assert server.wait_ended(1)

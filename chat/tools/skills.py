@@ -18,8 +18,8 @@ Where this differs from the reference: there, ``load_skill`` adds the skill's to
 running agent, and tools come from Python providers inside the uploaded package. Here the
 toolbox is fixed when the turn opens, so the declared browser tools of every skill of the turn
 are offered from the start; uploaded code is never run, so other providers are reported to the
-model as unavailable (a ``Problem``). A skill's own ``mcpServers`` are not connected yet (the
-MCP source is separate); they are reported the same way.
+model as unavailable (a ``Problem``). A skill's own ``mcpServers`` are connected for the turn
+through the MCP source (``mcp.add_servers``), named ``<skill>.<server>``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import orjson
 
 from accounts.models import User
 from chat.skill_requests import SkillRequestError, SkillRequestTimeout, registry
+from chat.tools import mcp
 from chat.tools.base import Problem, Toolbox, ToolError, ToolSpec, TurnContext
 from kinds import skills as kind_skills
 from wegent.realtime.db import run_sync
@@ -68,7 +69,8 @@ class TurnSkill:
     tools: tuple[BrowserToolDef, ...] = ()
     # Declared tools this server cannot run (server-side providers, malformed entries).
     unsupported: tuple[str, ...] = ()
-    has_mcp_servers: bool = False
+    # The skill's own ``mcpServers``: connected for the turn like the Ghost's.
+    mcp_servers: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def resolve_skills(user_id: int, namespace: str, names: list[str]) -> TurnSkills
             row_id=row.pk,
             tools=tools,
             unsupported=unsupported,
-            has_mcp_servers=bool(spec.get("mcpServers")),
+            mcp_servers=_mcp_servers(spec.get("mcpServers")),
         )
     return TurnSkills(found, tuple(missing))
 
@@ -246,13 +248,18 @@ async def skill_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
             listed = ", ".join(skill.unsupported)
             message = f"Tools of skill '{skill.name}' that this server cannot run: {listed}"
             toolbox.problems.append(Problem(f"skill:{skill.name}", message))
-        if skill.has_mcp_servers:
-            message = f"The MCP servers of skill '{skill.name}' are not connected"
-            toolbox.problems.append(Problem(f"skill:{skill.name}", message))
         for tool in skill.tools:
             toolbox.add(BrowserTool(ctx, skill.name, tool))
     if turn.skills:
         toolbox.add(LoadSkill(turn.skills))
+    # Named ``<skill>.<server>`` so two skills' servers (or a Ghost's) never shadow each other.
+    servers = {f"{s.name}.{name}": raw for s in turn.skills.values() for name, raw in s.mcp_servers.items()}
+    await mcp.add_servers(ctx, servers, toolbox)
+
+
+def _mcp_servers(raw: Any) -> dict[str, Any]:
+    """A skill's ``mcpServers`` map; anything else (a list, a string) is treated as none."""
+    return {str(name): config for name, config in raw.items()} if isinstance(raw, dict) else {}
 
 
 def preloaded_prompt(user_id: int, namespace: str, ghost: Any, additional: tuple[str, ...]) -> str:
