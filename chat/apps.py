@@ -7,7 +7,8 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import hooks
-        from chat.tools import builtin
+        from chat.tools import builtin, web_search
 
         hooks.install()
         builtin.register()
+        web_search.register()

@@ -77,6 +77,8 @@ class Answer:
     team_namespace: str = "default"
     attachment_ids: tuple[int, ...] = ()
     additional_skills: tuple[str, ...] = ()
+    web_search: bool = False
+    search_engine: str = ""
 
     def turn_context(self) -> TurnContext:
         user_id, user_name = self.sender_id or self.owner_id, self.sender_name or self.owner_name
@@ -90,6 +92,8 @@ class Answer:
             bot_name=self.bot_name or "",
             attachment_ids=self.attachment_ids,
             additional_skills=self.additional_skills,
+            web_search=self.web_search,
+            search_engine=self.search_engine,
             placeholders={
                 "user": {"name": user_name, "id": user_id},
                 "task_id": self.task_id,

@@ -302,6 +302,11 @@ MCP_CONNECT_TIMEOUT_SECONDS = env_float("WEGENT_MCP_CONNECT_TIMEOUT_SECONDS", 10
 # MCP servers every chat gets besides its Ghost's (reference names): JSON, `{"mcpServers": {...}}`.
 CHAT_MCP_ENABLED = env_bool("CHAT_MCP_ENABLED", False)
 CHAT_MCP_SERVERS = env_str("CHAT_MCP_SERVERS", "{}")
+# The ``web_search`` tool (reference names): off by default; engines are a JSON object of
+# name -> {"base_url": ..., ...} (chat/tools/web_search.py), fetched through the outbound guard.
+WEB_SEARCH_ENABLED = env_bool("WEB_SEARCH_ENABLED", False)
+WEB_SEARCH_ENGINES = env_str("WEB_SEARCH_ENGINES", "{}")
+WEB_SEARCH_DEFAULT_MAX_RESULTS = env_int("WEB_SEARCH_DEFAULT_MAX_RESULTS", 50)
 
 # --- HTTP / API -----------------------------------------------------------------------------
 _cors = env_list("WEGENT_CORS_ALLOWED_ORIGINS", ["*"])

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import config
+from chat.tools import web_search
 from kinds import selectors as kind_selectors
 from wegent.errors import NotFound
 
@@ -46,8 +47,9 @@ class CheckDirectChatView(APIView):
 class SearchEnginesView(APIView):
     @extend_schema(responses=SearchEnginesSerializer, tags=TAGS)
     def get(self, request: Request) -> Response:
-        # Web search needs an outside search service; none is configured in this server.
-        return Response({"enabled": False, "engines": []})
+        # Names only: an engine's URL and key stay on the server.
+        engines = [{"name": e.name, "display_name": e.display_name} for e in web_search.engines()]
+        return Response({"enabled": bool(engines), "engines": engines})
 
 
 urlpatterns = [

@@ -9,6 +9,7 @@ from accounts.models import User
 from chat import config, history, protocol
 from chat.services.outcome import ACCESS_DENIED, Emit, Outcome, failed, visible_task
 from chat.streams import WORKER_ID, Answer
+from chat.tools import web_search as web_search_tool
 from kinds import access
 from kinds import selectors as kind_selectors
 from kinds.models import Kind
@@ -38,6 +39,8 @@ def answer_for(
     sender: User | None = None,
     attachment_ids: list[int] | None = None,
     additional_skills: list[str] | None = None,
+    web_search: bool = False,
+    search_engine: str | None = None,
 ) -> Answer:
     # A new conversation's history is its first message (no need to read it back).
     messages = (
@@ -63,6 +66,8 @@ def answer_for(
         team_namespace=setup.team.namespace,
         attachment_ids=tuple(attachment_ids or ()),
         additional_skills=tuple(additional_skills or ()),
+        web_search=web_search,
+        search_engine=search_engine or "",
     )
 
 
@@ -126,6 +131,8 @@ def _prepare_answer(
         first_message=payload.message if simple else None,
         attachment_ids=payload.all_attachment_ids(),
         additional_skills=[skill.name for skill in payload.additional_skills or []],
+        web_search=payload.enable_web_search,
+        search_engine=payload.search_engine,
     )
 
 
@@ -252,7 +259,9 @@ def _finish_plan(
             )
             # The model stream opens before the turn is stored only when it will need no tools
             # (a tool turn's first call must declare them).
-            if not early_setup.may_use_tools(bool(payload.additional_skills)):
+            searching = payload.enable_web_search and web_search_tool.enabled()
+            asks = bool(payload.additional_skills) or searching
+            if not early_setup.may_use_tools(asks):
                 plan.early_setup = early_setup
         except DomainError:
             pass  # the answer fails after the turn is stored, as without an early start

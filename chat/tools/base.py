@@ -49,6 +49,10 @@ class TurnContext:
     attachment_ids: tuple[int, ...] = ()
     # Names of skills the message asked for on top of the Ghost's (``additional_skills``).
     additional_skills: tuple[str, ...] = ()
+    # The message asked for web search (``enable_web_search``), and with which engine ("" = the
+    # server's first); the tool is offered only when the server has it on as well.
+    web_search: bool = False
+    search_engine: str = ""
     # Free-form data for ``${{...}}`` placeholders (reference realtime §3.4): user, task, team.
     placeholders: dict[str, Any] = field(default_factory=dict)
 
