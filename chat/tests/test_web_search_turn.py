@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from chat import protocol
+from chat.services import sending
 from chat.tests.factories import model_doc_for
 from chat.tests.fake_llm import FakeLLMServer
 from chat.tests.fake_search import FakeSearchEngine, engine_config
@@ -130,3 +132,22 @@ def test_off_by_default_even_when_the_message_asks(
     assert all("web_search" not in names for names in offered_tools(fake_llm))
     assert engine.requests == []
     assert Subtask.objects.get(role="ASSISTANT").status == "COMPLETED", result
+
+
+def test_a_message_asking_for_web_search_does_not_open_the_model_stream_early(
+    user: Any, fake_llm: FakeLLMServer, engine: FakeSearchEngine, settings: Any
+) -> None:
+    """The early model stream declares no tools: a message that will get ``web_search`` must
+    wait for its toolbox (discarding an early stream for it is what the runner avoids)."""
+    team = make_team(user, fake_llm)
+
+    def early(**extra: Any) -> bool:
+        payload = protocol.ChatSend(team_id=team.pk, message="Go", **extra)
+        plan = sending.plan_send(user, payload)
+        assert isinstance(plan, sending.SendPlan)
+        return plan.early_setup is not None
+
+    assert early() and early(enable_web_search=False)
+    assert not early(enable_web_search=True)
+    settings.WEB_SEARCH_ENABLED = False  # the flag alone opens no tool: the early start stays
+    assert early(enable_web_search=True)
