@@ -40,7 +40,9 @@ class ChatSetup:
         """Whether the Ghost (or the message) names anything a tool source opens; without
         that a turn's toolbox is empty unless the message has attachments."""
         ghost = self.ghost
-        return additional_skills or (ghost is not None and bool(ghost.mcp_servers or ghost.skills))
+        if additional_skills or settings.CHAT_MCP_ENABLED:  # operator MCP servers join every turn
+            return True
+        return ghost is not None and bool(ghost.mcp_servers or ghost.skills or ghost.preload_skills)
 
 
 def supports_direct_chat(team: Kind, context: TeamContext | None = None) -> bool:

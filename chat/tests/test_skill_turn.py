@@ -80,3 +80,27 @@ def test_loading_a_skill_the_turn_does_not_have_is_an_error_the_model_reads(
     assert "Unknown skill 'excel'" in result["value"]
     assert result["value"].endswith("w0 w1 w2")
     assert Subtask.objects.get(role="ASSISTANT").status == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    "ghost_spec, mcp_enabled",
+    [({"preload_skills": ["style"]}, False), ({"skills": ["style"]}, False), ({}, True)],
+)
+def test_a_turn_that_will_have_tools_does_not_open_the_model_stream_early(
+    user: Any, fake_llm: FakeLLMServer, settings: Any, ghost_spec: dict[str, Any], mcp_enabled: bool
+) -> None:
+    """The early model stream declares no tools; a turn whose sources will add some (preloaded
+    skills alone, the operator's MCP servers) waits for its toolbox instead of discarding it."""
+    from chat import protocol
+    from chat.services import sending
+
+    make_skill(user, "style", body="Be brief.")
+    settings.CHAT_MCP_ENABLED = mcp_enabled
+    team = make_team(user, fake_llm, **ghost_spec)
+    plan = sending.plan_send(user, protocol.ChatSend(team_id=team.pk, message="Go"))
+    assert isinstance(plan, sending.SendPlan) and plan.early_setup is None
+    settings.CHAT_MCP_ENABLED = False
+    plain = make_kind(user, team_doc("plain-team", ["s-bot"]))
+    if not ghost_spec:  # the same team without the operator's servers starts early
+        plan = sending.plan_send(user, protocol.ChatSend(team_id=plain.pk, message="Go"))
+        assert plan.early_setup is not None
