@@ -942,9 +942,12 @@ async def phase_mcp_tool(bench: Bench) -> None:
     kinds = ("plain", "mcp-open", "mcp-call")
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    rounds: list[dict[str, float]] = []  # the three turns of one round, for paired differences
     sock = await bench.socket(bench.main)
     try:
         for i in range(args.chats + args.warmup):
+            this_round: dict[str, float] = {}
+            rounds.append(this_round)
             for kind in kinds:
                 text = f"bench {i}"
                 team, message, expected = {
@@ -966,10 +969,16 @@ async def phase_mcp_tool(bench: Bench) -> None:
                 if i >= args.warmup:
                     times[kind].append(ms(stream.done - began))  # type: ignore[operator]
                     cpu[kind].append(ms(cpu_used))
+                    this_round[kind] = times[kind][-1]
     finally:
         await sock.close()
     direct = await direct_tool_call_times(bench.llm_url, max(args.chats, 5), '@call echo {"text": "x"}')
-    bench.results[MCP_PHASE] = {"times": times, "cpu": cpu, "llm_round_trip": [ms(t) for t in direct]}
+    bench.results[MCP_PHASE] = {
+        "times": times,
+        "cpu": cpu,
+        "rounds": [r for r in rounds if len(r) == len(kinds)],
+        "llm_round_trip": [ms(t) for t in direct],
+    }
 
 
 async def setup_accounts(bench: Bench) -> None:
@@ -1238,6 +1247,13 @@ def print_raw(bench: Bench) -> None:
                 f"server CPU per turn mean {fmt(statistics.fmean(cpu) if cpu else math.nan)}"
             )
         print(f"  {MCP_PHASE} fake LLM tool-call round trip p50 {fmt(median(mcp['llm_round_trip']))}")
+        if mcp["rounds"]:
+            call = median([r["mcp-call"] - r["mcp-open"] for r in mcp["rounds"]])
+            session = median([r["mcp-open"] - r["plain"] for r in mcp["rounds"]])
+            print(
+                f"  {MCP_PHASE} paired (median of each round's difference, {len(mcp['rounds'])} rounds): "
+                f"per call {fmt(call)}, per-turn session {fmt(session)}"
+            )
     rss = results.get("rss", {})
     print("  server RSS (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in rss.items()))
     seconds = results.get("phase_seconds", {})
