@@ -40,7 +40,8 @@ their agents over the HTTP API, then drives chats from this process. Figures:
                 model calls nothing (``fake-tools-n200-d0``), and the same with one ``echo``
                 call then 200 chunks, round robin. Per-turn MCP session cost = median(no
                 call) - median(plain); per-call cost = median(call) - median(no call), also
-                minus the fake LLM's extra round trip; plus the server's CPU per turn of each.
+                minus the fake LLM's extra round trip; plus the server's CPU per turn of each
+                (the mean over the turns: /proc counts CPU in 10 ms ticks).
 
 Every chat's answer is checked: chunk offsets continuous, rebuilt text == chat:done's value
 == the fake LLM's text. The server's log lines at WARNING and above are summarised after each
