@@ -33,6 +33,15 @@ their agents over the HTTP API, then drives chats from this process. Figures:
                 tool's result), alternating; the tool loop's overhead per call = median(tool
                 turn) - median(plain turn), shown also minus the fake LLM's own extra round
                 trip (the tool-call response read straight by httpx).
+  mcp-tool      (only with --tool mcp or all) --chats triples against the real loopback MCP
+                server of the test tree (``chat.tests.fake_mcp``, streamable HTTP, in its own
+                process; the server gets ``WEGENT_OUTBOUND_ALLOWLIST=127.0.0.1``): a plain
+                200-chunk turn (no MCP server), a turn whose Ghost has the MCP server but the
+                model calls nothing (``fake-tools-n200-d0``), and the same with one ``echo``
+                call then 200 chunks, round robin. Per-turn MCP session cost = median(no
+                call) - median(plain); per-call cost = median(call) - median(no call), also
+                minus the fake LLM's extra round trip; plus the server's CPU per turn of each
+                (the mean over the turns: /proc counts CPU in 10 ms ticks).
 
 Every chat's answer is checked: chunk offsets continuous, rebuilt text == chat:done's value
 == the fake LLM's text. The server's log lines at WARNING and above are summarised after each
@@ -53,7 +62,7 @@ seconds of the server, the bench client and the fake LLM.
     .venv/bin/python bench/chat_stream.py [--quick] [--runs 3]
         [--database-url postgres://postgres@127.0.0.1:5432/wg_bench --redis-url redis://127.0.0.1:6379/7]
         [--phases latency long watch users idle] [--users 10 50 100] [--client socketio] [--keep]
-        [--tool]
+        [--tool [attachment|mcp|all]]
 """
 
 from __future__ import annotations
@@ -102,17 +111,26 @@ from chat.tests.fake_llm import answer  # noqa: E402
 
 PHASES = ("latency", "long", "watch", "users", "idle")
 TOOL_PHASE = "tool"  # only with --tool: the default run's figures stay as they were
+MCP_PHASE = "mcp-tool"  # only with --tool mcp (or all)
 ADMIN_PASSWORD = "bench-admin-" + secrets.token_hex(6)
 USER_PASSWORD = "bench-user-pass-1"
 FAST, LONG, LOAD = "bench-fast", "bench-long", "bench-load"
-TOOL, PLAIN = "bench-tool", "bench-plain"
+TOOL, PLAIN, MCP = "bench-tool", "bench-plain", "bench-mcp"
 MODELS = {
     FAST: "fake-n20-d0",
     LONG: "fake-n2000-d0",
     LOAD: "fake-n200-d10",
     TOOL: "fake-tools-n200-d0",
     PLAIN: "fake-n200-d0",
+    MCP: "fake-tools-n200-d0",
 }
+# The loopback MCP server of the test tree, run in its own process (not the measured one).
+MCP_RUNNER = """
+import sys, threading
+from chat.tests.fake_mcp import FakeMCPServer
+FakeMCPServer(port=int(sys.argv[1])).start()
+threading.Event().wait()
+"""
 FAST_CHUNKS, LONG_CHUNKS, LOAD_CHUNKS, LOAD_DELAY = 20, 2000, 200, 0.010
 IDEAL_LOAD_SECONDS = LOAD_CHUNKS * LOAD_DELAY  # the reference's "ideal 2 s"
 
@@ -364,9 +382,10 @@ def server_healthy(url: str, timeout: float = 10.0) -> bool:
 # --- accounts and agents over the HTTP API ------------------------------------------------------
 
 
-def documents(llm_base_url: str, teams: list[str]) -> list[dict[str, Any]]:
+def documents(llm_base_url: str, teams: list[str], mcp_url: str | None = None) -> list[dict[str, Any]]:
     """Ghost, shell and per team a model (pointing at the fake LLM), bot and team: the test
-    suite's document builders (importing them needs Django's app registry)."""
+    suite's document builders (importing them needs Django's app registry). The MCP team's bot
+    has its own Ghost, with the loopback MCP server (the others open no MCP session)."""
     import django
 
     django.setup()
@@ -375,10 +394,14 @@ def documents(llm_base_url: str, teams: list[str]) -> list[dict[str, Any]]:
 
     llm = SimpleNamespace(openai_base_url=llm_base_url)
     docs = [ghost_doc("bench-ghost", "You are a benchmark bot."), shell_doc("bench-shell")]
+    if mcp_url:
+        servers = {"bench": {"type": "streamable-http", "url": mcp_url}}
+        docs.append(ghost_doc("bench-mcp-ghost", "You are a benchmark bot.", mcpServers=servers))
     for team in teams:
+        ghost = "bench-mcp-ghost" if team == MCP else "bench-ghost"
         docs += [
             model_doc_for(llm, f"{team}-model", MODELS[team]),  # type: ignore[arg-type]
-            bot_doc(f"{team}-bot", "bench-ghost", "bench-shell", f"{team}-model"),
+            bot_doc(f"{team}-bot", ghost, "bench-shell", f"{team}-model"),
             team_doc(team, [f"{team}-bot"]),
         ]
     return docs
@@ -434,6 +457,7 @@ class Bench:
     llm_url: str
     log: ServerLog
     llm_pid: int | None = None
+    mcp_url: str | None = None
     main: Account | None = None
     users: list[Account] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
@@ -909,10 +933,61 @@ async def phase_tool(bench: Bench) -> None:
     bench.results["tool"] = {**times, "llm_round_trip": [ms(t) for t in direct]}
 
 
+async def phase_mcp_tool(bench: Bench) -> None:
+    """Plain turns, MCP turns without a call and MCP turns with one ``echo`` call, round robin
+    (see the module docstring). The server's CPU of a turn is read from one send to the next
+    (after a short pause), so it includes what the turn does after chat:done (closing the MCP
+    session)."""
+    args = bench.args
+    assert bench.main is not None
+    kinds = ("plain", "mcp-open", "mcp-call")
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    rounds: list[dict[str, float]] = []  # the three turns of one round, for paired differences
+    sock = await bench.socket(bench.main)
+    try:
+        for i in range(args.chats + args.warmup):
+            this_round: dict[str, float] = {}
+            rounds.append(this_round)
+            for kind in kinds:
+                text = f"bench {i}"
+                team, message, expected = {
+                    "plain": (PLAIN, f"plain {text}", answer(LOAD_CHUNKS)),
+                    "mcp-open": (MCP, f"no call {text}", answer(LOAD_CHUNKS)),
+                    "mcp-call": (
+                        MCP,
+                        f"@call echo {json.dumps({'text': text})}\nGo",
+                        f"Tool results: echo: {text}\n{answer(LOAD_CHUNKS)}",
+                    ),
+                }[kind]
+                cpu_before = cpu_seconds(bench.pid)
+                began, stream, problem = await one_chat(bench, sock, team, message, expected, args.timeout)
+                await asyncio.sleep(0.05)
+                cpu_used = cpu_seconds(bench.pid) - cpu_before
+                if problem or stream is None:
+                    bench.note(MCP_PHASE, problem or "no stream")
+                    continue
+                if i >= args.warmup:
+                    times[kind].append(ms(stream.done - began))  # type: ignore[operator]
+                    cpu[kind].append(ms(cpu_used))
+                    this_round[kind] = times[kind][-1]
+    finally:
+        await sock.close()
+    direct = await direct_tool_call_times(bench.llm_url, max(args.chats, 5), '@call echo {"text": "x"}')
+    bench.results[MCP_PHASE] = {
+        "times": times,
+        "cpu": cpu,
+        "rounds": [r for r in rounds if len(r) == len(kinds)],
+        "llm_round_trip": [ms(t) for t in direct],
+    }
+
+
 async def setup_accounts(bench: Bench) -> None:
     args = bench.args
     main_teams = [FAST, LONG, LOAD] + ([TOOL, PLAIN] if TOOL_PHASE in args.phases else [])
-    docs_main = documents(f"{bench.llm_url}/v1", main_teams)
+    if MCP_PHASE in args.phases:
+        main_teams += [team for team in (PLAIN, MCP) if team not in main_teams]
+    docs_main = documents(f"{bench.llm_url}/v1", main_teams, bench.mcp_url)
     docs_load = documents(f"{bench.llm_url}/v1", [LOAD])
     began = time.perf_counter()
     async with httpx.AsyncClient(base_url=bench.url, timeout=args.timeout) as http:
@@ -936,6 +1011,7 @@ async def run_phases(bench: Bench) -> None:
         "watch": phase_watch,
         "idle": phase_idle,
         "tool": phase_tool,
+        MCP_PHASE: phase_mcp_tool,
         "users": phase_users,  # last: an overloaded server would spoil the phases after it
     }
     await setup_accounts(bench)
@@ -1067,6 +1143,31 @@ def report(bench: Bench, mode: str) -> None:
                 f"{fmt(with_tool - plain - llm)} without the fake LLM's extra round trip ({fmt(llm)})",
             )
         )
+    mcp = results.get(MCP_PHASE)
+    if mcp and all(mcp["times"].values()):
+        t = {kind: median(values) for kind, values in mcp["times"].items()}
+        c = {kind: statistics.fmean(values) for kind, values in mcp["cpu"].items()}
+        llm = median(mcp["llm_round_trip"])
+        rows.append(
+            (
+                "MCP tool call (echo, loopback), per call (200-chunk answer)",
+                "-",
+                "< 10 ms server time",
+                f"{fmt(t['mcp-call'] - t['mcp-open'])} "
+                f"({fmt(t['mcp-call'])} - {fmt(t['mcp-open'])} no call); "
+                f"{fmt(t['mcp-call'] - t['mcp-open'] - llm)} without the fake LLM's extra round trip "
+                f"({fmt(llm)}); server CPU {fmt(c['mcp-call'] - c['mcp-open'])}",
+            )
+        )
+        rows.append(
+            (
+                "  MCP session per turn (open, list tools, close)",
+                "-",
+                "-",
+                f"{fmt(t['mcp-open'] - t['plain'])} ({fmt(t['mcp-open'])} - {fmt(t['plain'])} plain); "
+                f"server CPU {fmt(c['mcp-open'] - c['plain'])}",
+            )
+        )
     if "idle" in rss:
         ours = f"{rss['idle']:.0f} MiB after start"
         if "after latency" in rss:
@@ -1136,6 +1237,24 @@ def print_raw(bench: Bench) -> None:
             f"{args.settle:.0f} s; RSS {idle['before']:.1f} -> {idle['held_rss']:.1f} MiB, "
             f"{idle['after_close']:.1f} MiB {args.settle:.0f} s after closing them"
         )
+    mcp = results.get(MCP_PHASE)
+    if mcp:
+        for kind, values in mcp["times"].items():
+            cpu = mcp["cpu"][kind]
+            print(
+                f"  {MCP_PHASE} {kind}: {len(values)} turns, "
+                f"send->done p50 {fmt(median(values) if values else math.nan)} "
+                f"(min {fmt(min(values, default=math.nan))}, max {fmt(max(values, default=math.nan))}); "
+                f"server CPU per turn mean {fmt(statistics.fmean(cpu) if cpu else math.nan)}"
+            )
+        print(f"  {MCP_PHASE} fake LLM tool-call round trip p50 {fmt(median(mcp['llm_round_trip']))}")
+        if mcp["rounds"]:
+            call = median([r["mcp-call"] - r["mcp-open"] for r in mcp["rounds"]])
+            session = median([r["mcp-open"] - r["plain"] for r in mcp["rounds"]])
+            print(
+                f"  {MCP_PHASE} paired (median of each round's difference, {len(mcp['rounds'])} rounds): "
+                f"per call {fmt(call)}, per-turn session {fmt(session)}"
+            )
     rss = results.get("rss", {})
     print("  server RSS (MiB): " + ", ".join(f"{k} {v:.1f}" for k, v in rss.items()))
     seconds = results.get("phase_seconds", {})
@@ -1163,7 +1282,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
     parser.add_argument("--runs", type=int, default=1, help="repeat each measurement; medians are shown")
-    parser.add_argument("--phases", nargs="+", choices=(*PHASES, TOOL_PHASE), default=list(PHASES))
+    parser.add_argument("--phases", nargs="+", choices=(*PHASES, TOOL_PHASE, MCP_PHASE), default=list(PHASES))
     parser.add_argument("--chats", type=int, help="measured chats per latency run (50; quick 10)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured chats before the latency run")
     parser.add_argument("--users", type=int, nargs="+", help="N for the users phase (10 50 100; quick 5 10)")
@@ -1189,11 +1308,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile-args", default="", help="more py-spy options, e.g. '--native --gil'")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and the server log")
     parser.add_argument(
-        "--tool", action="store_true", help="also run the tool phase (one tool call + 200 chunks vs plain)"
+        "--tool",
+        nargs="?",
+        const="attachment",
+        choices=("attachment", "mcp", "all"),
+        help="also run a tool phase (one tool call + 200 chunks vs plain): read_attachment (the "
+        "default), an MCP server's tool, or both",
     )
     args = parser.parse_args()
-    if args.tool and TOOL_PHASE not in args.phases:
-        args.phases.append(TOOL_PHASE)
+    wanted = {"attachment": [TOOL_PHASE], "mcp": [MCP_PHASE], "all": [TOOL_PHASE, MCP_PHASE]}
+    args.phases += [phase for phase in wanted.get(args.tool or "", []) if phase not in args.phases]
     quick = args.quick
     args.chats = args.chats or (10 if quick else 50)
     args.users = args.users or ([5, 10] if quick else [10, 50, 100])
@@ -1228,6 +1352,8 @@ def main() -> None:
     fd_limit = raise_fd_limit()
     data_dir = Path(tempfile.mkdtemp(prefix="wegent-bench-chat-"))
     env = server_env(args, str(data_dir))
+    if MCP_PHASE in args.phases:
+        env["WEGENT_OUTBOUND_ALLOWLIST"] = "127.0.0.1"  # the loopback MCP server
     # This process imports the test suite's document builders, which need the same settings.
     os.environ.update(env)
     for var in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "WEGENT_TESTING"):
@@ -1244,8 +1370,14 @@ def main() -> None:
     server_log = data_dir / "server.log"
     try:
         prepare(args, env)
-        llm_port, port = free_port(), free_port()
+        llm_port, port, mcp_port = free_port(), free_port(), free_port()
+        mcp_command = [python, "-c", MCP_RUNNER, str(mcp_port)]
         with (
+            (
+                spawned(mcp_command, env, data_dir / "fake_mcp.log")
+                if MCP_PHASE in args.phases
+                else contextlib.nullcontext()
+            ) as mcp,
             spawned(
                 [python, "-m", "chat.tests.fake_llm", "--port", str(llm_port)], env, data_dir / "fake_llm.log"
             ) as llm,
@@ -1255,13 +1387,19 @@ def main() -> None:
         ):
             llm_url, url = f"http://127.0.0.1:{llm_port}", f"http://127.0.0.1:{port}"
             wait_http(f"{llm_url}/v1/models", llm, "the fake LLM")
+            mcp_url = None
+            if mcp is not None:
+                wait_http(f"http://127.0.0.1:{mcp_port}/garbage", mcp, "the fake MCP server")
+                mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
             started = wait_http(f"{url}/api/health", server, "the server")
             print(
                 f"server up in {started:.1f} s (pid {server.pid}, fd limit {fd_limit}); {mode}",
                 file=sys.stderr,
             )
             time.sleep(args.settle)
-            bench = Bench(args, url, server.pid, llm_url, ServerLog(server_log), llm_pid=llm.pid)
+            bench = Bench(
+                args, url, server.pid, llm_url, ServerLog(server_log), llm_pid=llm.pid, mcp_url=mcp_url
+            )
             bench.results["rss"] = {}
             idle_rss = rss_mb(server.pid)
             with asyncio.Runner(loop_factory=loop_factory()) as runner:
