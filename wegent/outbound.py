@@ -20,6 +20,7 @@ local model server, so they are deliberately not passed through this guard.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -284,11 +285,18 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
     """httpx2's transport with its connection pool on the ``GuardedBackend``."""
 
     def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(verify=verify, trust_env=False)
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=httpx2.create_ssl_context(verify=verify, trust_env=False),
-            network_backend=GuardedBackend(),
-        )
+        context = _default_ssl_context() if verify is True else httpx2.create_ssl_context(verify=verify)
+        super().__init__(verify=context, trust_env=False)
+        self._pool = httpcore2.AsyncConnectionPool(ssl_context=context, network_backend=GuardedBackend())
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """One verifying context per process: loading the CA bundle costs ~21 ms of CPU, and each
+    MCP session built two (the parent transport's and the pool's), ~44 of the ~65 ms of server
+    CPU a session cost in ``bench/chat_stream.py --tool mcp``. An SSLContext may be shared by
+    any number of connections."""
+    return httpx2.create_ssl_context(verify=True, trust_env=False)
 
 
 def guarded_http_client(
