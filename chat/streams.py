@@ -79,6 +79,9 @@ class Answer:
     additional_skills: tuple[str, ...] = ()
     web_search: bool = False
     search_engine: str = ""
+    # When this answer's row was known here: a cancel remembered for its id before then was for
+    # an earlier row with the same id (SQLite reuses the ids of deleted rows), not for this one.
+    prepared_at: float = field(default_factory=time.monotonic)
 
     def turn_context(self) -> TurnContext:
         user_id, user_name = self.sender_id or self.owner_id, self.sender_name or self.owner_name
@@ -296,7 +299,8 @@ class Runner:
             return  # cancelled before it started, or another worker has it
         stream = Stream(answer, early)
         self.streams[answer.subtask_id] = stream
-        if self._early.pop(answer.subtask_id, None) is not None:
+        requested = self._early.pop(answer.subtask_id, None)
+        if requested is not None and requested >= answer.prepared_at:
             stream.cancel()
         try:
             await self._ensure_listener()

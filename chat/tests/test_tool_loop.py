@@ -454,3 +454,25 @@ def test_cancel_interrupts_a_source_that_is_slow_to_open(live_server_url, user, 
 
     asyncio.run(scenario())
     assert Subtask.objects.get(role="ASSISTANT").status == "CANCELLED"
+
+
+def test_a_cancel_remembered_for_an_earlier_row_with_the_same_id_does_not_stop_a_new_answer(
+    live_server_url, user, fake_llm
+):
+    """SQLite reuses the ids of deleted rows (and a test database is emptied between tests): a
+    cancel that found no stream is remembered for a while in case its stream is about to start,
+    and must not stop a later answer that merely got the same id (it cancelled this file's
+    reasoning test in full-suite runs)."""
+    import time
+
+    from chat.streams import runner
+
+    now = time.monotonic()
+    runner._early.update({subtask_id: now for subtask_id in range(1, 200)})
+    try:
+        team = make_team(user, fake_llm, "fake-n3")
+        _, done = send_and_finish(live_server_url, user, team, "hello")
+        assert done["result"]["value"] == "w0 w1 w2"
+        assert Subtask.objects.get(role="ASSISTANT").status == "COMPLETED"
+    finally:
+        runner._early.clear()
