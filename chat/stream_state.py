@@ -166,13 +166,17 @@ class _RedisStore:
         local = self.local.text(subtask_id)
         if local is not None:
             return local
-        try:
-            raw = self._sync.get(_text_key(subtask_id))
-        except UNAVAILABLE as exc:
-            # Redis is away: the caller falls back to the saved partial text (task:join).
-            logger.warning("live text of %s unavailable: %s", subtask_id, exc)
-            return None
+        # Redis away: None, and the caller falls back to the saved partial text (task:join).
+        raw = self._shared(_text_key(subtask_id), f"live text of {subtask_id}")
         return raw.decode() if raw is not None else None
+
+    def _shared(self, key: str, what: str) -> bytes | None:
+        """A key written by the worker that runs the stream; None when Redis is away."""
+        try:
+            return self._sync.get(key)
+        except UNAVAILABLE as exc:
+            logger.warning("%s unavailable: %s", what, exc)
+            return None
 
     async def set_result(self, subtask_id: int, result: dict[str, Any]) -> None:
         self.local.set_result(subtask_id, result)
@@ -185,22 +189,14 @@ class _RedisStore:
         local = self.local.result(subtask_id)
         if local is not None or self.local.text(subtask_id) is not None:
             return local
-        try:
-            raw = self._sync.get(_result_key(subtask_id))
-        except UNAVAILABLE as exc:
-            logger.warning("live result of %s unavailable: %s", subtask_id, exc)
-            return None
+        raw = self._shared(_result_key(subtask_id), f"live result of {subtask_id}")
         return orjson.loads(raw) if raw is not None else None
 
     def streaming(self, task_id: int) -> dict[str, Any] | None:
         local = self.local.streaming(task_id)
         if local is not None:
             return local
-        try:
-            raw = self._sync.get(_task_key(task_id))
-        except UNAVAILABLE as exc:
-            logger.warning("stream marker of task %s unavailable: %s", task_id, exc)
-            return None
+        raw = self._shared(_task_key(task_id), f"stream marker of task {task_id}")
         return orjson.loads(raw) if raw is not None else None
 
     async def finish(self, task_id: int, subtask_id: int) -> None:
