@@ -71,6 +71,16 @@ def get_many(user_id: int, device_ids: Iterable[str]) -> dict[str, dict[str, Any
     return entries
 
 
+def release(user_id: int, device_id: str, socket_id: str) -> bool:
+    """A connection of the device closed: drops the entry unless another connection of the
+    device holds it (it reconnected first); True when the device is offline now."""
+    entry = get(user_id, device_id)
+    if entry is not None and entry.get("socket_id") != socket_id:
+        return False
+    cache.delete(_key(user_id, device_id))
+    return True
+
+
 def mark_offline(user_id: int, device_id: str, socket_id: str) -> bool:
     """Drops the entry if it is still this connection's (a device that reconnected on another
     connection stays online); True when it was dropped."""

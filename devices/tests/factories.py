@@ -6,6 +6,7 @@ from accounts.models import User
 from devices import presence, protocol
 from devices.services import registry
 from kinds.models import Kind
+from kinds.tests.factories import bot_doc, ghost_doc, make_kind, model_doc, shell_doc, team_doc
 
 
 def make_device(
@@ -17,3 +18,12 @@ def make_device(
     if not online:
         presence.mark_offline(actor.pk, device_id, f"test-{device_id}")
     return row
+
+
+def make_code_team(owner: User, prefix: str = "cc", shell_type: str = "ClaudeCode") -> Kind:
+    """A team whose one bot runs on a ``shell_type`` shell (an executor team, not Chat)."""
+    make_kind(owner, ghost_doc(f"{prefix}-ghost", "You write code.", mcpServers={"git": {"url": "http://x"}}))
+    make_kind(owner, shell_doc(f"{prefix}-shell", shell_type))
+    make_kind(owner, model_doc(f"{prefix}-model", "sk-device-secret-0123456789", model_id="claude-x"))
+    make_kind(owner, bot_doc(f"{prefix}-bot", f"{prefix}-ghost", f"{prefix}-shell", f"{prefix}-model"))
+    return make_kind(owner, team_doc(f"{prefix}-team", [f"{prefix}-bot"]))

@@ -1,0 +1,42 @@
+"""What the devices app plugs in: the /local-executor namespace, routing executor teams'
+answers to devices (``chat:send``), stopping them (``chat:cancel``), closing device sessions
+(``task:close-session``, task delete), and ending device work at shutdown."""
+
+from __future__ import annotations
+
+from chat import executors
+from devices import protocol
+from devices.namespace import LocalExecutorNamespace
+from devices.services import dispatch
+from tasks.models import TaskResource
+from tasks.services import events
+from wegent import lifespan
+from wegent.realtime import emitter, namespaces
+
+namespace = LocalExecutorNamespace()
+
+
+def close_session(task: TaskResource) -> bool:
+    """``task:close-session`` to the task's device; True when the task has one."""
+    emits = dispatch.close_session_events(task)
+    for item in emits:
+        emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
+    return bool(emits)
+
+
+def task_deleted(task: TaskResource) -> None:
+    close_session(task)
+
+
+async def shutdown() -> None:
+    namespace.accepting = False  # new devices are refused; connected ones keep their socket
+
+
+def install() -> None:
+    assert namespace.path == protocol.NAMESPACE
+    namespaces.register(namespace)
+    executors.dispatchers.register(dispatch.to_device)
+    executors.cancellers.register(dispatch.cancel)
+    executors.session_closers.register(close_session)
+    events.deleted_listeners.register(task_deleted)
+    lifespan.shutdown.register(shutdown)

@@ -1,0 +1,163 @@
+"""Giving an executor team's answer to the user's device, and reaching the device afterwards:
+cancel, close its session (reference realtime §4.4, §4.6, §2.2 ``chat:cancel``).
+
+Functions return the events to send (``Emit``s, for ``/chat`` and ``/local-executor`` rooms);
+the caller sends them after its own, so a browser sees ``chat:start`` before any chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from chat import protocol as chat_protocol
+from chat.executors import ExecutorTurn
+from chat.services.outcome import Emit
+from devices import presence, protocol, selectors
+from devices.exceptions import DeviceOffline
+from devices.services import payload as task_payload
+from kinds.selectors import TeamContext
+from tasks import statuses
+from tasks.models import Subtask, TaskResource
+from tasks.services import lifecycle
+from wegent.realtime.rooms import device_room, task_room, user_room
+
+
+def shell_type(team: Any, context: TeamContext | None = None) -> str:
+    """The shell the team's first bot runs on (``chat:start``'s ``shell_type``)."""
+    context = context or TeamContext([team])
+    members = context.members(team)
+    return context.shell_type(members[0][1]) if members else "ClaudeCode"
+
+
+def _start(task: TaskResource, answer: Subtask, shell: str) -> Emit:
+    payload = chat_protocol.chat_start(
+        task_id=task.pk, subtask_id=answer.pk, message_id=answer.message_id, shell_type=shell, bot_name=None
+    )
+    return Emit(chat_protocol.CHAT_START, payload, task_room(task.pk))
+
+
+def _fail(task: TaskResource, answer: Subtask, message: str) -> Emit:
+    lifecycle.update_subtask(
+        answer.pk,
+        lifecycle.SubtaskChanges(
+            status=statuses.FAILED, error_message=message, result={"value": "", "error": message}
+        ),
+    )
+    error = chat_protocol.chat_error(
+        task_id=task.pk, subtask_id=answer.pk, error_text=message, message_id=answer.message_id
+    )
+    return Emit(chat_protocol.CHAT_ERROR, error, task_room(task.pk))
+
+
+def to_device(turn: ExecutorTurn) -> list[Emit] | None:
+    """``chat:send`` with a ``device_id`` for an executor team: the answer goes to the device
+    (RUNNING, executor fields naming it), or fails at once when the device is offline."""
+    if not turn.device_id:
+        return None
+    # The task's owner's device runs it, whoever asked in a group chat.
+    task, answer = turn.task, turn.answer
+    context = TeamContext([turn.team])
+    emits = [_start(task, answer, shell_type(turn.team, context))]
+    device = selectors.own_device(task.owner, turn.device_id)
+    if device is None or presence.get(task.owner_id, turn.device_id) is None:
+        return [*emits, _fail(task, answer, DeviceOffline.default_detail)]
+    name, namespace = protocol.executor_name(turn.device_id), protocol.executor_namespace(task.owner_id)
+    with transaction.atomic():
+        # Conditional: an executor manager polling right now may have taken it first (§4.8).
+        taken = Subtask.objects.filter(pk=answer.pk, status=statuses.PENDING).update(
+            status=statuses.RUNNING, executor_name=name, executor_namespace=namespace, worker_id=name[:64]
+        )
+        if not taken:
+            return []
+        locked = TaskResource.objects.select_for_update().get(pk=task.pk)
+        if locked.spec.get("device_id") != turn.device_id:
+            locked.document = {**locked.document, "spec": {**locked.spec, "device_id": turn.device_id}}
+            locked.save(update_fields=["document", "updated_at"])
+    lifecycle.refresh_task_status(task.pk)
+    answer.refresh_from_db()
+    body = task_payload.format_task(task, answer, turn.team, context=context)
+    return [
+        *emits,
+        Emit(
+            protocol.TASK_EXECUTE,
+            body,
+            device_room(task.owner_id, turn.device_id),
+            namespace=protocol.NAMESPACE,
+        ),
+        Emit(
+            protocol.DEVICE_SLOT_UPDATE,
+            selectors.slot_state(task.owner_id, turn.device_id),
+            user_room(task.owner_id),
+        ),
+    ]
+
+
+def device_of(answer: Subtask) -> tuple[int, str] | None:
+    """(owner id, device id) of an answer given to a device."""
+    if not answer.executor_name.startswith("device-"):
+        return None
+    owner = answer.executor_namespace.removeprefix("user-")
+    if not owner.isdigit():
+        return None
+    return int(owner), answer.executor_name.removeprefix("device-")
+
+
+def cancel(answer: Subtask, partial_content: str | None) -> list[Emit] | None:
+    """``chat:cancel`` of a device's answer: ``task:cancel`` to the device, and the answer ends
+    CANCELLED now with the text shown so far (reference realtime §2.2)."""
+    device = device_of(answer)
+    if device is None:
+        return None
+    owner_id, device_id = device
+    with transaction.atomic():
+        row = Subtask.objects.select_for_update().filter(pk=answer.pk).first()
+        if row is None or row.status not in statuses.ACTIVE:
+            return []
+        stored = row.result if isinstance(row.result, dict) else {}
+        result = {key: stored[key] for key in ("thinking", "workbench") if key in stored}
+        result["value"] = partial_content or ""
+        lifecycle.update_subtask(
+            row.pk, lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
+        )
+    room = task_room(answer.task_id)
+    done = chat_protocol.chat_done(
+        task_id=answer.task_id,
+        subtask_id=answer.pk,
+        offset=len(result["value"]),
+        result=result,
+        message_id=answer.message_id,
+    )
+    return [
+        Emit(
+            protocol.TASK_CANCEL,
+            protocol.task_cancel(task_id=answer.task_id, subtask_id=answer.pk),
+            device_room(owner_id, device_id),
+            namespace=protocol.NAMESPACE,
+        ),
+        Emit(
+            chat_protocol.CHAT_CANCELLED,
+            chat_protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.pk),
+            room,
+        ),
+        Emit(chat_protocol.CHAT_DONE, done, room),
+        Emit(protocol.DEVICE_SLOT_UPDATE, selectors.slot_state(owner_id, device_id), user_room(owner_id)),
+    ]
+
+
+def close_session_events(task: TaskResource) -> list[Emit]:
+    """``task:close-session`` to the device of the task's newest device answer, if any."""
+    answer = selectors.latest_device_answer(task.pk)
+    device = device_of(answer) if answer is not None else None
+    if device is None:
+        return []
+    owner_id, device_id = device
+    return [
+        Emit(
+            protocol.TASK_CLOSE_SESSION,
+            protocol.task_close_session(task_id=task.pk),
+            device_room(owner_id, device_id),
+            namespace=protocol.NAMESPACE,
+        )
+    ]
