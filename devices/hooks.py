@@ -28,6 +28,11 @@ def task_deleted(task: TaskResource) -> None:
     close_session(task)
 
 
+def task_changed(task: TaskResource) -> None:
+    for item in dispatch.cancel_requested(task):
+        emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
+
+
 async def shutdown() -> None:
     namespace.accepting = False  # new devices are refused; connected ones keep their socket
 
@@ -39,4 +44,5 @@ def install() -> None:
     executors.cancellers.register(dispatch.cancel)
     executors.session_closers.register(close_session)
     events.deleted_listeners.register(task_deleted)
+    events.task_listeners.register(task_changed)
     lifespan.shutdown.register(shutdown)

@@ -161,3 +161,19 @@ def close_session_events(task: TaskResource) -> list[Emit]:
             namespace=protocol.NAMESPACE,
         )
     ]
+
+
+def cancel_requested(task: TaskResource) -> list[Emit]:
+    """``POST /api/tasks/{id}/cancel`` moved the task to CANCELLING: ``task:cancel`` to the
+    device running its answer; the device reports the end (CANCELLED) as usual."""
+    if task.status != statuses.CANCELLING:
+        return []
+    answer = selectors.running_answers(task.owner_id).filter(task_id=task.pk).first()
+    device = device_of(answer) if answer is not None else None
+    if device is None:
+        return []
+    owner_id, device_id = device
+    payload = protocol.task_cancel(task_id=task.pk, subtask_id=answer.pk)
+    return [
+        Emit(protocol.TASK_CANCEL, payload, device_room(owner_id, device_id), namespace=protocol.NAMESPACE)
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 
 from accounts.roles import KeyType
@@ -325,3 +326,31 @@ def test_a_device_cannot_report_into_another_users_answer(live_server_url, user,
     run(scenario)
     answer = Subtask.objects.get(role="ASSISTANT")
     assert answer.result is None or answer.result.get("value") != "pwned"
+
+
+def test_rest_cancel_and_delete_reach_the_device(live_server_url, user):
+    team = make_code_team(user)
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+
+    async def scenario() -> None:
+        watcher = await browser(live_server_url, user)
+        device = await executor(live_server_url, user)
+        ack = await watcher.call("chat:send", _send(team, device.device_id))
+        task = await device.wait_for("task:execute")
+        async with httpx.AsyncClient(base_url=live_server_url, headers=headers) as http:
+            response = await http.post(f"/api/tasks/{ack['task_id']}/cancel")
+            assert response.json()["status"] == "CANCELLING"
+            assert await device.wait_for("task:cancel") == {
+                "subtask_id": task["subtask_id"],
+                "task_id": ack["task_id"],
+            }
+            # The device stops and says so (its agent reports CANCELLED through progress).
+            stopped = await device.progress(task, status="CANCELLED", result={"value": "stopped"})
+            assert stopped == {"success": True}
+            await watcher.wait_for("task:status", lambda s: s["status"] == "CANCELLED")
+            assert (await http.delete(f"/api/tasks/{ack['task_id']}")).status_code in (200, 204)
+        assert await device.wait_for("task:close-session") == {"task_id": ack["task_id"]}
+        await device.close()
+        await watcher.close()
+
+    run(scenario)
