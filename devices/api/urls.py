@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from devices.api import devices
+from django.urls import path
+
+from devices.api import devices, executors
 
 urlpatterns = [
     *devices.urlpatterns,
+    path("executors/tasks/dispatch", executors.DispatchView.as_view(), name="executor-dispatch"),
+    path("executors/tasks", executors.ExecutorTaskView.as_view(), name="executor-tasks"),
 ]
