@@ -5,9 +5,11 @@ answers to devices (``chat:send``), stopping them (``chat:cancel``), closing dev
 from __future__ import annotations
 
 from chat import executors
+from chat.services.outcome import Emit
 from devices import protocol
 from devices.namespace import LocalExecutorNamespace
-from devices.services import dispatch
+from devices.services import dispatch, push
+from devices.tasks import push_answer
 from tasks.models import TaskResource
 from tasks.services import events
 from wegent import lifespan
@@ -31,6 +33,11 @@ def task_deleted(task: TaskResource) -> None:
 def task_changed(task: TaskResource) -> None:
     for item in dispatch.cancel_requested(task):
         emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
+    push.cancel_requested(task)
+
+
+def to_executor_manager(turn: executors.ExecutorTurn) -> list[Emit] | None:
+    return push.to_executor_manager(turn, queue=push_answer.delay)
 
 
 async def shutdown() -> None:
@@ -41,7 +48,9 @@ def install() -> None:
     assert namespace.path == protocol.NAMESPACE
     namespaces.register(namespace)
     executors.dispatchers.register(dispatch.to_device)
+    executors.dispatchers.register(to_executor_manager)
     executors.cancellers.register(dispatch.cancel)
+    executors.cancellers.register(push.cancel)
     executors.session_closers.register(close_session)
     events.deleted_listeners.register(task_deleted)
     events.task_listeners.register(task_changed)

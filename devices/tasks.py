@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from devices.services import lapse
+from devices.services import lapse, push
 from wegent.realtime import emitter
 
 
@@ -15,3 +15,12 @@ def end_lapsed_device_answers() -> int:
     for item in emits:
         emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
     return len(emits)
+
+
+@shared_task(name="devices.push_answer")
+def push_answer(subtask_id: int) -> bool:
+    """Push mode: hands the answer's task to the executor manager (FAILED when it cannot)."""
+    emits = push.push(subtask_id)
+    for item in emits:
+        emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
+    return not emits

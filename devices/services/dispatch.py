@@ -104,13 +104,9 @@ def device_of(answer: Subtask) -> tuple[int, str] | None:
     return int(owner), answer.executor_name.removeprefix("device-")
 
 
-def cancel(answer: Subtask, partial_content: str | None) -> list[Emit] | None:
-    """``chat:cancel`` of a device's answer: ``task:cancel`` to the device, and the answer ends
-    CANCELLED now with the text shown so far (reference realtime §2.2)."""
-    device = device_of(answer)
-    if device is None:
-        return None
-    owner_id, device_id = device
+def end_cancelled(answer: Subtask, partial_content: str | None) -> list[Emit]:
+    """The answer ends CANCELLED with the text shown so far (its thinking kept), as the
+    reference's ``chat:cancel`` does whatever runs it; ``chat:cancelled`` and ``chat:done``."""
     with transaction.atomic():
         row = Subtask.objects.select_for_update().filter(pk=answer.pk).first()
         if row is None or row.status not in statuses.ACTIVE:
@@ -129,21 +125,28 @@ def cancel(answer: Subtask, partial_content: str | None) -> list[Emit] | None:
         result=result,
         message_id=answer.message_id,
     )
-    return [
-        Emit(
-            protocol.TASK_CANCEL,
-            protocol.task_cancel(task_id=answer.task_id, subtask_id=answer.pk),
-            device_room(owner_id, device_id),
-            namespace=protocol.NAMESPACE,
-        ),
-        Emit(
-            chat_protocol.CHAT_CANCELLED,
-            chat_protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.pk),
-            room,
-        ),
-        Emit(chat_protocol.CHAT_DONE, done, room),
-        Emit(protocol.DEVICE_SLOT_UPDATE, selectors.slot_state(owner_id, device_id), user_room(owner_id)),
-    ]
+    cancelled = chat_protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.pk)
+    return [Emit(chat_protocol.CHAT_CANCELLED, cancelled, room), Emit(chat_protocol.CHAT_DONE, done, room)]
+
+
+def cancel(answer: Subtask, partial_content: str | None) -> list[Emit] | None:
+    """``chat:cancel`` of a device's answer: ``task:cancel`` to the device, and the answer ends
+    CANCELLED now (the device's later report of it changes nothing)."""
+    device = device_of(answer)
+    if device is None:
+        return None
+    owner_id, device_id = device
+    ended = end_cancelled(answer, partial_content)
+    if not ended:
+        return []
+    stop = Emit(
+        protocol.TASK_CANCEL,
+        protocol.task_cancel(task_id=answer.task_id, subtask_id=answer.pk),
+        device_room(owner_id, device_id),
+        namespace=protocol.NAMESPACE,
+    )
+    slots = Emit(protocol.DEVICE_SLOT_UPDATE, selectors.slot_state(owner_id, device_id), user_room(owner_id))
+    return [stop, *ended, slots]
 
 
 def close_session_events(task: TaskResource) -> list[Emit]:
