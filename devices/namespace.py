@@ -12,6 +12,7 @@ from typing import Any
 from chat.services.outcome import Emit
 from devices import protocol
 from devices.services import lapse, registry, results
+from devices.streams import DeviceStream, DeviceStreams
 from wegent.errors import DomainError
 from wegent.realtime import emitter
 from wegent.realtime.db import run_sync
@@ -56,6 +57,7 @@ class LocalExecutorNamespace(Namespace):
             registered=False,
             # A device's reports apply in the order it sent them (each event runs as a task).
             reports=asyncio.Lock(),
+            streams=DeviceStreams(),
         )
         await socket.enter_room(user_room(user.pk))
 
@@ -64,6 +66,8 @@ class LocalExecutorNamespace(Namespace):
         if not socket.session.get("registered") or device_id is None:
             return
         user = socket.session["user"]
+        async with socket.session["reports"]:
+            await socket.session["streams"].flush_all()  # the text it sent is kept
         await send(await run_sync(lapse.device_gone, user.pk, device_id, socket.sid))
 
     # --- device events ------------------------------------------------------------------------------
@@ -132,8 +136,21 @@ class LocalExecutorNamespace(Namespace):
         if not socket.session.get("registered"):
             return protocol.error(protocol.NOT_REGISTERED)
         user, device_id = socket.session["user"], socket.session["device_id"]
+        streams: DeviceStreams = socket.session["streams"]
         async with socket.session["reports"]:
-            outcome = await run_sync(results.report, user.pk, device_id, event, payload)
+            if results.is_progress(event, payload):
+                stream = streams.live(payload.subtask_id)
+                if stream is None:
+                    found = await run_sync(results.running_answer, user.pk, device_id, payload.subtask_id)
+                    if isinstance(found, results.Reported):
+                        return found.ack
+                    stream = streams.by_id[payload.subtask_id] = DeviceStream.of(user.pk, device_id, found)
+                chunk = stream.advance(payload)  # sent now; its text is saved behind it
+                if chunk is not None:
+                    await send([chunk])
+                return {"success": True}
+            await streams.end(payload.subtask_id)  # its text is saved before it ends
+            outcome = await run_sync(results.complete, user.pk, device_id, event, payload)
             await send(outcome.emits)
         return outcome.ack
 

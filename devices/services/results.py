@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from chat import protocol as chat_protocol
 from chat.services.outcome import Emit
@@ -31,6 +32,15 @@ TERMINAL = {
 SHOWN = ("value", "thinking", "workbench")
 
 
+@dataclass(frozen=True)
+class Started:
+    """A running answer as its device's connection starts streaming it (``devices.streams``)."""
+
+    subtask_id: int
+    task_id: int
+    result: dict[str, Any]
+
+
 @dataclass
 class Reported:
     """The ack and the events of one report."""
@@ -39,12 +49,16 @@ class Reported:
     emits: list[Emit] = field(default_factory=list)
 
 
+def is_progress(event: str, report: protocol.TaskReport) -> bool:
+    """Whether the report keeps the answer running (no ending status)."""
+    return _ending(report, event) is None
+
+
 def _refused(message: str) -> Reported:
     return Reported(protocol.error(message))
 
 
-def _locked_answer(user_id: int, device_id: str, subtask_id: int) -> Subtask | Reported:
-    row = Subtask.objects.select_for_update().filter(pk=subtask_id, role=Subtask.ASSISTANT).first()
+def _refusal(row: Subtask | None, user_id: int, device_id: str) -> Reported | None:
     # Another user's answer does not exist for this device (its id reveals nothing).
     if (
         row is None
@@ -56,6 +70,15 @@ def _locked_answer(user_id: int, device_id: str, subtask_id: int) -> Subtask | R
         return _refused(protocol.NOT_THIS_DEVICE)
     if row.status != statuses.RUNNING:
         return _refused(protocol.SUBTASK_FINISHED)
+    return None
+
+
+def _locked_answer(user_id: int, device_id: str, subtask_id: int) -> Subtask | Reported:
+    row = Subtask.objects.select_for_update().filter(pk=subtask_id, role=Subtask.ASSISTANT).first()
+    refused = _refusal(row, user_id, device_id)
+    if refused is not None:
+        return refused
+    assert row is not None
     return row
 
 
@@ -71,44 +94,51 @@ def _ending(report: protocol.TaskReport, event: str) -> str | None:
     return TERMINAL.get(status, statuses.COMPLETED)
 
 
-def report(user_id: int, device_id: str, event: str, report: protocol.TaskReport) -> Reported:
-    """A ``task:progress``, ``task:complete`` or ``task:result`` of the device."""
-    ending = _ending(report, event)
+def complete(user_id: int, device_id: str, event: str, report: protocol.TaskReport) -> Reported:
+    """A report that ends the answer: ``task:complete``, ``task:result``, or a ``task:progress``
+    with an ending status (progress reports are streamed: ``devices.streams``)."""
+    ending = _ending(report, event) or statuses.COMPLETED
     with transaction.atomic():
         row = _locked_answer(user_id, device_id, report.subtask_id)
         if isinstance(row, Reported):
             return row
-        if ending is None:
-            return _progress(row, report)
         return _complete(row, report, ending, device_id)
 
 
-def _progress(row: Subtask, report: protocol.TaskReport) -> Reported:
-    stored = row.result if isinstance(row.result, dict) else {}
-    sent = stored.get(OFFSET_KEY) if isinstance(stored.get(OFFSET_KEY), int) else 0
-    changes = lifecycle.SubtaskChanges(progress=report.progress)
-    incoming = report.result
-    if incoming is None:
-        lifecycle.update_subtask(row.pk, changes)
-        return Reported({"success": True})
-    value = incoming.get("value") if isinstance(incoming.get("value"), str) else stored.get("value") or ""
-    delta = value[sent:] if len(value) > sent else ""
-    thinking = incoming.get("thinking", stored.get("thinking"))
-    workbench = incoming.get("workbench", stored.get("workbench"))
-    result = {"value": value, "thinking": thinking, "workbench": workbench, OFFSET_KEY: sent + len(delta)}
-    changes.result = result
-    lifecycle.update_subtask(row.pk, changes)
-    if not delta and not incoming.get("thinking") and not incoming.get("workbench"):
-        return Reported({"success": True})
-    chunk = chat_protocol.chat_chunk(
-        task_id=row.task_id,
-        subtask_id=row.pk,
-        content=delta,
-        offset=sent,  # the length before this delta, as every chunk of this server
-        block_id=None,
-        result=_shown(result),
+def running_answer(user_id: int, device_id: str, subtask_id: int) -> Started | Reported:
+    """The answer a progress report is about, if it runs on this device (a read: its text is
+    then saved by ``save_progress``, which rechecks it is still running)."""
+    row = (
+        Subtask.objects.filter(pk=subtask_id, role=Subtask.ASSISTANT)
+        .only("pk", "task_id", "user_id", "status", "executor_name", "executor_namespace", "result")
+        .first()
     )
-    return Reported({"success": True}, [Emit(chat_protocol.CHAT_CHUNK, chunk, task_room(row.task_id))])
+    refused = _refusal(row, user_id, device_id)
+    if refused is not None:
+        return refused
+    assert row is not None
+    stored = row.result if isinstance(row.result, dict) else {}
+    value = stored.get("value") if isinstance(stored.get("value"), str) else ""
+    sent = stored.get(OFFSET_KEY) if isinstance(stored.get(OFFSET_KEY), int) else len(value)
+    return Started(row.pk, row.task_id, {**stored, "value": value[:sent]})
+
+
+def save_progress(
+    user_id: int, device_id: str, subtask_id: int, progress: int | None, result: dict[str, Any]
+) -> bool:
+    """Stores a running answer's text (one statement); False when it is no longer RUNNING on
+    this device (cancelled or ended elsewhere)."""
+    fields: dict[str, Any] = {"result": result, "updated_at": timezone.now()}
+    if progress is not None:
+        fields["progress"] = progress
+    return bool(
+        Subtask.objects.filter(
+            pk=subtask_id,
+            status=statuses.RUNNING,
+            executor_name=protocol.executor_name(device_id),
+            executor_namespace=protocol.executor_namespace(user_id),
+        ).update(**fields)
+    )
 
 
 def _complete(row: Subtask, report: protocol.TaskReport, ending: str, device_id: str) -> Reported:

@@ -271,6 +271,8 @@ def test_a_disconnect_mid_task_fails_its_answers(live_server_url, user):
         await watcher.call("chat:send", _send(team, device.device_id))
         task = await device.wait_for("task:execute")
         await device.progress(task, result={"value": "half"})
+        await device.progress(task, result={"value": "half and more"})  # saved behind its chunk
+        await watcher.wait_for("chat:chunk", lambda c: c["content"] == " and more")
         await device.close()
         error = await watcher.wait_for("chat:error")
         assert error["error"] == "Device disconnected" and error["subtask_id"] == task["subtask_id"]
@@ -281,7 +283,7 @@ def test_a_disconnect_mid_task_fails_its_answers(live_server_url, user):
     run(scenario)
     answer = Subtask.objects.get(role="ASSISTANT")
     assert answer.status == "FAILED" and answer.error_message == "Device disconnected unexpectedly"
-    assert answer.result["value"] == "half"
+    assert answer.result["value"] == "half and more"
 
 
 def test_an_offline_device_fails_the_answer_at_once(live_server_url, user, other_user):
