@@ -67,7 +67,7 @@ class LocalExecutorNamespace(Namespace):
             return
         user = socket.session["user"]
         async with socket.session["reports"]:
-            await socket.session["streams"].flush_all()  # the text it sent is kept
+            await socket.session["streams"].end_all()  # the text it sent is kept
         await send(await run_sync(lapse.device_gone, user.pk, device_id, socket.sid))
 
     # --- device events ------------------------------------------------------------------------------
@@ -139,13 +139,14 @@ class LocalExecutorNamespace(Namespace):
         streams: DeviceStreams = socket.session["streams"]
         async with socket.session["reports"]:
             if results.is_progress(event, payload):
-                stream = streams.live(payload.subtask_id)
+                stream = await streams.live(payload.subtask_id)
                 if stream is None:
                     found = await run_sync(results.running_answer, user.pk, device_id, payload.subtask_id)
                     if isinstance(found, results.Reported):
                         return found.ack
                     stream = streams.by_id[payload.subtask_id] = DeviceStream.of(user.pk, device_id, found)
-                chunk = stream.advance(payload)  # sent now; its text is saved behind it
+                    await stream.begin(user.user_name)
+                chunk = await stream.advance(payload)  # sent now; its text is saved behind it
                 if chunk is not None:
                     await send([chunk])
                 return {"success": True}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chat import protocol as chat_protocol
+from chat import stream_state
 from chat.services.outcome import Emit
 from devices import protocol
 from devices.services import results
@@ -48,7 +49,14 @@ class DeviceStream:
             workbench=started.result.get("workbench"),
         )
 
-    def advance(self, report: protocol.TaskReport) -> Emit | None:
+    async def begin(self, user_name: str) -> None:
+        """Publishes the stream state a ``task:join`` reads (the exact text so far), as chat's
+        own streams do."""
+        await stream_state.start(self.task_id, self.subtask_id, user_id=self.user_id, user_name=user_name)
+        if self.value:
+            await stream_state.append(self.subtask_id, self.value)
+
+    async def advance(self, report: protocol.TaskReport) -> Emit | None:
         """Takes a progress report; its ``chat:chunk`` if it adds text, thinking or workbench."""
         incoming = report.result
         if incoming is None:
@@ -62,6 +70,8 @@ class DeviceStream:
         if "workbench" in incoming:
             self.workbench = incoming["workbench"]
         self.value += delta
+        if delta:  # the live text first: a join at any moment sees it before the chunk
+            await stream_state.append(self.subtask_id, delta)
         self._save(report.progress)
         if not delta and not incoming.get("thinking") and not incoming.get("workbench"):
             return None
@@ -103,6 +113,10 @@ class DeviceStream:
         while self._writer is not None and not self._writer.done():
             await asyncio.shield(self._writer)
 
+    async def close(self) -> None:
+        await self.flush()
+        await stream_state.finish(self.task_id, self.subtask_id)
+
 
 class DeviceStreams:
     """The running answers of one connection, by answer id."""
@@ -110,18 +124,18 @@ class DeviceStreams:
     def __init__(self) -> None:
         self.by_id: dict[int, DeviceStream] = {}
 
-    def live(self, subtask_id: int) -> DeviceStream | None:
+    async def live(self, subtask_id: int) -> DeviceStream | None:
         stream = self.by_id.get(subtask_id)
         if stream is not None and not stream.live:
-            del self.by_id[subtask_id]
+            await self.end(subtask_id)
             return None
         return stream
 
     async def end(self, subtask_id: int) -> None:
         stream = self.by_id.pop(subtask_id, None)
         if stream is not None:
-            await stream.flush()
+            await stream.close()
 
-    async def flush_all(self) -> None:
-        for stream in list(self.by_id.values()):
-            await stream.flush()
+    async def end_all(self) -> None:
+        for subtask_id in list(self.by_id):
+            await self.end(subtask_id)

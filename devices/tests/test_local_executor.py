@@ -183,6 +183,13 @@ def test_a_task_runs_on_the_device_and_streams_to_the_browser(live_server_url, u
         assert await device.progress(task, result={"value": "Hello world", "thinking": thinking}) == {
             "success": True
         }
+        await watcher.wait_for("chat:chunk", lambda c: c["content"] == " world")
+        # Joining mid-stream gives the exact text so far (the stream state chat's joins read).
+        late = await browser(live_server_url, user)
+        joined = await late.call("task:join", {"task_id": task["task_id"]})
+        assert joined["streaming"]["subtask_id"] == task["subtask_id"]
+        assert (joined["streaming"]["offset"], joined["streaming"]["cached_content"]) == (11, "Hello world")
+        await late.close()
         final = {"value": "Hello world!", "thinking": thinking, "workbench": {"status": "completed"}}
         assert await device.progress(task, status="COMPLETED", progress=100, result=final) == {
             "success": True
