@@ -303,10 +303,11 @@ EXECUTOR_TOKEN = env_secret("WEGENT_EXECUTOR_TOKEN")
 # How executor teams' tasks reach the executor manager: it polls (pull) or we POST (push).
 EXECUTOR_DISPATCH_MODE = env_str("TASK_DISPATCH_MODE", "pull")
 EXECUTOR_MANAGER_URL = env_str("EXECUTOR_MANAGER_URL", "http://127.0.0.1:8001")
-# Push mode: attempts per task (waiting RETRY_SECONDS x attempt between them) and their timeout.
-EXECUTOR_PUSH_ATTEMPTS = env_int("WEGENT_EXECUTOR_PUSH_ATTEMPTS", 3)
-EXECUTOR_PUSH_RETRY_SECONDS = env_float("WEGENT_EXECUTOR_PUSH_RETRY_SECONDS", 1.0)
-EXECUTOR_PUSH_TIMEOUT_SECONDS = env_float("WEGENT_EXECUTOR_PUSH_TIMEOUT_SECONDS", 10.0)
+# Push mode (the reference's names): attempts per task, waiting RETRY_DELAY x attempt between
+# them, each with this timeout.
+EXECUTOR_PUSH_ATTEMPTS = env_int("TASK_DISPATCH_MAX_RETRIES", 3)
+EXECUTOR_PUSH_RETRY_SECONDS = env_float("TASK_DISPATCH_RETRY_DELAY", 1.0)
+EXECUTOR_PUSH_TIMEOUT_SECONDS = env_float("TASK_DISPATCH_TIMEOUT", 10.0)
 # The URL executors and devices call back (``backend_url`` of the task payload).
 EXECUTOR_BACKEND_URL = env_str("WEGENT_BACKEND_URL", "http://127.0.0.1:8000")
 # Lifetime of the user token handed to an executor with its task (``auth_token``).
