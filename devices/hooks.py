@@ -31,7 +31,7 @@ def task_deleted(task: TaskResource) -> None:
 
 
 def task_changed(task: TaskResource) -> None:
-    for item in dispatch.cancel_requested(task):
+    for item in [*dispatch.cancel_requested(task), *dispatch.confirmed_stage(task)]:
         emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
     push.cancel_requested(task)
 

@@ -22,7 +22,8 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``accounts.bootstrap_steps``, accounts/hooks.py -> kinds/hooks.py (init data): ``manage.py
   bootstrap``, after the admin exists.
 - ``tasks.task_changed``, tasks/services/events.py -> chat/hooks.py (``task:status``) and
-  devices/hooks.py (a CANCELLING task's device gets ``task:cancel``): after the
+  devices/hooks.py (a CANCELLING task's device gets ``task:cancel``, a confirmed pipeline stage
+  goes to the task's device): after the
   commit that changed a task's status, title, members or messages; failures are logged.
 - ``tasks.task_deleted``, tasks/services/events.py -> devices/hooks.py (``task:close-session`` to
   the task's device): after the commit that deleted a task; failures are logged.

@@ -17,10 +17,11 @@ from chat.services.outcome import Emit
 from devices import presence, protocol, selectors
 from devices.exceptions import DeviceOffline
 from devices.services import payload as task_payload
+from devices.services import stages
 from kinds.selectors import TeamContext
 from tasks import statuses
 from tasks.models import Subtask, TaskResource
-from tasks.services import lifecycle
+from tasks.services import lifecycle, turns
 from wegent.realtime.rooms import device_room, task_room, user_room
 
 
@@ -180,3 +181,13 @@ def cancel_requested(task: TaskResource) -> list[Emit]:
     return [
         Emit(protocol.TASK_CANCEL, payload, device_room(owner_id, device_id), namespace=protocol.NAMESPACE)
     ]
+
+
+def confirmed_stage(task: TaskResource) -> list[Emit]:
+    """A pipeline stage the owner confirmed on a device task: its answer goes to the device."""
+    answer = stages.confirmed_stage_answer(task)
+    team = turns.team_of(task) if answer is not None else None
+    if answer is None or team is None:
+        return []
+    turn = ExecutorTurn(task.owner, task, answer, team, task.spec.get("device_id"))
+    return to_device(turn) or []

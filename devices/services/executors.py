@@ -16,6 +16,7 @@ from chat import protocol as chat_protocol
 from chat.services.outcome import Emit
 from devices.exceptions import ExecutorTokenRequired
 from devices.services import payload as task_payload
+from devices.services import stages
 from devices.services.dispatch import shell_type
 from kinds.selectors import TeamContext
 from tasks import selectors as task_selectors
@@ -165,7 +166,7 @@ def update(task_id: int | None, change: ExecutorUpdate) -> Updated:
         saved = lifecycle.update_subtask(
             row.pk,
             lifecycle.SubtaskChanges(
-                status=change.status,
+                status=stages.ending_status(row, change.status),
                 progress=change.progress,
                 result=result,
                 error_message=change.error_message,
@@ -191,7 +192,7 @@ def update(task_id: int | None, change: ExecutorUpdate) -> Updated:
                 result=shown,
             )
             emits.append(Emit(chat_protocol.CHAT_CHUNK, chunk, room))
-    elif change.status in statuses.FINAL and _is_last(row):
+    elif (change.status in statuses.FINAL or saved.status == statuses.PENDING_CONFIRMATION) and _is_last(row):
         done = chat_protocol.chat_done(
             task_id=row.task_id, subtask_id=row.pk, offset=len(text), result=shown, message_id=row.message_id
         )

@@ -109,6 +109,8 @@ def _task_token(task: TaskResource, answer: Subtask, lifetime: dt.timedelta) -> 
 
 
 def _prompt(task: TaskResource, answer: Subtask) -> str:
+    if answer.prompt:  # a pipeline stage the owner confirmed carries the prompt they confirmed
+        return answer.prompt
     question = Subtask.objects.filter(task=task, message_id=answer.parent_id, role=Subtask.USER).first()
     return question.prompt if question is not None else str(task.spec.get("prompt") or "")
 

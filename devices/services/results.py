@@ -17,6 +17,7 @@ from django.utils import timezone
 from chat import protocol as chat_protocol
 from chat.services.outcome import Emit
 from devices import protocol, selectors
+from devices.services import stages
 from tasks import statuses
 from tasks.models import Subtask
 from tasks.services import lifecycle
@@ -74,7 +75,12 @@ def _refusal(row: Subtask | None, user_id: int, device_id: str) -> Reported | No
 
 
 def _locked_answer(user_id: int, device_id: str, subtask_id: int) -> Subtask | Reported:
-    row = Subtask.objects.select_for_update().filter(pk=subtask_id, role=Subtask.ASSISTANT).first()
+    row = (
+        Subtask.objects.select_for_update()
+        .select_related("task")
+        .filter(pk=subtask_id, role=Subtask.ASSISTANT)
+        .first()
+    )
     refused = _refusal(row, user_id, device_id)
     if refused is not None:
         return refused
@@ -102,7 +108,7 @@ def complete(user_id: int, device_id: str, event: str, report: protocol.TaskRepo
         row = _locked_answer(user_id, device_id, report.subtask_id)
         if isinstance(row, Reported):
             return row
-        return _complete(row, report, ending, device_id)
+        return _complete(row, report, stages.ending_status(row, ending), device_id)
 
 
 def running_answer(user_id: int, device_id: str, subtask_id: int) -> Started | Reported:
