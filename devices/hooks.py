@@ -5,7 +5,6 @@ answers to devices (``chat:send``), stopping them (``chat:cancel``), closing dev
 from __future__ import annotations
 
 from chat import executors
-from chat.services.outcome import Emit
 from devices import protocol
 from devices.namespace import LocalExecutorNamespace
 from devices.services import dispatch, push
@@ -34,10 +33,7 @@ def task_changed(task: TaskResource) -> None:
     for item in [*dispatch.cancel_requested(task), *dispatch.confirmed_stage(task)]:
         emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
     push.cancel_requested(task)
-
-
-def to_executor_manager(turn: executors.ExecutorTurn) -> list[Emit] | None:
-    return push.to_executor_manager(turn, queue=push_answer.delay)
+    push.claim_new_answer(task, queue=push_answer.delay)
 
 
 async def shutdown() -> None:
@@ -48,7 +44,7 @@ def install() -> None:
     assert namespace.path == protocol.NAMESPACE
     namespaces.register(namespace)
     executors.dispatchers.register(dispatch.to_device)
-    executors.dispatchers.register(to_executor_manager)
+    executors.dispatchers.register(push.started)
     executors.cancellers.register(dispatch.cancel)
     executors.cancellers.register(push.cancel)
     executors.session_closers.register(close_session)

@@ -40,16 +40,35 @@ def pushes() -> bool:
     return settings.EXECUTOR_DISPATCH_MODE == "push"
 
 
-def to_executor_manager(turn: ExecutorTurn, queue: Callable[[int], None]) -> list[Emit] | None:
-    """``chat:send`` of an executor team without a device, in push mode: the answer is taken
-    (RUNNING) and ``queue``d for pushing (a Celery task); ``chat:start`` to send. None in pull
-    mode (the answer waits PENDING for the executor manager's poll)."""
+def claim_new_answer(task: TaskResource, queue: Callable[[int], None]) -> bool:
+    """Push mode: a task changed and now waits with a new PENDING answer of an executor team
+    (whatever made it: ``chat:send``, ``POST /api/tasks``, the Kind API): the answer is taken
+    (RUNNING) and ``queue``d for pushing (a Celery task). Tasks bound to a device are left to
+    their device, direct chats to the chat runner."""
+    if not pushes() or task.status != statuses.PENDING or task.spec.get("device_id"):
+        return False
+    if task.labels.get("source") == "chat_shell":
+        return False
+    answer = (
+        Subtask.objects.filter(task_id=task.pk, role=Subtask.ASSISTANT, status=statuses.PENDING)
+        .order_by("-message_id")
+        .first()
+    )
+    if answer is None or answer.executor_name.startswith("device-"):
+        return False
+    if not Subtask.objects.filter(pk=answer.pk, status=statuses.PENDING).update(status=statuses.RUNNING):
+        return False  # taken meanwhile
+    lifecycle.refresh_task_status(task.pk)
+    transaction.on_commit(lambda: queue(answer.pk))
+    return True
+
+
+def started(turn: ExecutorTurn) -> list[Emit] | None:
+    """``chat:send`` of an executor team without a device, in push mode: its answer was taken
+    for pushing when the turn was stored (``claim_new_answer``); the ``chat:start`` to send.
+    None in pull mode (the answer waits PENDING for the executor manager's poll)."""
     if turn.device_id or not pushes():
         return None
-    if not Subtask.objects.filter(pk=turn.answer.pk, status=statuses.PENDING).update(status=statuses.RUNNING):
-        return []  # taken meanwhile
-    lifecycle.refresh_task_status(turn.task.pk)
-    transaction.on_commit(lambda: queue(turn.answer.pk))
     start = chat_protocol.chat_start(
         task_id=turn.task.pk,
         subtask_id=turn.answer.pk,

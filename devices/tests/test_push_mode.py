@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from accounts.services.tokens import issue_access_token
 from chat.tests.sockets import connect
 from devices.services import push
 from devices.tests.factories import make_code_team
@@ -120,3 +122,28 @@ def test_cancel_reaches_the_executor_manager(live_server_url, user, manager):
 
     asyncio.run(scenario())
     assert Subtask.objects.get(role="ASSISTANT").status == statuses.CANCELLED
+
+
+def test_tasks_made_over_rest_are_pushed_too(live_server_url, user, manager):
+    team = make_code_team(user)
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+    body = {"prompt": "from the API", "team_id": team.pk, "task_type": "code"}
+    response = httpx.post(f"{live_server_url}/api/tasks/create", json=body, headers=headers, timeout=30)
+    assert response.status_code == 201
+    (_, _, pushed) = manager.wait_for("/tasks/receive")[0]
+    assert pushed["tasks"][0]["prompt"] == "from the API"
+    assert Subtask.objects.get(role="ASSISTANT").status == statuses.RUNNING
+
+
+def test_tasks_made_over_rest_wait_for_the_poll_in_pull_mode(live_server_url, user, settings):
+    settings.EXECUTOR_TOKEN = "executor-service-token-0123456789"
+    team = make_code_team(user)
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+    body = {"prompt": "from the API", "team_id": team.pk, "task_type": "code"}
+    assert (
+        httpx.post(f"{live_server_url}/api/tasks/create", json=body, headers=headers, timeout=30).status_code
+        == 201
+    )
+    manager_headers = {"Authorization": "Bearer executor-service-token-0123456789"}
+    claimed = httpx.post(f"{live_server_url}/api/executors/tasks/dispatch", headers=manager_headers).json()
+    assert [task["prompt"] for task in claimed["tasks"]] == ["from the API"]
