@@ -67,7 +67,7 @@ def _device_id(value: str) -> str:
 class DeviceRegister(Payload):
     device_id: str = Field(min_length=1, max_length=MAX_TEXT)
     name: str = Field(min_length=1, max_length=MAX_TEXT)
-    device_type: Literal["local"] = "local"
+    device_type: Literal["local", "cloud"] = "local"
     capabilities: list[str] | None = Field(default=None, max_length=50)
     executor_version: str | None = Field(default=None, max_length=50)
 

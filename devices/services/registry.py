@@ -44,7 +44,8 @@ def authenticate(token: Any) -> tuple[User, str, float | None]:
     return user, "jwt", float(exp) if isinstance(exp, int | float) else None
 
 
-def _document(device_id: str, name: str, capabilities: list[str] | None, is_default: bool) -> dict[str, Any]:
+def _document(payload: protocol.DeviceRegister, is_default: bool) -> dict[str, Any]:
+    device_id, name = payload.device_id, payload.name
     return {
         "apiVersion": API_VERSION,
         "kind": selectors.DEVICE,
@@ -52,10 +53,10 @@ def _document(device_id: str, name: str, capabilities: list[str] | None, is_defa
         "spec": {
             "deviceId": device_id,
             "displayName": name,
-            "deviceType": "local",
+            "deviceType": payload.device_type,
             "connectionMode": "websocket",
             "isDefault": is_default,
-            "capabilities": capabilities,
+            "capabilities": payload.capabilities,
         },
         "status": {"state": "Available"},
     }
@@ -75,7 +76,7 @@ def register(actor: User, payload: protocol.DeviceRegister, socket_id: str) -> K
         )
         keep_default = row is not None and row.is_active and bool(row.spec.get("isDefault"))
         is_default = keep_default or not others_default
-        document = _document(payload.device_id, payload.name, payload.capabilities, is_default)
+        document = _document(payload, is_default)
         if row is None:
             row = Kind.objects.create(
                 owner=actor,

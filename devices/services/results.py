@@ -1,7 +1,8 @@
-"""What a device reports about the answers it runs (reference realtime §4.5, §4.8): progress
-deltas become ``chat:chunk``; completion (``task:complete``, ``task:result``, or a terminal
-status in ``task:progress``) becomes ``chat:done`` or ``chat:error``, and the task's status
-follows (``task:status`` through the tasks hook).
+"""What a device reports about the answers it runs (reference realtime §4.5, §4.8): the checks
+and the saved text of progress (its ``chat:chunk``s are made by ``devices.streams``); completion
+(``task:complete``, ``task:result``, or a terminal status in ``task:progress``) becomes
+``chat:done`` or ``chat:error``, and the task's status follows (``task:status`` through the
+tasks hook).
 
 A device reports only into answers given to it: its owner's, naming it in the executor fields.
 """
