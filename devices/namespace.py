@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chat.services.outcome import Emit
-from devices import protocol
+from devices import handoff, protocol
 from devices.services import lapse, registry, results
 from devices.streams import DeviceStream, DeviceStreams
 from wegent.errors import DomainError
@@ -141,7 +141,9 @@ class LocalExecutorNamespace(Namespace):
             if results.is_progress(event, payload):
                 stream = await streams.live(payload.subtask_id)
                 if stream is None:
-                    found = await run_sync(results.running_answer, user.pk, device_id, payload.subtask_id)
+                    found = handoff.take(payload.subtask_id, user.pk, device_id) or await run_sync(
+                        results.running_answer, user.pk, device_id, payload.subtask_id
+                    )
                     if isinstance(found, results.Reported):
                         return found.ack
                     stream = streams.by_id[payload.subtask_id] = DeviceStream.of(user.pk, device_id, found)
@@ -151,6 +153,7 @@ class LocalExecutorNamespace(Namespace):
                     await send([chunk])
                 return {"success": True}
             await streams.end(payload.subtask_id)  # its text is saved before it ends
+            handoff.forget(payload.subtask_id)
             outcome = await run_sync(results.complete, user.pk, device_id, event, payload)
             await send(outcome.emits)
         return outcome.ack

@@ -14,10 +14,10 @@ from django.db import transaction
 from chat import protocol as chat_protocol
 from chat.executors import ExecutorTurn
 from chat.services.outcome import Emit
-from devices import presence, protocol, selectors
+from devices import handoff, presence, protocol, selectors
 from devices.exceptions import DeviceOffline
 from devices.services import payload as task_payload
-from devices.services import stages
+from devices.services import results, stages
 from kinds.selectors import TeamContext
 from tasks import statuses
 from tasks.models import Subtask, TaskResource
@@ -78,6 +78,7 @@ def to_device(turn: ExecutorTurn) -> list[Emit] | None:
             locked.save(update_fields=["document", "updated_at"])
     lifecycle.refresh_task_status(task.pk)
     answer.refresh_from_db()
+    handoff.remember(task.owner_id, turn.device_id, results.Started(answer.pk, task.pk, {"value": ""}))
     body = task_payload.format_task(task, answer, turn.team, context=context)
     return [
         *emits,
@@ -108,6 +109,7 @@ def device_of(answer: Subtask) -> tuple[int, str] | None:
 def end_cancelled(answer: Subtask, partial_content: str | None) -> list[Emit]:
     """The answer ends CANCELLED with the text shown so far (its thinking kept), as the
     reference's ``chat:cancel`` does whatever runs it; ``chat:cancelled`` and ``chat:done``."""
+    handoff.forget(answer.pk)
     with transaction.atomic():
         row = Subtask.objects.select_for_update().filter(pk=answer.pk).first()
         if row is None or row.status not in statuses.ACTIVE:

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from chat import protocol as chat_protocol
 from chat.services.outcome import Emit
-from devices import presence, protocol, selectors
+from devices import handoff, presence, protocol, selectors
 from tasks import statuses
 from tasks.models import Subtask
 from tasks.services import lifecycle
@@ -24,6 +24,7 @@ LAPSED = ("Device connection lost (heartbeat timeout)", "Device connection lost"
 def _end(answer_id: int, reason: tuple[str, str]) -> Emit | None:
     """FAILED if still RUNNING (then the ``chat:error`` to send); None when someone else ended it."""
     stored_message, shown = reason
+    handoff.forget(answer_id)
     with transaction.atomic():
         row = Subtask.objects.select_for_update().filter(pk=answer_id).first()
         if row is None or row.status != statuses.RUNNING:
