@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from chat import protocol as chat_protocol
+from chat import stream_state
 from chat.executors import ExecutorTurn
 from chat.services.outcome import Emit
 from devices import handoff, presence, protocol, selectors
@@ -22,6 +23,7 @@ from kinds.selectors import TeamContext
 from tasks import statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
+from wegent.realtime import emitter
 from wegent.realtime.rooms import device_room, task_room, user_room
 
 
@@ -106,6 +108,13 @@ def device_of(answer: Subtask) -> tuple[int, str] | None:
     return int(owner), answer.executor_name.removeprefix("device-")
 
 
+def end_stream_state(task_id: int, subtask_id: int) -> None:
+    """An answer ended elsewhere than on its device's connection: the live text joins read
+    goes now (outside a server process it expires with its TTL)."""
+    if emitter.has_server_loop():
+        emitter.in_server_loop(stream_state.finish(task_id, subtask_id))
+
+
 def end_cancelled(answer: Subtask, partial_content: str | None) -> list[Emit]:
     """The answer ends CANCELLED with the text shown so far (its thinking kept), as the
     reference's ``chat:cancel`` does whatever runs it; ``chat:cancelled`` and ``chat:done``."""
@@ -120,6 +129,7 @@ def end_cancelled(answer: Subtask, partial_content: str | None) -> list[Emit]:
         lifecycle.update_subtask(
             row.pk, lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
         )
+    end_stream_state(answer.task_id, answer.pk)
     room = task_room(answer.task_id)
     done = chat_protocol.chat_done(
         task_id=answer.task_id,

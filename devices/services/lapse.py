@@ -12,6 +12,7 @@ from django.db import transaction
 from chat import protocol as chat_protocol
 from chat.services.outcome import Emit
 from devices import handoff, presence, protocol, selectors
+from devices.services.dispatch import end_stream_state
 from tasks import statuses
 from tasks.models import Subtask
 from tasks.services import lifecycle
@@ -35,6 +36,7 @@ def _end(answer_id: int, reason: tuple[str, str]) -> Emit | None:
             row.pk,
             lifecycle.SubtaskChanges(status=statuses.FAILED, error_message=stored_message, result=result),
         )
+    end_stream_state(row.task_id, row.pk)
     error = chat_protocol.chat_error(
         task_id=row.task_id, subtask_id=row.pk, error_text=shown, message_id=row.message_id
     )

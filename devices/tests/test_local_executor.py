@@ -257,6 +257,9 @@ def test_cancel_reaches_the_device_and_ends_the_answer(live_server_url, user):
         done = await watcher.wait_for("chat:done")
         assert done["result"]["value"] == "working"
         await watcher.wait_for("task:status", lambda s: s["status"] == "CANCELLED")
+        joiner = await browser(live_server_url, user)
+        assert (await joiner.call("task:join", {"task_id": ack["task_id"]}))["streaming"] is None
+        await joiner.close()
         late = await device.progress(task, status="CANCELLED", result={"value": "working more"})
         assert late == {"error": "Subtask is not running"}
         assert await watcher.call("task:close-session", {"task_id": ack["task_id"]}) == {"success": True}
