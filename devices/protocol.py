@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kinds.specs.base import NAME_PATTERN, NAME_RULE
 
@@ -85,6 +85,23 @@ class DeviceStatusReport(Payload):
     status: Literal["online", "offline", "busy"]
 
 
+def unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be stored (databases refuse NUL characters and unpaired
+    surrogates in text), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "text contains NUL characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text contains unpaired surrogates"
+    elif isinstance(value, dict):
+        return next((why for item in value.items() for why in map(unstorable, item) if why), None)
+    elif isinstance(value, list):
+        return next((why for why in map(unstorable, value) if why), None)
+    return None
+
+
 class TaskReport(Payload):
     """``task:progress``, ``task:complete`` and ``task:result`` share their fields."""
 
@@ -97,6 +114,13 @@ class TaskReport(Payload):
     message: str | None = None
     result: dict[str, Any] | None = None
     error_message: str | None = None
+
+    @model_validator(mode="after")
+    def _storable(self) -> TaskReport:
+        why = unstorable([self.task_title, self.subtask_title, self.message, self.result, self.error_message])
+        if why:
+            raise ValueError(why)
+        return self
 
 
 def parse(model: type[Payload], data: Any) -> Payload | dict[str, str]:

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devices import protocol
 from devices.services import executors
 from tasks import statuses
 from wegent.api.validation import validate_body, validate_query
@@ -88,6 +89,12 @@ class ExecutorUpdateSerializer(serializers.Serializer):
     error_message = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=100_000
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        why = protocol.unstorable(list(attrs.values()))
+        if why:
+            raise serializers.ValidationError(why)
+        return attrs
 
 
 class DispatchResponse(serializers.Serializer):

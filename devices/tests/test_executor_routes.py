@@ -156,6 +156,8 @@ def test_bad_callbacks_are_refused(manager, user, other_user, make_task):
         {"status": "DONE"},
         {"status": "RUNNING", "progress": 101},
         {"status": "RUNNING", "result": []},
+        {"status": "RUNNING", "result": {"value": "a\x00b"}},
+        {"status": "FAILED", "error_message": "nul \x00 here"},
     ):
         assert _put(manager, answer, **bad).status_code == 422
     assert manager.put("/api/executors/tasks", [1, 2], format="json").status_code == 422

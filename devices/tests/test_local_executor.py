@@ -366,3 +366,47 @@ def test_rest_cancel_and_delete_reach_the_device(live_server_url, user):
         await watcher.close()
 
     run(scenario)
+
+
+JUNK = [
+    None,
+    [],
+    "text",
+    5,
+    2**70,
+    {"device_id": None},
+    {"subtask_id": None},
+    {"subtask_id": True},
+    {"subtask_id": 1, "result": "not an object"},
+    {"subtask_id": 1, "progress": 500},
+    {"subtask_id": 1, "status": "x" * 51},
+    {"device_id": "\x00"},
+    {"device_id": "a" * 10_000},
+    {"subtask_id": 1, "result": {"value": "a\x00b"}},
+]
+
+
+def test_junk_on_every_event_gets_an_error_ack_never_a_crash(live_server_url, user):
+    async def scenario() -> None:
+        device = FakeExecutor()
+        await device.connect(live_server_url, issue_access_token(user))
+        for registered in (False, True):
+            if registered:
+                await device.register()
+            for event in (
+                "device:register",
+                "device:heartbeat",
+                "device:status",
+                "task:progress",
+                "task:complete",
+                "task:result",
+            ):
+                for junk in JUNK:
+                    ack = await device.call(event, junk)
+                    assert isinstance(ack, dict) and "error" in ack, (event, junk, ack)
+                    assert ack["error"] != "Internal server error", (event, junk)
+            assert (await device.call("no:such-event", {}))["error"].startswith("Unknown event")
+        await device.close()
+
+    run(scenario)
+    assert Kind.objects.filter(kind="Device").count() == 1
