@@ -9,8 +9,8 @@ from devices import protocol
 from devices.namespace import LocalExecutorNamespace
 from devices.services import dispatch, push
 from devices.tasks import push_answer
-from tasks.models import TaskResource
-from tasks.services import events
+from tasks.models import Subtask, TaskResource
+from tasks.services import events, lifecycle
 from wegent import lifespan
 from wegent.realtime import emitter, namespaces
 
@@ -30,10 +30,20 @@ def task_deleted(task: TaskResource) -> None:
 
 
 def task_changed(task: TaskResource) -> None:
-    for item in [*dispatch.cancel_requested(task), *dispatch.confirmed_stage(task)]:
+    for item in dispatch.cancel_requested(task):
         emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
     push.cancel_requested(task)
     push.claim_new_answer(task, queue=push_answer.delay)
+
+
+def start_answer(task: TaskResource, answer: Subtask) -> bool:
+    """A confirmed pipeline stage of a task bound to a device goes to the device."""
+    emits = dispatch.written_answer(task, answer)
+    if emits is None:
+        return False
+    for item in emits:
+        emitter.emit_sync(item.event, item.payload, room=item.room, namespace=item.namespace)
+    return True
 
 
 async def shutdown() -> None:
@@ -50,4 +60,5 @@ def install() -> None:
     executors.session_closers.register(close_session)
     events.deleted_listeners.register(task_deleted)
     events.task_listeners.register(task_changed)
+    lifecycle.answer_starters.register(start_answer)
     lifespan.shutdown.register(shutdown)

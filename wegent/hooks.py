@@ -22,13 +22,17 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``accounts.bootstrap_steps``, accounts/hooks.py -> kinds/hooks.py (init data): ``manage.py
   bootstrap``, after the admin exists.
 - ``tasks.task_changed``, tasks/services/events.py -> chat/hooks.py (``task:status``) and
-  devices/hooks.py (a CANCELLING task's device gets ``task:cancel``, a confirmed pipeline stage
-  goes to the task's device): after the
+  devices/hooks.py (a CANCELLING task's device gets ``task:cancel``; push mode takes a new
+  executor answer): after the
   commit that changed a task's status, title, members or messages; failures are logged.
 - ``tasks.task_deleted``, tasks/services/events.py -> devices/hooks.py (``task:close-session`` to
   the task's device): after the commit that deleted a task; failures are logged.
 - ``tasks.stream_stoppers``, tasks/services/lifecycle.py -> chat/hooks.py: ``POST
   /api/tasks/{id}/cancel`` of a running answer; the first that stops a live stream wins.
+- ``tasks.answer_starters``, tasks/services/lifecycle.py -> chat/hooks.py and devices/hooks.py:
+  after the commit of ``POST /api/tasks/{id}/confirm-stage`` that wrote the next pipeline
+  stage's answer; the first that takes it (a Chat-shell team's stream, the task's device) wins,
+  else it waits PENDING for an executor.
 - ``tasks.live_text_providers``, tasks/services/messages.py -> chat/hooks.py: reading a running
   answer's text so far; the first non-None answer wins, failures are logged.
 - ``chat.executor_dispatchers``, chat/executors.py -> devices/hooks.py: ``chat:send`` stored a

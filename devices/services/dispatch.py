@@ -18,7 +18,7 @@ from chat.services.outcome import Emit
 from devices import handoff, presence, protocol, selectors
 from devices.exceptions import DeviceOffline
 from devices.services import payload as task_payload
-from devices.services import results, stages
+from devices.services import results
 from kinds.selectors import TeamContext
 from tasks import statuses
 from tasks.models import Subtask, TaskResource
@@ -195,11 +195,12 @@ def cancel_requested(task: TaskResource) -> list[Emit]:
     ]
 
 
-def confirmed_stage(task: TaskResource) -> list[Emit]:
-    """A pipeline stage the owner confirmed on a device task: its answer goes to the device."""
-    answer = stages.confirmed_stage_answer(task)
-    team = turns.team_of(task) if answer is not None else None
-    if answer is None or team is None:
-        return []
-    turn = ExecutorTurn(task.owner, task, answer, team, task.spec.get("device_id"))
-    return to_device(turn) or []
+def written_answer(task: TaskResource, answer: Subtask) -> list[Emit] | None:
+    """An answer a REST route wrote outside a chat turn (a confirmed pipeline stage) on a task
+    bound to a device: it goes to that device (or fails at once if it is offline); None for
+    tasks without a device."""
+    device_id = task.spec.get("device_id")
+    team = turns.team_of(task) if device_id else None
+    if not device_id or team is None:
+        return None
+    return to_device(ExecutorTurn(task.owner, task, answer, team, device_id))

@@ -1,11 +1,12 @@
 """Pipeline teams run by executors: a stage whose member has ``requireConfirmation`` waits for
-the owner (PENDING_CONFIRMATION) when its answer completes, and the stage the owner confirms
-(``POST /api/tasks/{id}/confirm-stage``, tasks app) goes to the task's device again."""
+the owner (PENDING_CONFIRMATION) when its answer completes; the stage the owner confirms
+(``POST /api/tasks/{id}/confirm-stage``, tasks app) reaches the device through the
+``tasks.answer_starters`` hook (``devices.hooks``), or waits for the executor manager."""
 
 from __future__ import annotations
 
 from tasks import statuses
-from tasks.models import Subtask, TaskResource
+from tasks.models import Subtask
 from tasks.services import extras, turns
 
 
@@ -23,21 +24,3 @@ def ending_status(row: Subtask, ending: str) -> str:
     if current < len(stages) - 1 and stages[current].require_confirmation:
         return statuses.PENDING_CONFIRMATION
     return ending
-
-
-def confirmed_stage_answer(task: TaskResource) -> Subtask | None:
-    """The PENDING answer a stage confirmation just made for a task that runs on a device."""
-    if task.status != statuses.PENDING or not task.spec.get("device_id"):
-        return None
-    answer = (
-        Subtask.objects.filter(task_id=task.pk, role=Subtask.ASSISTANT, status=statuses.PENDING)
-        .order_by("-message_id")
-        .first()
-    )
-    if (
-        answer is None
-        or not isinstance(answer.result, dict)
-        or not answer.result.get("from_stage_confirmation")
-    ):
-        return None
-    return answer
