@@ -30,9 +30,9 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``tasks.stream_stoppers``, tasks/services/lifecycle.py -> chat/hooks.py: ``POST
   /api/tasks/{id}/cancel`` of a running answer; the first that stops a live stream wins.
 - ``tasks.answer_starters``, tasks/services/lifecycle.py -> chat/hooks.py and devices/hooks.py:
-  after the commit of ``POST /api/tasks/{id}/confirm-stage`` that wrote the next pipeline
-  stage's answer; the first that takes it (a Chat-shell team's stream, the task's device) wins,
-  else it waits PENDING for an executor.
+  after the commit of a route that wrote an answer outside ``chat:send`` (REST and Kind API task
+  creation, ``POST /api/tasks/{id}/confirm-stage``); the first that takes it (a Chat-shell
+  team's stream, the task's device) wins, else it waits PENDING for an executor.
 - ``tasks.live_text_providers``, tasks/services/messages.py -> chat/hooks.py: reading a running
   answer's text so far; the first non-None answer wins, failures are logged.
 - ``chat.executor_dispatchers``, chat/executors.py -> devices/hooks.py: ``chat:send`` stored a

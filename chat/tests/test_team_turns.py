@@ -378,3 +378,29 @@ def test_a_member_without_a_model_fails_its_answer_readably(live_server_url, use
     rows = answers(task_id)
     assert [r.status for r in rows] == ["COMPLETED", "FAILED"]
     assert error["subtask_id"] == rows[1].pk and "has no model" in error["error"]
+
+
+# --- answers written outside chat:send ------------------------------------------------------------
+
+
+def test_a_task_created_over_rest_for_a_chat_team_is_answered(live_server_url, user, fake_llm):
+    team = make_team(user, fake_llm, "pipeline", [("a", "fake-n3", {}), ("b", "fake-n2", {})])
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+
+    async def scenario() -> int:
+        client = await connect(live_server_url, user)  # the owner's room gets task:status
+        async with httpx.AsyncClient(base_url=live_server_url, headers=headers) as http:
+            created = await http.post("/api/tasks/create", json={"prompt": "Plan it", "team_id": team.pk})
+        assert created.status_code == 201, created.text
+        task_id = created.json()["id"]
+        await client.wait_for(
+            "task:status", lambda s: s["task_id"] == task_id and s["status"] == "COMPLETED", timeout=30
+        )
+        await client.close()
+        return task_id
+
+    task_id = run(scenario)
+    rows = answers(task_id)
+    assert bot_names(rows) == [["a-bot"], ["b-bot"]]
+    assert [r.result["value"] for r in rows] == ["w0 w1 w2", "w0 w1"]
+    assert "Plan it" in last_user_text(requests_of(fake_llm, "fake-n3")[0])
