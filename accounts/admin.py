@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.models import Group as DjangoGroup
 from django.http import HttpRequest
 
 from accounts.api import shapes
@@ -13,6 +14,11 @@ from accounts.hooks import run_user_created
 from accounts.models import ApiKey, Group, GroupMember, SystemConfig, User
 from accounts.services import admin_users
 from wegent.errors import DomainError
+
+# Wegent's groups (namespaces with roles) are the only "Groups" an operator works with; Django's
+# permission groups are not used and would sit next to them under the same name.
+if admin.site.is_registered(DjangoGroup):
+    admin.site.unregister(DjangoGroup)
 
 
 class UserAdminForm(forms.ModelForm):

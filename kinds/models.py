@@ -145,6 +145,10 @@ class SkillBinary(models.Model):
     file_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        verbose_name = "skill archive"
+        verbose_name_plural = "skill archives"
+
     def __str__(self) -> str:
         return f"skill archive {self.kind_id} ({self.file_size} bytes)"
 

@@ -228,3 +228,11 @@ def test_console_deletes_other_users(console, admin_user, make_user):
     assert not User.objects.filter(pk=colleague.pk).exists()
     service.refresh_from_db()
     assert service.user_id == admin_user.id
+
+
+def test_the_console_has_one_groups_section_and_plain_names(console):
+    index = console.get("/admin/").content.decode()
+    # Wegent's groups only: Django's permission groups are not offered next to them.
+    assert index.count(">Groups<") == 1
+    assert "/admin/auth/group/" not in index and "/admin/accounts/group/" in index
+    assert "Skill archives" in index and "Skill binarys" not in index
