@@ -175,9 +175,21 @@ CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Built-in periodic jobs (beat copies them into its tables, where staff can see and pause them).
+# ``description`` is stored with each (django-celery-beat's scheduler copies the entry's fields),
+# so the console's periodic task list says what each job does.
 CELERY_BEAT_SCHEDULE = {
-    "chat.end_interrupted_answers": {"task": "chat.end_interrupted_answers", "schedule": 15.0},
-    "devices.end_lapsed_device_answers": {"task": "devices.end_lapsed_device_answers", "schedule": 60.0},
+    "chat.end_interrupted_answers": {
+        "task": "chat.end_interrupted_answers",
+        "schedule": 15.0,
+        "description": "Ends as FAILED (partial text kept) the chat answers whose stream stopped "
+        "renewing its lease: the worker producing them died.",
+    },
+    "devices.end_lapsed_device_answers": {
+        "task": "devices.end_lapsed_device_answers",
+        "schedule": 60.0,
+        "description": "Ends as FAILED the answers running on a local device whose heartbeat "
+        "lapsed (the device went away without disconnecting).",
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

@@ -66,3 +66,15 @@ def test_beat_fires_stored_and_newly_added_schedules(start_embedded):
     # ...and one added while it runs (as an admin would) is picked up without a restart.
     _schedule("added heartbeat", "test:embedded:added")
     assert _wait_for("test:embedded:added", seconds=30) is not None
+
+
+@pytest.mark.django_db(transaction=True)  # the scheduler closes its connections itself
+def test_the_platforms_own_schedules_say_what_they_do():
+    from django.conf import settings
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    DatabaseScheduler(app=app, lazy=True).setup_schedule()
+    rows = {row.name: row for row in PeriodicTask.objects.filter(name__in=settings.CELERY_BEAT_SCHEDULE)}
+    assert set(rows) == set(settings.CELERY_BEAT_SCHEDULE)
+    for name, row in rows.items():
+        assert row.description == settings.CELERY_BEAT_SCHEDULE[name]["description"] != ""
