@@ -20,7 +20,7 @@ from chat.streams import WORKER_PREFIX, runner
 from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import events, lifecycle, messages
-from wegent import lifespan
+from wegent import lifespan, metrics
 from wegent.realtime import emitter, namespaces
 from wegent.realtime.rooms import user_room
 
@@ -72,6 +72,10 @@ async def _start(prepared: Any) -> None:
     runner.start(prepared)
 
 
+def streams_gauge() -> tuple[str, str, float]:
+    return "wegent_chat_streams_active", "Chat answers streaming in this process", float(len(runner.streams))
+
+
 def live_text(answer: Subtask) -> str | None:
     return stream_state.text(answer.pk)
 
@@ -87,3 +91,4 @@ def install() -> None:
     lifecycle.answer_starters.register(start_answer)
     messages.live_text_providers.register(live_text)
     lifespan.shutdown.register(shutdown)
+    metrics.gauge_providers.register(streams_gauge)

@@ -31,6 +31,7 @@ from chat.tools.base import Problem, Tool, Toolbox, TurnContext
 from chat.tools.loop import CallOutcome, Trace, execute, failed
 from tasks import statuses
 from tasks.services import lifecycle
+from wegent import metrics
 from wegent.realtime import emitter
 from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.pubsub import listen_forever
@@ -201,6 +202,7 @@ class Stream:
     length: int = 0  # characters published so far (the next chunk's offset)
     toolbox: Toolbox | None = None
     trace: Trace | None = None
+    started: float = field(default_factory=time.monotonic)
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
@@ -646,6 +648,8 @@ class Runner:
         except Exception as exc:
             raise _PublishError from exc
         # Counted once sent: the ending's text and chat:done offset are what clients were sent.
+        if not stream.length:
+            metrics.stream_first_token.observe(time.monotonic() - stream.started)
         parts.append(content)
         stream.length += len(content)
 
@@ -709,6 +713,14 @@ class Runner:
                     helper.cancel()
             await asyncio.gather(relay, keeper, return_exceptions=True)
         text = "".join(parts)
+        ending = (
+            "completed"
+            if outcome is _END
+            else "failed"
+            if isinstance(outcome, ProviderError)
+            else "cancelled"
+        )
+        metrics.stream_duration.labels(ending).observe(time.monotonic() - stream.started)
         if outcome is _END:
             await self._complete(stream, text)
         elif isinstance(outcome, ProviderError):

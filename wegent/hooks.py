@@ -42,6 +42,9 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   answer a device runs (``task:cancel`` to it, the answer ends CANCELLED).
 - ``chat.executor_session_closers``, chat/executors.py -> devices/hooks.py: ``task:close-session``
   of a task whose answers ran on a device.
+- ``wegent.gauge_providers``, wegent/metrics.py -> chat/hooks.py (streams running now): each
+  ``/metrics`` scrape reads every provider's (name, help, value); a failure is logged and that
+  gauge left out.
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
 - ``kinds.running_task_finders``, kinds/events.py -> tasks/hooks.py: the teams and bots routes

@@ -10,6 +10,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from wegent import metrics
 from wegent.api.validation import MAX_DB_INTEGER
 from wegent.context import request_id_var
 
@@ -51,6 +52,30 @@ class RequestIdMiddleware:
         request_id = self._begin(request)
         response = await self.get_response(request)
         response["X-Request-ID"] = request_id
+        return response
+
+
+class MetricsMiddleware:
+    """Counts each request by route pattern, method and status (``wegent.metrics``)."""
+
+    async_capable = True
+    sync_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        response = self.get_response(request)
+        metrics.count_request(request, response.status_code)
+        return response
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        metrics.count_request(request, response.status_code)
         return response
 
 

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "wegent.middleware.RequestIdMiddleware",
+    "wegent.middleware.MetricsMiddleware",
     "wegent.middleware.RejectNulMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -332,6 +333,11 @@ EXECUTOR_TASK_TOKEN_HOURS = env_int("WEGENT_EXECUTOR_TASK_TOKEN_HOURS", 24)
 # link-local or metadata addresses unless named here: host names, IPs (exactly that address)
 # or CIDRs, comma-separated (wegent/outbound.py).
 OUTBOUND_ALLOWLIST = env_list("WEGENT_OUTBOUND_ALLOWLIST", [])
+
+# --- Metrics (/metrics, Prometheus) -------------------------------------------------------
+# With a token, only requests bearing it; without one, only these addresses or networks.
+METRICS_TOKEN = env_secret("WEGENT_METRICS_TOKEN")
+METRICS_ALLOW = env_list("WEGENT_METRICS_ALLOW", ["127.0.0.1", "::1"])
 # A Ghost's ``stdio`` MCP servers run a command on this machine: off unless the operator allows.
 MCP_ALLOW_STDIO = env_bool("WEGENT_MCP_ALLOW_STDIO", False)
 # How long connecting to one MCP server (and listing its tools) may take before it is skipped.

@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, 
 
 from kinds.api import urls as kinds_urls
 from wegent.health import HealthView, ReadyView, RootView
+from wegent.metrics import metrics_view
 
 admin.site.site_header = "Wegent administration"
 admin.site.site_title = "Wegent admin"
@@ -37,6 +38,7 @@ if settings.ENABLE_API_DOCS:
 
 urlpatterns = [
     path("", RootView.as_view(), name="root"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),

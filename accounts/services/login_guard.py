@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.cache import BaseCache, caches
 
 from accounts.exceptions import InvalidCredentials, TooManyLoginAttempts
+from wegent import metrics
 
 T = TypeVar("T")
 logger = logging.getLogger("wegent.auth")
@@ -128,6 +129,7 @@ def check(user_name: str, address: str) -> None:
 
 
 def record_failure(user_name: str, address: str) -> None:
+    metrics.login_failures.inc()
     now = _now()
     keys, _, before = _counts(user_name, address, now)
     # Kept two windows: the next window reads this one's counts as its previous.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -69,3 +70,17 @@ class OwnRedis:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+
+def metric_sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in the exposition text (0 when absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        found = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$", line)
+        if not found or found.group(1) != name:
+            continue
+        pairs = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2) or ""))
+        if pairs == labels:
+            return float(found.group(3))
+    return 0.0
