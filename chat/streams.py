@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -46,6 +46,14 @@ EARLY_CANCEL_SECONDS = 60.0
 _END, _CANCEL = object(), object()
 # Streams that end together (a burst of chats started together) store their endings together.
 _update_subtask = Coalesced(lifecycle.update_subtasks)
+
+
+class AnswerObserver(Protocol):
+    """What ``Runner.observe`` calls (on the server loop; each call must be quick)."""
+
+    def delta(self, text: str) -> None: ...
+
+    def ended_with(self, status: str, error: str | None = None) -> None: ...
 
 
 class _PublishError(Exception):
@@ -225,6 +233,8 @@ class Runner:
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loading: dict[str, asyncio.Future[Any]] = {}
+        # Watchers of single answers (``observe``; e.g. an /api/v1/responses event log).
+        self.observers: dict[int, AnswerObserver] = {}
         # Tests replace this to run streams against something other than a provider.
         self.open_stream: Callable[[Any, str, list[dict[str, Any]]], AsyncIterator[str]] = provider_stream
 
@@ -255,6 +265,23 @@ class Runner:
             now = time.monotonic()
             self._early = {k: t for k, t in self._early.items() if now - t < EARLY_CANCEL_SECONDS}
             self._early[subtask_id] = now
+
+    # --- observers of one answer (a small hook: the runner knows nothing of what they do) ------------
+
+    def observe(self, subtask_id: int, observer: AnswerObserver) -> None:
+        """``observer`` hears each text delta of the answer as it is published, then its ending
+        once (``completed``, ``failed`` with the message, or ``cancelled``). Call before
+        ``start``; an answer whose stream stops without an ending here (another worker's, ended
+        elsewhere) tells ``failed``."""
+        self.observers[subtask_id] = observer
+
+    def _tell_ended(self, subtask_id: int, status: str, error: str | None = None) -> None:
+        observer = self.observers.pop(subtask_id, None)
+        if observer is not None:
+            try:
+                observer.ended_with(status, error)
+            except Exception:
+                logger.exception("an observer of %s failed", subtask_id)
 
     async def request_cancel(self, subtask_id: int) -> None:
         """Stops the stream of ``subtask_id`` wherever it runs (no-op when none runs)."""
@@ -296,6 +323,7 @@ class Runner:
         if not answer.claimed and not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
             if early is not None:
                 await early.discard()
+            self._tell_ended(answer.subtask_id, "failed", "The answer is not running here")
             return  # cancelled before it started, or another worker has it
         stream = Stream(answer, early)
         self.streams[answer.subtask_id] = stream
@@ -333,6 +361,7 @@ class Runner:
                 except Exception:
                     logger.exception("closing the tools of %s failed", answer.subtask_id)
             await stream_state.finish(answer.task_id, answer.subtask_id)
+            self._tell_ended(answer.subtask_id, "failed", "The answer was ended elsewhere")  # if untold
             stream.done.set()
 
     async def _keep_alive(self, stream: Stream, parts: list[str]) -> None:
@@ -563,6 +592,9 @@ class Runner:
         # Counted once sent: the ending's text and chat:done offset are what clients were sent.
         parts.append(content)
         stream.length += len(content)
+        observer = self.observers.get(answer.subtask_id)
+        if observer is not None:
+            observer.delta(content)
 
     async def _publish_view(self, stream: Stream, parts: list[str]) -> None:
         """A tool start/end (or a source problem): ``content`` "" and the full thinking steps
@@ -661,6 +693,7 @@ class Runner:
         changes = lifecycle.SubtaskChanges(status=statuses.COMPLETED, progress=100, result=result)
         if not await self._end(answer, changes):
             return
+        self._tell_ended(answer.subtask_id, "completed")
         await self._done(answer, text, result)
         await emitter.emit(
             protocol.CHAT_BOT_COMPLETE,
@@ -675,6 +708,7 @@ class Runner:
         result = self._traced(stream, text, {"value": text, "error": message})
         changes = lifecycle.SubtaskChanges(status=statuses.FAILED, result=result, error_message=message)
         await self._end(answer, changes)
+        self._tell_ended(answer.subtask_id, "failed", message)
         await emitter.emit(
             protocol.CHAT_ERROR,
             protocol.chat_error(
@@ -695,6 +729,7 @@ class Runner:
         changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
         if not await self._end(answer, changes):
             return
+        self._tell_ended(answer.subtask_id, "cancelled")
         await emitter.emit(
             protocol.CHAT_CANCELLED,
             protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.subtask_id),

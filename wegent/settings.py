@@ -290,6 +290,18 @@ CHAT_TOOL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_TOOL_TIMEOUT_SECONDS", 60.0)
 CHAT_SKILL_REQUEST_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_SKILL_REQUEST_TIMEOUT_SECONDS", 30.0)
 CHAT_SKILL_RESPONSE_MAX_BYTES = env_int("WEGENT_CHAT_SKILL_RESPONSE_MAX_BYTES", 256 * 1024)
 
+# --- /api/v1/responses ----------------------------------------------------------------------
+# Requests per API key (per user for a JWT) and minute, as the reference; "" turns one off.
+RESPONSES_RATE_LIMITS = {
+    "responses_create": env_str("WEGENT_RESPONSES_RATE_CREATE", "60/min"),
+    "responses_get": env_str("WEGENT_RESPONSES_RATE_GET", "120/min"),
+    "responses_cancel": env_str("WEGENT_RESPONSES_RATE_CANCEL", "30/min"),
+    "responses_delete": env_str("WEGENT_RESPONSES_RATE_DELETE", "30/min"),
+}
+# How long a response's stream events stay readable (``GET ...?stream=true&starting_after=N``)
+# after its answer ended; afterwards a replay is rebuilt from the stored answer.
+RESPONSES_KEEP_SECONDS = env_int("WEGENT_RESPONSES_KEEP_SECONDS", 3600)
+
 # --- Outbound requests and MCP servers -------------------------------------------------------
 # URLs fetched for users (MCP servers, tool fetches) may not reach loopback, private,
 # link-local or metadata addresses unless named here: host names, IPs (exactly that address)

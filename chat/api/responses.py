@@ -1,0 +1,258 @@
+"""``/api/v1/responses``: the OpenAI Responses API over a Team (reference realtime §6).
+
+The views are DRF views (auth, throttles, errors as everywhere); what they stream is an async
+iterator the ASGI handler sends from the server loop, so no request thread waits on a model.
+The iterator starts the answer on that loop (``runner.start``) with a ``Feed`` watching it, then
+sends the feed's events (``stream=true``), the final object (blocking mode, once the answer
+ends) or the object at once (``background=true``; the answer goes on without the client).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from chat import response_feed
+from chat import responses_protocol as rp
+from chat.response_feed import Feed, sse
+from chat.services import responses
+from chat.streams import runner
+from wegent.api.validation import validate_query
+from wegent.realtime import emitter
+
+TAGS = ["responses"]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+# --- rate limits (per API key, or per user for a JWT) ---------------------------------------------
+
+
+class _ResponsesThrottle(SimpleRateThrottle):
+    """``RESPONSES_RATE_LIMITS[scope]`` requests per key; read per request (settings-driven)."""
+
+    scope = ""
+
+    def get_rate(self) -> str | None:
+        return settings.RESPONSES_RATE_LIMITS.get(self.scope) or None
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        api_key = getattr(request.auth, "api_key", None)
+        ident = f"key{api_key.pk}" if api_key is not None else f"user{request.user.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class CreateThrottle(_ResponsesThrottle):
+    scope = "responses_create"
+
+
+class GetThrottle(_ResponsesThrottle):
+    scope = "responses_get"
+
+
+class CancelThrottle(_ResponsesThrottle):
+    scope = "responses_cancel"
+
+
+class DeleteThrottle(_ResponsesThrottle):
+    scope = "responses_delete"
+
+
+# --- OpenAPI shapes (the body is parsed by ``responses_protocol.parse_create``) --------------------
+
+
+class ResponseCreateSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="namespace#team_name or namespace#team_name#model_id")
+    input = serializers.JSONField(help_text="a string, or a list of {type, role, content} messages")
+    previous_response_id = serializers.CharField(required=False, allow_null=True)
+    stream = serializers.BooleanField(required=False, default=False)
+    background = serializers.BooleanField(required=False, default=False)
+    tools = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True)
+
+
+class ResponseObjectSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    created_at = serializers.IntegerField()
+    status = serializers.CharField()
+    background = serializers.BooleanField()
+    error = serializers.DictField(allow_null=True)
+    incomplete_details = serializers.DictField(allow_null=True)
+    model = serializers.CharField()
+    output = serializers.ListField(child=serializers.DictField())
+    previous_response_id = serializers.CharField(allow_null=True)
+    usage = serializers.DictField(allow_null=True)
+
+
+class DeletedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    deleted = serializers.BooleanField()
+
+
+class ReplayQuerySerializer(serializers.Serializer):
+    stream = serializers.BooleanField(required=False, default=False)
+    starting_after = serializers.IntegerField(required=False, min_value=-1, default=-1)
+
+
+SSE_RESPONSE = OpenApiResponse(
+    ResponseObjectSerializer,
+    description="JSON, or with stream=true a text/event-stream of Responses events (data: lines)",
+)
+
+
+# --- the iterators the server loop sends ---------------------------------------------------------------
+
+
+def _start(created: responses.Created) -> Feed:
+    """On the server loop: the feed watches the answer, then the runner starts it."""
+    answer = created.answer
+    assert answer is not None
+    emitter.remember_loop()  # the REST cancel reaches streams of this loop from its thread
+    feed = Feed(
+        task_id=created.task.pk,
+        subtask_id=answer.subtask_id,
+        created_at=created.created_at,
+        model=created.model,
+        previous_response_id=created.previous_response_id,
+        background=created.background,
+    )
+    response_feed.register(feed)
+    runner.observe(answer.subtask_id, feed)
+    runner.start(answer)
+    return feed
+
+
+async def _stream_events(created: responses.Created) -> AsyncIterator[bytes]:
+    feed = _start(created)
+    async for item in feed.follow():
+        yield sse(item)
+
+
+async def _final_object(created: responses.Created) -> AsyncIterator[bytes]:
+    feed = _start(created)
+    yield orjson.dumps(await feed.wait())
+
+
+async def _background_object(created: responses.Created) -> AsyncIterator[bytes]:
+    feed = _start(created)
+    yield orjson.dumps(feed.events[0]["response"])
+
+
+async def _replay(
+    task_id: int, subtask_id: int, after: int, remote: bool, stored: list[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """The events after ``after``: from this process's log, else the Redis log, else rebuilt
+    from the stored answer (``stored``)."""
+    feed = response_feed.local(task_id, subtask_id)
+    if feed is not None:
+        async for item in feed.follow(after):
+            yield sse(item)
+        return
+    if remote:
+        async for item in response_feed.remote_events(task_id, after):
+            yield sse(item)
+        return
+    for item in stored[after + 1 :]:
+        yield sse(item)
+
+
+def _sse_response(iterator: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iterator, content_type="text/event-stream", headers=SSE_HEADERS)
+
+
+# --- views ---------------------------------------------------------------------------------------------
+
+
+class ResponsesView(APIView):
+    throttle_classes = [CreateThrottle]
+
+    @extend_schema(
+        request=ResponseCreateSerializer,
+        responses={200: SSE_RESPONSE},
+        tags=TAGS,
+        operation_id="responses_create",
+    )
+    def post(self, request: Request) -> Any:
+        key_name = getattr(request.auth, "api_key_name", None)
+        created = responses.create(request.user, request.data, api_key_name=key_name)
+        if created.answer is None:
+            return Response(created.response)
+        if created.stream:
+            return _sse_response(_stream_events(created))
+        iterator = _background_object(created) if created.background else _final_object(created)
+        return StreamingHttpResponse(iterator, content_type="application/json")
+
+
+class ResponseView(APIView):
+    def get_throttles(self) -> list[Any]:
+        return [DeleteThrottle()] if self.request.method == "DELETE" else [GetThrottle()]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("stream", OpenApiTypes.BOOL, description="replay the events as SSE"),
+            OpenApiParameter("starting_after", OpenApiTypes.INT, description="the last sequence number seen"),
+        ],
+        responses={200: SSE_RESPONSE},
+        tags=TAGS,
+        operation_id="responses_retrieve",
+    )
+    def get(self, request: Request, response_id: str) -> Any:
+        query = validate_query(ReplayQuerySerializer, request)
+        if not query["stream"]:
+            return Response(responses.retrieve(request.user, response_id))
+        task = responses.owned_task(request.user, response_id)
+        current = responses.retrieve(request.user, response_id)
+        output = current["output"]
+        if not output:
+            return _sse_response(_replay(task.pk, 0, query["starting_after"], False, []))
+        subtask_id = int(output[0]["id"].removeprefix(rp.MESSAGE_PREFIX))
+        remote = response_feed.local(task.pk, subtask_id) is None and response_feed.has_remote_log(task.pk)
+        ending = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}.get(
+            current["status"]
+        )
+        stored = response_feed.snapshot(
+            task_id=task.pk,
+            subtask_id=subtask_id,
+            created_at=current["created_at"],
+            model=current["model"],
+            previous_response_id=current["previous_response_id"],
+            text=output[0]["content"][0]["text"] if output[0]["content"] else "",
+            ending=ending,
+            error=(current["error"] or {}).get("message"),
+        )
+        return _sse_response(_replay(task.pk, subtask_id, query["starting_after"], remote, stored))
+
+    @extend_schema(responses={200: DeletedSerializer}, tags=TAGS, operation_id="responses_delete")
+    def delete(self, request: Request, response_id: str) -> Response:
+        result = responses.delete(request.user, response_id)
+        task_id = rp.task_id_of(response_id)
+        if task_id is not None:
+            response_feed.forget(task_id)
+        return Response(result)
+
+
+class ResponseCancelView(APIView):
+    throttle_classes = [CancelThrottle]
+
+    @extend_schema(request=None, responses={200: ResponseObjectSerializer}, tags=TAGS)
+    def post(self, request: Request, response_id: str) -> Response:
+        return Response(responses.cancel(request.user, response_id))
+
+
+urlpatterns = [
+    path("v1/responses", ResponsesView.as_view(), name="responses"),
+    path("v1/responses/<str:response_id>", ResponseView.as_view(), name="response"),
+    path("v1/responses/<str:response_id>/cancel", ResponseCancelView.as_view(), name="response-cancel"),
+]

@@ -1,0 +1,126 @@
+"""``/api/v1/responses`` end to end: the official ``openai`` SDK against the real ASGI server on
+loopback, answering from the fake LLM over HTTP, on the real database."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from accounts.roles import KeyType
+from accounts.services import api_keys
+from accounts.services.tokens import issue_access_token
+from tasks.models import Subtask, TaskResource
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def words(n: int) -> str:
+    return " ".join(f"w{i}" for i in range(n))
+
+
+def key_for(user, key_type: str = KeyType.PERSONAL, name: str = "sdk") -> str:  # type: ignore[no-untyped-def]
+    return api_keys.create_key(owner=user, name=name, key_type=key_type)[1]
+
+
+def sdk(url: str, key: str, **options) -> openai.OpenAI:  # type: ignore[no-untyped-def]
+    return openai.OpenAI(base_url=f"{url}/api/v1", api_key=key, max_retries=0, timeout=30, **options)
+
+
+def test_create_blocking_returns_the_completed_answer(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-n5")
+    client = sdk(live_server_url, key_for(user))
+    response = client.responses.create(model=f"default#{team.name}", input="Say hi")
+    assert response.status == "completed" and response.object == "response"
+    assert response.output_text == words(5)
+    task = TaskResource.objects.get(kind="Task")
+    assert response.id == f"resp_{task.pk}" and response.model == f"default#{team.name}"
+    answer = Subtask.objects.get(role="ASSISTANT")
+    assert response.output[0].id == f"msg_{answer.pk}" and answer.status == "COMPLETED"
+    assert answer.result["value"] == words(5)
+    assert task.status == "COMPLETED"
+    labels = task.labels
+    assert labels["source"] == "chat_shell" and labels["is_api_call"] == "true"
+    assert labels["api_key_name"] == "sdk" and labels["taskType"] == "chat"
+    assert response.previous_response_id is None
+
+
+def test_stream_sends_the_reference_event_sequence(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-n5")
+    client = sdk(live_server_url, key_for(user))
+    events = list(client.responses.create(model=f"default#{team.name}", input="Say hi", stream=True))
+    types = [e.type for e in events]
+    assert types[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert types[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == words(5) and len(deltas) >= 1
+    answer = Subtask.objects.get(role="ASSISTANT")
+    assert {e.item_id for e in events if e.type == "response.output_text.delta"} == {f"msg_{answer.pk}"}
+    assert events[-1].response.status == "completed"
+    assert events[-1].response.output[0].content[0].text == words(5)
+    assert events[-4].text == words(5)
+
+
+def test_stream_headers(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-n3")
+    headers = {"Authorization": f"Bearer {key_for(user)}"}
+    body = {"model": f"default#{team.name}", "input": "hi", "stream": True}
+    with httpx.stream(
+        "POST", f"{live_server_url}/api/v1/responses", json=body, headers=headers, timeout=30
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["x-accel-buffering"] == "no" and r.headers["cache-control"] == "no-cache"
+        lines = [line for line in r.iter_lines() if line]
+    assert all(line.startswith("data: ") for line in lines)
+    assert '"response.completed"' in lines[-1]
+
+
+def test_message_list_uses_the_last_user_message_and_jwt_works(live_server_url, user, chat_team, fake_llm):
+    team = chat_team(user, "fake-n2")
+    client = sdk(live_server_url, issue_access_token(user))
+    response = client.responses.create(
+        model=f"default#{team.name}",
+        input=[
+            {"type": "message", "role": "user", "content": "first"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "second"}]},
+        ],
+    )
+    assert response.output_text == words(2)
+    assert fake_llm.requests[-1].body["messages"][-1] == {"role": "user", "content": "second"}
+    assert TaskResource.objects.get(kind="Task").labels.get("api_key_name") is None
+
+
+def test_follow_up_with_previous_response_id(live_server_url, user, chat_team, fake_llm):
+    team = chat_team(user, "fake-n3")
+    client = sdk(live_server_url, key_for(user))
+    first = client.responses.create(model=f"default#{team.name}", input="one")
+    second = client.responses.create(model=f"default#{team.name}", input="two", previous_response_id=first.id)
+    assert second.id == first.id and second.previous_response_id == first.id
+    assert second.output_text == words(3)
+    assert TaskResource.objects.filter(kind="Task").count() == 1
+    assert [m["content"] for m in fake_llm.requests[-1].body["messages"][1:]] == ["one", words(3), "two"]
+    # The exchange shows in the task history of the web frontend.
+    jwt = {"Authorization": f"Bearer {issue_access_token(user)}"}
+    task_id = int(first.id.removeprefix("resp_"))
+    messages = httpx.get(f"{live_server_url}/api/subtasks", params={"task_id": task_id}, headers=jwt).json()
+    assert [m["prompt"] or m["result"]["value"] for m in messages["items"]] == [
+        "one",
+        words(3),
+        "two",
+        words(3),
+    ]
+    listed = httpx.get(f"{live_server_url}/api/tasks", headers=jwt).json()
+    assert [item["id"] for item in listed["items"]] == [task_id]
