@@ -124,3 +124,98 @@ def test_follow_up_with_previous_response_id(live_server_url, user, chat_team, f
     ]
     listed = httpx.get(f"{live_server_url}/api/tasks", headers=jwt).json()
     assert [item["id"] for item in listed["items"]] == [task_id]
+
+
+def _deltas(events) -> str:  # type: ignore[no-untyped-def]
+    return "".join(e.delta for e in events if e.type == "response.output_text.delta")
+
+
+def test_stream_interrupted_by_the_client_resumes_with_starting_after(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-n60-d10")
+    client = sdk(live_server_url, key_for(user))
+    stream = client.responses.create(model=f"default#{team.name}", input="long", stream=True)
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if sum(e.type == "response.output_text.delta" for e in seen) == 3:
+            break
+    stream.close()  # the client goes away mid-answer; the answer goes on without it
+    response_id = seen[0].response.id
+    last = seen[-1].sequence_number
+    rest = list(client.responses.retrieve(response_id, stream=True, starting_after=last))
+    assert [e.sequence_number for e in rest] == list(range(last + 1, last + 1 + len(rest)))
+    assert rest[-1].type == "response.completed"
+    assert _deltas(seen) + _deltas(rest) == words(60)
+    # A replay from the start after the end: the same events again.
+    again = list(client.responses.retrieve(response_id, stream=True))
+    assert [e.sequence_number for e in again] == list(range(len(again)))
+    assert _deltas(again) == words(60) and again[-1].response.status == "completed"
+    assert client.responses.retrieve(response_id).output_text == words(60)
+
+
+def test_background_returns_at_once_and_cancel_keeps_the_partial_text(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-n2000-d20")
+    client = sdk(live_server_url, key_for(user))
+    started = client.responses.create(model=f"default#{team.name}", input="go", background=True)
+    assert started.status == "in_progress" and started.background is True
+    events = client.responses.retrieve(started.id, stream=True)
+    seen = []
+    for event in events:
+        seen.append(event)
+        if event.type == "response.output_text.delta":
+            break
+    running = client.responses.retrieve(started.id)
+    assert running.status == "in_progress" and running.output[0].status == "in_progress"
+    cancelled = client.responses.cancel(started.id)
+    assert cancelled.status == "cancelled"
+    for event in events:  # the live stream ends too
+        seen.append(event)
+    events.close()
+    assert seen[-1].type == "response.incomplete" and seen[-1].response.status == "cancelled"
+    partial = _deltas(seen)
+    assert partial and words(2000).startswith(partial) and partial != words(2000)
+    answer = Subtask.objects.get(role="ASSISTANT")
+    assert answer.status == "CANCELLED" and answer.result["value"] == partial
+    assert TaskResource.objects.get(kind="Task").status == "CANCELLED"
+    assert client.responses.retrieve(started.id).output_text == partial
+    # Cancelling an ended response returns it as it is.
+    assert client.responses.cancel(started.id).status == "cancelled"
+
+
+def test_delete_stops_a_running_answer_and_removes_the_task(live_server_url, user, chat_team, fake_llm):
+    team = chat_team(user, "fake-hang")
+    client = sdk(live_server_url, key_for(user))
+    started = client.responses.create(model=f"default#{team.name}", input="go", background=True)
+    deleted = client.responses.delete(started.id)  # the SDK returns None for a delete
+    assert deleted is None
+    assert fake_llm.wait_for_disconnects(1)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(started.id)
+    assert not TaskResource.objects.filter(kind="Task", is_active=True).exists()
+    assert Subtask.objects.get(role="ASSISTANT").status == "DELETE"
+
+
+def test_model_failure_ends_the_response_failed(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-error-500")
+    client = sdk(live_server_url, key_for(user))
+    response = client.responses.create(model=f"default#{team.name}", input="hi")
+    assert response.status == "failed" and response.error.code == "stream_error"
+    events = list(client.responses.create(model=f"default#{team.name}", input="hi", stream=True))
+    assert events[-1].type == "response.failed" and events[-1].response.error.message
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_executor_team_is_queued(live_server_url, user, bot_stack, make_kind):
+    from kinds.tests.factories import bot_doc, shell_doc, team_doc
+
+    bot_stack(user, "x")
+    make_kind(user, shell_doc("x-cc", "ClaudeCode"))
+    make_kind(user, bot_doc("x-cc-bot", "x-ghost", "x-cc", "x-model"))
+    make_kind(user, team_doc("x-cc-team", ["x-cc-bot"]))
+    client = sdk(live_server_url, key_for(user))
+    response = client.responses.create(model="default#x-cc-team", input="build it")
+    assert response.status == "queued"
+    task = TaskResource.objects.get(kind="Task")
+    assert task.labels["source"] == "api" and task.labels["is_api_call"] == "true"
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="default#x-cc-team", input="build it", stream=True)
