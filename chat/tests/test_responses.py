@@ -186,6 +186,8 @@ def test_delete_stops_a_running_answer_and_removes_the_task(live_server_url, use
     team = chat_team(user, "fake-hang")
     client = sdk(live_server_url, key_for(user))
     started = client.responses.create(model=f"default#{team.name}", input="go", background=True)
+    with fake_llm._counters.changed:  # the model call is under way (a hanging stream)
+        assert fake_llm._counters.changed.wait_for(lambda: fake_llm.started >= 1, 10)
     deleted = client.responses.delete(started.id)  # the SDK returns None for a delete
     assert deleted is None
     assert fake_llm.wait_for_disconnects(1)
@@ -219,3 +221,41 @@ def test_executor_team_is_queued(live_server_url, user, bot_stack, make_kind):
     assert task.labels["source"] == "api" and task.labels["is_api_call"] == "true"
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="default#x-cc-team", input="build it", stream=True)
+
+
+def test_background_response_read_and_cancelled_from_a_second_worker(user, chat_team):
+    from django.conf import settings
+    from django.db import connection
+
+    from chat.tests.workers import Worker
+
+    if not settings.REDIS_URL or connection.vendor == "sqlite":
+        pytest.skip("several workers need Redis and a database server (scaled mode)")
+    team = chat_team(user, "fake-n2000-d10")
+    key = key_for(user)
+    pair = (Worker(), Worker())
+    try:
+        for worker in pair:
+            worker.wait_ready()
+        producer, reader = (sdk(worker.url, key) for worker in pair)
+        started = producer.responses.create(model=f"default#{team.name}", input="go", background=True)
+        # Worker B replays from after the opening events and follows the live answer.
+        events = reader.responses.retrieve(started.id, stream=True, starting_after=3)
+        seen = []
+        for event in events:
+            seen.append(event)
+            if sum(e.type == "response.output_text.delta" for e in seen) == 5:
+                break
+        assert seen[0].sequence_number == 4
+        # Cancel sent to B stops the stream running on A; B's stream ends with it.
+        assert reader.responses.cancel(started.id).status == "cancelled"
+        for event in events:
+            seen.append(event)
+        assert [e.sequence_number for e in seen] == list(range(4, 4 + len(seen)))
+        assert seen[-1].type == "response.incomplete" and seen[-1].response.status == "cancelled"
+        partial = _deltas(seen)
+        assert partial and words(2000).startswith(partial) and partial != words(2000)
+        assert Subtask.objects.get(role="ASSISTANT").result["value"] == partial
+    finally:
+        for worker in pair:
+            worker.stop()
