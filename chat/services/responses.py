@@ -8,6 +8,7 @@ executor teams get a normal executor task and the response is ``queued``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from chat.tools import web_search as web_search_tool
 from kinds import selectors as kind_selectors
 from kinds.models import Kind
 from kinds.selectors import TeamContext
+from kinds.specs.ghost import GhostView
 from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
@@ -88,6 +90,38 @@ def _check_models(actor: User, ref: rp.ModelRef, team: Kind, context: TeamContex
             )
 
 
+MAX_REQUEST_MCP_SERVERS = 20
+
+
+def _request_mcp_servers(body: rp.ResponseCreate) -> dict[str, Any]:
+    """The ``mcp`` tools' servers as one ``mcpServers`` map (``disabled`` ones skipped). They
+    connect through the same outbound guard as a Ghost's; a command to run (stdio) is refused
+    from a request whatever the operator allows for Ghosts."""
+    servers: dict[str, Any] = {}
+    for tool in body.tools_of("mcp"):
+        given = tool.mcp_servers
+        for entry in given if isinstance(given, list) else [given or {}]:
+            for name, server in entry.items():
+                if not isinstance(server, dict):
+                    raise BadRequest(f"MCP server '{str(name)[:100]}' must be an object")
+                if server.get("disabled"):
+                    continue
+                if str(server.get("type") or "").lower() == "stdio" or "command" in server:
+                    raise BadRequest("stdio MCP servers cannot be given in a request")
+                servers[str(name)[:100]] = {k: v for k, v in server.items() if k != "disabled"}
+    if len(servers) > MAX_REQUEST_MCP_SERVERS:
+        raise BadRequest(f"At most {MAX_REQUEST_MCP_SERVERS} MCP servers per request")
+    return servers
+
+
+def _with_servers(ghost: GhostView | None, servers: dict[str, Any]) -> GhostView | None:
+    """The turn's Ghost as tool sources read it, with the request's MCP servers added."""
+    if not servers:
+        return ghost
+    base = ghost or GhostView()
+    return dataclasses.replace(base, mcp_servers={**base.mcp_servers, **servers})
+
+
 def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
     """Checks the request, stores the turn; the answer (if any) is the caller's to start."""
     body = rp.parse_create(data)
@@ -101,6 +135,7 @@ def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
     if not direct and body.stream:
         raise BadRequest("Streaming is only supported for teams whose bots all use the Chat shell")
     workspace = next((tool.workspace for tool in body.tools_of("wegent_code_bot") if tool.workspace), None)
+    servers = _request_mcp_servers(body)
     skills = [name for tool in body.tools_of("skill") for name in tool.preload_skills or [] if name]
     code = workspace is not None and bool(workspace.git_url)
     options = turns.TurnOptions(
@@ -158,6 +193,7 @@ def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
         additional_skills=skills,
         web_search=chat_bot and web_search_tool.enabled(),
     )
+    answer.ghost = _with_servers(setup.ghost, servers)
     answer.claimed = True  # in the turn (options.claim_by)
     created.answer = answer
     return created

@@ -259,3 +259,52 @@ def test_background_response_read_and_cancelled_from_a_second_worker(user, chat_
     finally:
         for worker in pair:
             worker.stop()
+
+
+def test_tools_mcp_servers_and_preloaded_skills_feed_the_tool_loop(
+    live_server_url, user, chat_team, fake_llm, settings
+):
+    import json
+
+    from chat.tests.fake_mcp import FakeMCPServer
+    from kinds.tests.factories import make_skill
+
+    settings.OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    settings.MCP_CONNECT_TIMEOUT_SECONDS = 5.0
+    make_skill(user, "style", body="Always answer in haiku form.")
+    team = chat_team(user, "fake-tools-n3")
+    client = sdk(live_server_url, key_for(user))
+    with FakeMCPServer() as mcp:
+        args = json.dumps({"text": "from the model", "times": 1})
+        response = client.responses.create(
+            model=f"default#{team.name}",
+            input=f"@call echo {args}\nGo",
+            tools=[
+                {
+                    "type": "mcp",
+                    "mcp_servers": [{"fake": {"type": "streamable-http", "url": mcp.streamable_url}}],
+                },
+                {"type": "mcp", "mcp_servers": [{"off": {"url": "http://192.0.2.1/mcp", "disabled": True}}]},
+                {"type": "skill", "preload_skills": ["style"]},
+            ],
+        )
+    assert response.status == "completed"
+    # The model called the request's MCP server and read its answer.
+    assert "Tool results: echo: from the model" in response.output_text
+    assert response.output_text.endswith(words(3))
+    first = fake_llm.requests[0].body
+    assert "echo" in {tool["function"]["name"] for tool in first["tools"]}
+    assert "Always answer in haiku form." in first["messages"][0]["content"]
+    # The disabled server was never tried (no problem reported for it).
+    assert "off" not in json.dumps(Subtask.objects.get(role="ASSISTANT").result.get("thinking") or [])
+
+
+def test_stdio_mcp_servers_are_refused_from_a_request(live_server_url, user, chat_team):
+    team = chat_team(user, "fake-n2")
+    client = sdk(live_server_url, key_for(user))
+    for servers in ([{"x": {"type": "stdio", "command": "id"}}], [{"x": "not an object"}]):
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(
+                model=f"default#{team.name}", input="hi", tools=[{"type": "mcp", "mcp_servers": servers}]
+            )
+    assert not TaskResource.objects.filter(kind="Task").exists()
