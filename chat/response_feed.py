@@ -44,6 +44,10 @@ def sse(event: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
+def sse_many(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(b"data: " + orjson.dumps(event) + b"\n\n" for event in events)
+
+
 class Feed:
     """One answer's events. Made and fed on the server loop (the runner's callbacks)."""
 
@@ -145,17 +149,20 @@ class Feed:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    async def follow(self, after: int = -1) -> AsyncIterator[dict[str, Any]]:
-        """The events with ``sequence_number > after``, then each new one, until the ending."""
+    async def batches(self, after: int = -1) -> AsyncIterator[list[dict[str, Any]]]:
+        """The events with ``sequence_number > after``, then the new ones as they come, until
+        the ending: each time, all that is there (one write to the client for a burst)."""
         index = max(after + 1, 0)
         while True:
             changed = self._changed
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
-            if self.ended:
+            if index < len(self.events):
+                batch = self.events[index:]
+                index += len(batch)
+                yield batch
+            if self.ended and index >= len(self.events):
                 return
-            await changed.wait()
+            if index >= len(self.events):
+                await changed.wait()
 
     async def wait(self) -> dict[str, Any]:
         """The final response object, once the answer has ended."""

@@ -241,10 +241,13 @@ def response_for(task: TaskResource, answer: Subtask | None, *, model: str | Non
         if isinstance(reported, dict) and isinstance(reported.get("input_tokens"), int):
             usage = rp.usage(reported["input_tokens"], int(reported.get("output_tokens") or 0))
     follow_up = answer is not None and answer.message_id > 2
+    # An ended answer says how the response ended (the task's own status follows it a moment
+    # later, in a second transaction).
+    ended = answer is not None and answer.status in statuses.FINAL
     return rp.response_object(
         task_id=task.pk,
         created_at=int(task.created_at.timestamp()),
-        status=rp.response_status(task.status),
+        status=rp.response_status(answer.status if ended and answer else task.status),
         model=model or model_string(task),
         output=output,
         previous_response_id=rp.response_id(task.pk) if follow_up else None,
