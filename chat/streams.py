@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from chat import protocol, stream_state
-from chat.providers.base import ProviderError, ReasoningDelta, ToolCallRequest, ToolOffer
+from chat.providers.base import ProviderError, ReasoningDelta, ToolCallRequest, ToolOffer, Usage
 from chat.tools.base import Problem, Toolbox, TurnContext
 from chat.tools.loop import CallOutcome, Trace, execute, failed
 from tasks import statuses
@@ -54,6 +54,8 @@ class AnswerObserver(Protocol):
     def delta(self, text: str) -> None: ...
 
     def ended_with(self, status: str, error: str | None = None) -> None: ...
+
+    def add_usage(self, input_tokens: int, output_tokens: int) -> None: ...
 
 
 class _PublishError(Exception):
@@ -164,6 +166,9 @@ class Stream:
     length: int = 0  # characters published so far (the next chunk's offset)
     toolbox: Toolbox | None = None
     trace: Trace | None = None
+    # Tokens the model calls of this answer used (input, output), summed over tool rounds;
+    # None while no provider reported any.
+    tokens: tuple[int, int] | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
@@ -215,6 +220,13 @@ def _system_for(system: str, toolbox: Toolbox) -> str:
         lines = "\n".join(f"- {p.source}: {p.message}" for p in toolbox.problems)
         parts.append(f"Some tools are unavailable for this answer (tell the user if it matters):\n{lines}")
     return "\n\n".join(parts)
+
+
+def _usage_of(stream: Stream) -> dict[str, int] | None:
+    if stream.tokens is None:
+        return None
+    used_in, used_out = stream.tokens
+    return {"input_tokens": used_in, "output_tokens": used_out, "total_tokens": used_in + used_out}
 
 
 LIMIT_NOTE = (
@@ -428,6 +440,8 @@ class Runner:
                         requests.append(item)
                     elif isinstance(item, ReasoningDelta) and item.text:
                         await self._publish_reasoning(stream, parts, item.text)
+                    elif isinstance(item, Usage):
+                        self._count_usage(stream, item)
                 if not requests or offer is None:
                     return _END
                 if offer.exhausted:
@@ -563,6 +577,13 @@ class Runner:
             raise early.error
         return _END if early.ended else None
 
+    def _count_usage(self, stream: Stream, usage: Usage) -> None:
+        before = stream.tokens or (0, 0)
+        stream.tokens = (before[0] + usage.input_tokens, before[1] + usage.output_tokens)
+        observer = self.observers.get(stream.answer.subtask_id)
+        if observer is not None:
+            observer.add_usage(usage.input_tokens, usage.output_tokens)
+
     async def _publish(self, stream: Stream, parts: list[str], content: str) -> None:
         """One ``chat:chunk``: into the live text first (a joining reader never misses it), then
         to the task room."""
@@ -681,7 +702,7 @@ class Runner:
             blocks, extra = [protocol.text_block(str(uuid.uuid4()), text, "done", time.time())], {}
         result = {
             "id": f"resp-{uuid.uuid4().hex[:12]}",
-            "usage": None,
+            "usage": _usage_of(stream),
             "stop_reason": "end_turn",
             "sources": None,
             "blocks": blocks,

@@ -298,6 +298,9 @@ RESPONSES_RATE_LIMITS = {
     "responses_cancel": env_str("WEGENT_RESPONSES_RATE_CANCEL", "30/min"),
     "responses_delete": env_str("WEGENT_RESPONSES_RATE_DELETE", "30/min"),
 }
+# Ask OpenAI-compatible chat endpoints for the tokens used (``stream_options.include_usage``);
+# turn off for a server that refuses the option.
+CHAT_REQUEST_USAGE = env_bool("WEGENT_CHAT_REQUEST_USAGE", True)
 # How long a response's stream events stay readable (``GET ...?stream=true&starting_after=N``)
 # after its answer ended; afterwards a replay is rebuilt from the stored answer.
 RESPONSES_KEEP_SECONDS = env_int("WEGENT_RESPONSES_KEEP_SECONDS", 3600)

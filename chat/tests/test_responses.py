@@ -43,6 +43,10 @@ def test_create_blocking_returns_the_completed_answer(live_server_url, user, cha
     assert labels["source"] == "chat_shell" and labels["is_api_call"] == "true"
     assert labels["api_key_name"] == "sdk" and labels["taskType"] == "chat"
     assert response.previous_response_id is None
+    # The fake LLM reports 10 prompt tokens and one completion token per chunk.
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (10, 5)
+    assert response.usage.total_tokens == 15
+    assert client.responses.retrieve(response.id).usage.output_tokens == 5
 
 
 def test_stream_sends_the_reference_event_sequence(live_server_url, user, chat_team):
@@ -70,6 +74,7 @@ def test_stream_sends_the_reference_event_sequence(live_server_url, user, chat_t
     assert events[-1].response.status == "completed"
     assert events[-1].response.output[0].content[0].text == words(5)
     assert events[-4].text == words(5)
+    assert events[-1].response.usage.output_tokens == 5
 
 
 def test_stream_headers(live_server_url, user, chat_team):
