@@ -140,6 +140,17 @@ def test_chat_completions_report_the_tokens_used_last(llm: FakeLLMServer, settin
     assert "stream_options" not in only_request(llm).body and not any(isinstance(i, Usage) for i in items)
 
 
+@pytest.mark.parametrize("fmt", [RESPONSES, ANTHROPIC], ids=lambda f: f.name)
+def test_responses_and_anthropic_report_the_tokens_used_last(llm: FakeLLMServer, fmt: Format) -> None:
+    config = config_for(llm, fmt, "fake-n7-d0")
+
+    async def go() -> list[Any]:
+        return [item async for item in stream(config, SYSTEM, HISTORY)]
+
+    items = run(go)
+    assert isinstance(items[-1], Usage) and items[-1].output_tokens == 7 and items[-1].input_tokens >= 0
+
+
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)
 def test_streams_the_answer_as_text_deltas(llm: FakeLLMServer, fmt: Format) -> None:
     deltas, error = collect(config_for(llm, fmt, "fake-n20-d0"))
