@@ -221,3 +221,30 @@ def test_rate_limits_answer_429_with_retry_after(alice, user, team, make_task, s
     assert other.get(f"{URL}/resp_{task.pk}").status_code == 200
     # Delete has its own limit (not spent by the reads).
     assert alice.delete(f"{URL}/resp_{task.pk}").status_code == 200
+
+
+def test_create_and_cancel_limits_are_their_own(alice, user, team, make_task, settings):
+    settings.RESPONSES_RATE_LIMITS = {
+        **settings.RESPONSES_RATE_LIMITS,
+        "responses_create": "1/min",
+        "responses_cancel": "1/min",
+    }
+    bad = {"model": "bad", "input": "hi"}  # counted, though refused (as the reference's limiter)
+    assert alice.post(URL, bad, format="json").status_code == 400
+    refused = alice.post(URL, {"model": f"default#{team.name}", "input": "hi"}, format="json")
+    assert refused.status_code == 429 and "Retry-After" in refused
+    assert nothing_written()
+    task = make_task(user, team, answer="x").task
+    assert alice.post(f"{URL}/resp_{task.pk}/cancel").status_code == 200
+    assert alice.post(f"{URL}/resp_{task.pk}/cancel").status_code == 429
+    assert alice.get(f"{URL}/resp_{task.pk}").status_code == 200
+
+
+def test_a_limit_can_be_turned_off(alice, team, settings):
+    limits = settings.RESPONSES_RATE_LIMITS
+    settings.RESPONSES_RATE_LIMITS = {**limits, "responses_create": "1/min"}
+    codes = [alice.post(URL, {"model": "bad", "input": "hi"}, format="json").status_code for _ in range(2)]
+    assert codes == [400, 429]
+    settings.RESPONSES_RATE_LIMITS = {**limits, "responses_create": ""}
+    for _ in range(3):
+        assert alice.post(URL, {"model": "bad", "input": "hi"}, format="json").status_code == 400
