@@ -239,12 +239,24 @@ def local(task_id: int, subtask_id: int | None = None) -> Feed | None:
     return feed
 
 
+# Ended feeds this process keeps at most (their events are in memory); older ones are replayed
+# from Redis, or rebuilt from the stored answer.
+MAX_ENDED_FEEDS = 200
+
+
 def _prune() -> None:
     keep = settings.RESPONSES_KEEP_SECONDS
     now = time.monotonic()
+    ended = []
     for task_id, feed in list(_feeds.items()):
-        if feed.ended_at is not None and now - feed.ended_at > keep:
+        if feed.ended_at is None:
+            continue
+        if now - feed.ended_at > keep:
             del _feeds[task_id]
+        else:
+            ended.append((feed.ended_at, task_id))
+    for _, task_id in sorted(ended)[: max(0, len(ended) - MAX_ENDED_FEEDS)]:
+        del _feeds[task_id]
 
 
 def forget(task_id: int) -> None:

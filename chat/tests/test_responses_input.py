@@ -248,3 +248,36 @@ def test_a_limit_can_be_turned_off(alice, team, settings):
     settings.RESPONSES_RATE_LIMITS = {**limits, "responses_create": ""}
     for _ in range(3):
         assert alice.post(URL, {"model": "bad", "input": "hi"}, format="json").status_code == 400
+
+
+def test_feeds_of_ended_answers_are_kept_within_bounds(settings, monkeypatch):
+    from chat import response_feed
+
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(response_feed, "MAX_ENDED_FEEDS", 2)
+    monkeypatch.setattr(response_feed, "_feeds", {})
+    feeds = []
+    for task_id in range(1, 5):
+        feed = response_feed.Feed(
+            task_id=task_id,
+            subtask_id=task_id,
+            created_at=0,
+            model="m",
+            previous_response_id=None,
+            background=False,
+        )
+        feed.delta("x")
+        feed.ended_with("completed")
+        response_feed.register(feed)
+        feeds.append(feed)
+    running = response_feed.Feed(
+        task_id=9, subtask_id=9, created_at=0, model="m", previous_response_id=None, background=False
+    )
+    response_feed.register(running)
+    # The two newest ended feeds and the running one stay; the oldest went.
+    assert sorted(response_feed._feeds) == [3, 4, 9]
+    assert response_feed.local(4, 4) is feeds[3] and response_feed.local(4, 5) is None
+    types = [e["type"] for e in feeds[0].events]
+    assert types[-1] == "response.completed" and [e["sequence_number"] for e in feeds[0].events] == list(
+        range(9)
+    )
