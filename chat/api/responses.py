@@ -106,10 +106,13 @@ class ReplayQuerySerializer(serializers.Serializer):
     starting_after = serializers.IntegerField(required=False, min_value=-1, default=-1)
 
 
-SSE_RESPONSE = OpenApiResponse(
-    ResponseObjectSerializer,
-    description="JSON, or with stream=true a text/event-stream of Responses events (data: lines)",
-)
+# JSON, or with stream=true the Responses events as ``data:`` lines.
+STREAMING_RESPONSES = {
+    (200, "application/json"): ResponseObjectSerializer,
+    (200, "text/event-stream"): OpenApiResponse(
+        OpenApiTypes.STR, description="with stream=true: Responses events, one `data: <json>` line each"
+    ),
+}
 
 
 # --- the iterators the server loop sends ---------------------------------------------------------------
@@ -180,7 +183,7 @@ class ResponsesView(APIView):
 
     @extend_schema(
         request=ResponseCreateSerializer,
-        responses={200: SSE_RESPONSE},
+        responses=STREAMING_RESPONSES,
         tags=TAGS,
         operation_id="responses_create",
     )
@@ -204,7 +207,7 @@ class ResponseView(APIView):
             OpenApiParameter("stream", OpenApiTypes.BOOL, description="replay the events as SSE"),
             OpenApiParameter("starting_after", OpenApiTypes.INT, description="the last sequence number seen"),
         ],
-        responses={200: SSE_RESPONSE},
+        responses=STREAMING_RESPONSES,
         tags=TAGS,
         operation_id="responses_retrieve",
     )

@@ -281,3 +281,24 @@ def test_feeds_of_ended_answers_are_kept_within_bounds(settings, monkeypatch):
     assert types[-1] == "response.completed" and [e["sequence_number"] for e in feeds[0].events] == list(
         range(9)
     )
+
+
+def test_key_headers_in_the_reference_order(user, team, alice_key, admin_user):
+    body = {"model": "default#nope", "input": "hi"}  # 404 once authenticated: nothing written
+    assert key_client(alice_key, "wegent-source").post(URL, body, format="json").status_code == 404
+    assert key_client(alice_key, "Authorization").post(URL, body, format="json").status_code == 401
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {alice_key}")
+    assert bearer.post(URL, body, format="json").status_code == 404
+    # X-API-Key wins over a bad Bearer value.
+    both = APIClient()
+    both.credentials(HTTP_X_API_KEY=alice_key, HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert both.post(URL, body, format="json").status_code == 404
+    # A service key names its user with the wegent-username header too (created on first use).
+    raw = api_keys.create_key(owner=admin_user, name="svc2", key_type=KeyType.SERVICE)[1]
+    client = key_client(raw, HTTP_WEGENT_USERNAME="dave")
+    assert client.post(URL, body, format="json").status_code == 404
+    from accounts.models import User
+
+    assert User.objects.get(user_name="dave").auth_source == "api:svc2"
+    assert nothing_written()
