@@ -571,6 +571,8 @@ class Runner:
                     await self._publish(stream, parts, "".join(texts))
                     texts.clear()
                 await self._publish_reasoning(stream, parts, item.text)
+            elif isinstance(item, Usage):
+                self._count_usage(stream, item)
         if texts and "".join(texts):
             await self._publish(stream, parts, "".join(texts))
         if early.error is not None:

@@ -313,3 +313,23 @@ def test_stdio_mcp_servers_are_refused_from_a_request(live_server_url, user, cha
                 model=f"default#{team.name}", input="hi", tools=[{"type": "mcp", "mcp_servers": servers}]
             )
     assert not TaskResource.objects.filter(kind="Task").exists()
+
+
+def test_socketio_answers_store_the_usage_too(live_server_url, user, chat_team):
+    import asyncio
+
+    from chat.tests.sockets import connect
+
+    team = chat_team(user, "fake-n4")
+
+    async def scenario() -> dict:
+        client = await connect(live_server_url, user)
+        # A new conversation: its model stream opens early, before the turn is stored.
+        await client.call("chat:send", {"team_id": team.pk, "message": "hi"})
+        done = await client.wait_for("chat:done")
+        await client.close()
+        return done
+
+    done = asyncio.run(scenario())
+    assert done["result"]["usage"] == {"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}
+    assert Subtask.objects.get(role="ASSISTANT").result["usage"]["output_tokens"] == 4
