@@ -44,10 +44,6 @@ def sse(event: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
-def sse_many(events: list[dict[str, Any]]) -> bytes:
-    return b"".join(b"data: " + orjson.dumps(event) + b"\n\n" for event in events)
-
-
 class Feed:
     """One answer's events. Made and fed on the server loop (the runner's callbacks)."""
 
@@ -65,6 +61,7 @@ class Feed:
         self.task_id = task_id
         self.subtask_id = subtask_id
         self.events: list[dict[str, Any]] = []
+        self.frames: list[bytes] = []  # each event as its SSE frame, encoded once
         self.ended = False
         self.ended_at: float | None = None
         self.final: dict[str, Any] | None = None
@@ -94,13 +91,13 @@ class Feed:
 
     def _append(self, kind: str, **fields: Any) -> None:
         item = rp.event(kind, len(self.events), **fields)
+        encoded = orjson.dumps(item)
         self.events.append(item)
+        self.frames.append(b"data: " + encoded + b"\n\n")
         if self._redis:
             commands = batcher(self._redis)
             key = redis_key(self.task_id)
-            commands.send(
-                "XADD", key, "MAXLEN", "~", MAX_EVENTS, f"{len(self.events)}-0", "e", orjson.dumps(item)
-            )
+            commands.send("XADD", key, "MAXLEN", "~", MAX_EVENTS, f"{len(self.events)}-0", "e", encoded)
             if len(self.events) == 1 or kind in rp.TERMINAL:
                 commands.send("EXPIRE", key, settings.RESPONSES_KEEP_SECONDS)
         # Wake the readers waiting now; later readers wait on a fresh event.
@@ -149,19 +146,19 @@ class Feed:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    async def batches(self, after: int = -1) -> AsyncIterator[list[dict[str, Any]]]:
-        """The events with ``sequence_number > after``, then the new ones as they come, until
-        the ending: each time, all that is there (one write to the client for a burst)."""
+    async def batches(self, after: int = -1) -> AsyncIterator[bytes]:
+        """The SSE frames of the events with ``sequence_number > after``, then of the new ones
+        as they come, until the ending: each time all that is there, as one write."""
         index = max(after + 1, 0)
         while True:
             changed = self._changed
-            if index < len(self.events):
-                batch = self.events[index:]
-                index += len(batch)
-                yield batch
-            if self.ended and index >= len(self.events):
+            if index < len(self.frames):
+                end = len(self.frames)
+                yield b"".join(self.frames[index:end])
+                index = end
+            if self.ended and index >= len(self.frames):
                 return
-            if index >= len(self.events):
+            if index >= len(self.frames):
                 await changed.wait()
 
     async def wait(self) -> dict[str, Any]:

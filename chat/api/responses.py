@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 
 from chat import response_feed
 from chat import responses_protocol as rp
-from chat.response_feed import Feed, sse, sse_many
+from chat.response_feed import Feed, sse
 from chat.services import responses
 from chat.streams import runner
 from wegent.api.validation import validate_query
@@ -139,8 +139,8 @@ def _start(created: responses.Created) -> Feed:
 
 async def _stream_events(created: responses.Created) -> AsyncIterator[bytes]:
     feed = _start(created)
-    async for batch in feed.batches():
-        yield sse_many(batch)
+    async for frames in feed.batches():
+        yield frames
 
 
 async def _final_object(created: responses.Created) -> AsyncIterator[bytes]:
@@ -160,8 +160,8 @@ async def _replay(
     from the stored answer (``stored``)."""
     feed = response_feed.local(task_id, subtask_id)
     if feed is not None:
-        async for batch in feed.batches(after):
-            yield sse_many(batch)
+        async for frames in feed.batches(after):
+            yield frames
         return
     if remote:
         async for item in response_feed.remote_events(task_id, after):
