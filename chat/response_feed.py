@@ -62,6 +62,7 @@ class Feed:
         self.subtask_id = subtask_id
         self.events: list[dict[str, Any]] = []
         self.frames: list[bytes] = []  # each event as its SSE frame, encoded once
+        self.readers = 0  # clients following the events now
         self.ended = False
         self.ended_at: float | None = None
         self.final: dict[str, Any] | None = None
@@ -148,18 +149,23 @@ class Feed:
 
     async def batches(self, after: int = -1) -> AsyncIterator[bytes]:
         """The SSE frames of the events with ``sequence_number > after``, then of the new ones
-        as they come, until the ending: each time all that is there, as one write."""
+        as they come, until the ending: each time all that is there, as one write. A client
+        that goes away closes this (the server closes the response's iterator)."""
         index = max(after + 1, 0)
-        while True:
-            changed = self._changed
-            if index < len(self.frames):
-                end = len(self.frames)
-                yield b"".join(self.frames[index:end])
-                index = end
-            if self.ended and index >= len(self.frames):
-                return
-            if index >= len(self.frames):
-                await changed.wait()
+        self.readers += 1
+        try:
+            while True:
+                changed = self._changed
+                if index < len(self.frames):
+                    end = len(self.frames)
+                    yield b"".join(self.frames[index:end])
+                    index = end
+                if self.ended and index >= len(self.frames):
+                    return
+                if index >= len(self.frames):
+                    await changed.wait()
+        finally:
+            self.readers -= 1
 
     async def wait(self) -> dict[str, Any]:
         """The final response object, once the answer has ended."""

@@ -333,3 +333,24 @@ def test_socketio_answers_store_the_usage_too(live_server_url, user, chat_team):
     done = asyncio.run(scenario())
     assert done["result"]["usage"] == {"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}
     assert Subtask.objects.get(role="ASSISTANT").result["usage"]["output_tokens"] == 4
+
+
+def test_a_client_that_goes_away_stops_following_while_the_answer_runs_on(live_server_url, user, chat_team):
+    import time
+
+    from chat import response_feed
+
+    team = chat_team(user, "fake-hang")
+    client = sdk(live_server_url, key_for(user))
+    stream = client.responses.create(model=f"default#{team.name}", input="go", stream=True)
+    first = next(iter(stream))
+    task_id = int(first.response.id.removeprefix("resp_"))
+    feed = response_feed._feeds[task_id]
+    assert feed.readers == 1
+    stream.close()
+    deadline = time.monotonic() + 10
+    while feed.readers and time.monotonic() < deadline:  # waits for the server to notice
+        time.sleep(0.02)
+    assert feed.readers == 0 and not feed.ended  # the answer itself goes on
+    assert client.responses.retrieve(first.response.id).status == "in_progress"
+    client.responses.cancel(first.response.id)
