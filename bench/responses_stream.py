@@ -233,6 +233,7 @@ def main() -> None:
     args = parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="wegent-bench-responses-"))
     env = server_env(args, str(data_dir))
+    env["WEGENT_RESPONSES_RATE_CREATE"] = ""  # the bench creates more than 60 a minute
     os.environ.update(env)
     for var in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "WEGENT_TESTING"):
         if var not in env:

@@ -60,8 +60,9 @@ class Feed:
     ) -> None:
         self.task_id = task_id
         self.subtask_id = subtask_id
-        self.events: list[dict[str, Any]] = []
-        self.frames: list[bytes] = []  # each event as its SSE frame, encoded once
+        # Each event as its SSE frame, encoded once (deltas from a template: the hot path).
+        self.frames: list[bytes] = []
+        self.opening: dict[str, Any] | None = None  # the response object of response.created
         self.readers = 0  # clients following the events now
         self.ended = False
         self.ended_at: float | None = None
@@ -91,33 +92,42 @@ class Feed:
         return rp.response_object(status=status, output=output, error=error, usage=self.usage, **self._meta)
 
     def _append(self, kind: str, **fields: Any) -> None:
-        item = rp.event(kind, len(self.events), **fields)
-        encoded = orjson.dumps(item)
-        self.events.append(item)
+        item = rp.event(kind, len(self.frames), **fields)
+        self._add(orjson.dumps(item), kind in rp.TERMINAL)
+
+    def _add(self, encoded: bytes, terminal: bool = False) -> None:
         self.frames.append(b"data: " + encoded + b"\n\n")
         if self._redis:
             commands = batcher(self._redis)
             key = redis_key(self.task_id)
-            commands.send("XADD", key, "MAXLEN", "~", MAX_EVENTS, f"{len(self.events)}-0", "e", encoded)
-            if len(self.events) == 1 or kind in rp.TERMINAL:
+            count = len(self.frames)
+            commands.send("XADD", key, "MAXLEN", "~", MAX_EVENTS, f"{count}-0", "e", encoded)
+            if count == 1 or terminal:
                 commands.send("EXPIRE", key, settings.RESPONSES_KEEP_SECONDS)
         # Wake the readers waiting now; later readers wait on a fresh event.
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
     def _opening(self) -> None:
-        self._append(rp.CREATED, response=self.response("in_progress", []))
+        self.opening = self.response("in_progress", [])
+        self._append(rp.CREATED, response=self.opening)
         self._append(rp.IN_PROGRESS, response=self.response("in_progress", []))
         self._append(
             rp.ITEM_ADDED, output_index=0, item=rp.output_message(self.subtask_id, "in_progress", None)
         )
         self._append(rp.PART_ADDED, **rp.text_fields(self.subtask_id), part=rp.output_text(""))
+        # A delta event is this text with its sequence number and text filled in (the same
+        # JSON ``rp.event`` would build, without building it per delta).
+        fields = orjson.dumps(rp.text_fields(self.subtask_id))[1:-1]
+        self._delta_head = b'{"type":"' + rp.TEXT_DELTA.encode() + b'","sequence_number":'
+        self._delta_middle = b"," + fields + b',"delta":'
 
     # --- the runner's observer interface -------------------------------------------------------------
 
     def delta(self, text: str) -> None:
         self._parts.append(text)
-        self._append(rp.TEXT_DELTA, **rp.text_fields(self.subtask_id), delta=text)
+        number = str(len(self.frames)).encode()
+        self._add(self._delta_head + number + self._delta_middle + orjson.dumps(text) + b"}")
 
     def add_usage(self, input_tokens: int, output_tokens: int) -> None:
         before = self.usage or {"input_tokens": 0, "output_tokens": 0}
@@ -185,8 +195,8 @@ def snapshot(
     text: str,
     ending: str | None,
     error: str | None = None,
-) -> list[dict[str, Any]]:
-    """The events of an answer no log holds any more, rebuilt from what is stored: its text as
+) -> list[bytes]:
+    """The SSE frames of an answer no log holds any more, rebuilt from what is stored: its text as
     one delta, and its ending when it has one (``ending`` None: still running elsewhere)."""
     feed = Feed(
         task_id=task_id,
@@ -201,7 +211,7 @@ def snapshot(
         feed.delta(text)
     if ending is not None:
         feed.ended_with(ending, error)
-    return feed.events
+    return feed.frames
 
 
 def has_remote_log(task_id: int) -> bool:

@@ -150,11 +150,11 @@ async def _final_object(created: responses.Created) -> AsyncIterator[bytes]:
 
 async def _background_object(created: responses.Created) -> AsyncIterator[bytes]:
     feed = _start(created)
-    yield orjson.dumps(feed.events[0]["response"])
+    yield orjson.dumps(feed.opening)
 
 
 async def _replay(
-    task_id: int, subtask_id: int, after: int, remote: bool, stored: list[dict[str, Any]]
+    task_id: int, subtask_id: int, after: int, remote: bool, stored: list[bytes]
 ) -> AsyncIterator[bytes]:
     """The events after ``after``: from this process's log, else the Redis log, else rebuilt
     from the stored answer (``stored``)."""
@@ -167,8 +167,7 @@ async def _replay(
         async for item in response_feed.remote_events(task_id, after):
             yield sse(item)
         return
-    for item in stored[after + 1 :]:
-        yield sse(item)
+    yield b"".join(stored[after + 1 :])
 
 
 def _sse_response(iterator: AsyncIterator[bytes]) -> StreamingHttpResponse:

@@ -277,10 +277,20 @@ def test_feeds_of_ended_answers_are_kept_within_bounds(settings, monkeypatch):
     # The two newest ended feeds and the running one stay; the oldest went.
     assert sorted(response_feed._feeds) == [3, 4, 9]
     assert response_feed.local(4, 4) is feeds[3] and response_feed.local(4, 5) is None
-    types = [e["type"] for e in feeds[0].events]
-    assert types[-1] == "response.completed" and [e["sequence_number"] for e in feeds[0].events] == list(
-        range(9)
-    )
+    import orjson
+
+    events = [orjson.loads(frame.removeprefix(b"data: ")) for frame in feeds[0].frames]
+    assert events[4] == {
+        "type": "response.output_text.delta",
+        "sequence_number": 4,
+        "item_id": "msg_1",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "x",
+    }
+    assert [e["sequence_number"] for e in events] == list(range(9))
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "x"
 
 
 def test_key_headers_in_the_reference_order(user, team, alice_key, admin_user):
