@@ -5,10 +5,12 @@ and for ``RESPONSES_KEEP_SECONDS`` after it, from any worker.
 The runner does not know about responses: a ``Feed`` watches one answer through
 ``runner.observe`` (a delta, then one ending). Each event gets the next ``sequence_number`` and
 goes into this process's log (readers here follow it without any I/O) and, with Redis, into a
-Redis stream ``wegent:responses:events:<task_id>`` whose entry ids are ``<seq + 1>-0``, so a
-reader on another worker replays "after sequence number N" with one ``XREAD`` from ``N+1-0``
-and then blocks on the same command for what comes next. The Redis writes go out through the
-server loop's batcher (one pipeline for many streams, never awaited by the stream).
+Redis stream ``wegent:responses:events:<task_id>``: each entry holds the events of one pass of
+the server loop (JSON lines) under the id ``<last sequence number + 1>-0``, so a reader on
+another worker replays "after sequence number N" with one ``XREAD`` from ``N+1-0`` (skipping
+the entry's events up to N) and then blocks on the same command for what comes next. The
+Redis writes go out through the server loop's batcher (one pipeline for many streams, never
+awaited by the stream).
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Feed:
             "background": background,
         }
         self._redis = (settings.REDIS_URL or None) if mirror else None
+        self._pending: list[bytes] = []  # events not yet sent to Redis
+        self._expiring = False
         if self._redis:
             # A new turn of the task starts its log afresh; the key expires even if we crash.
             commands = batcher(self._redis)
@@ -98,15 +102,28 @@ class Feed:
     def _add(self, encoded: bytes, terminal: bool = False) -> None:
         self.frames.append(b"data: " + encoded + b"\n\n")
         if self._redis:
-            commands = batcher(self._redis)
-            key = redis_key(self.task_id)
-            count = len(self.frames)
-            commands.send("XADD", key, "MAXLEN", "~", MAX_EVENTS, f"{count}-0", "e", encoded)
-            if count == 1 or terminal:
-                commands.send("EXPIRE", key, settings.RESPONSES_KEEP_SECONDS)
+            # The events of one loop pass go to Redis as one entry (``_flush``).
+            if not self._pending:
+                asyncio.get_running_loop().call_soon(self._flush)
+            self._pending.append(encoded)
+            if terminal:
+                self._flush(expire=True)
         # Wake the readers waiting now; later readers wait on a fresh event.
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    def _flush(self, expire: bool = False) -> None:
+        """One Redis entry for the pending events: id ``<last sequence number + 1>-0``, field
+        ``e`` their JSON lines (a reader skips those at or before its ``starting_after``)."""
+        if self._pending:
+            assert self._redis is not None
+            commands = batcher(self._redis)
+            key = redis_key(self.task_id)
+            lines, self._pending = b"\n".join(self._pending), []
+            commands.send("XADD", key, "MAXLEN", "~", MAX_EVENTS, f"{len(self.frames)}-0", "e", lines)
+            if not self._expiring or expire:
+                self._expiring = True
+                commands.send("EXPIRE", key, settings.RESPONSES_KEEP_SECONDS)
 
     def _opening(self) -> None:
         self.opening = self.response("in_progress", [])
@@ -297,9 +314,12 @@ async def remote_events(task_id: int, after: int = -1) -> AsyncIterator[dict[str
                 continue
             for entry_id, fields in reply[0][1]:
                 last = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-                item = orjson.loads(fields[b"e"])
-                yield item
-                if item.get("type") in rp.TERMINAL:
-                    return
+                for line in fields[b"e"].split(b"\n"):
+                    item = orjson.loads(line)
+                    if item.get("sequence_number", -1) <= after:
+                        continue
+                    yield item
+                    if item.get("type") in rp.TERMINAL:
+                        return
     finally:
         await client.aclose()

@@ -354,3 +354,27 @@ def test_a_client_that_goes_away_stops_following_while_the_answer_runs_on(live_s
     assert feed.readers == 0 and not feed.ended  # the answer itself goes on
     assert client.responses.retrieve(first.response.id).status == "in_progress"
     client.responses.cancel(first.response.id)
+
+
+def test_the_redis_log_replays_from_any_sequence_number(live_server_url, user, chat_team):
+    import asyncio
+
+    from django.conf import settings
+
+    from chat import response_feed
+
+    if not settings.REDIS_URL:
+        pytest.skip("the Redis log exists with REDIS_URL only")
+    team = chat_team(user, "fake-n30")
+    client = sdk(live_server_url, key_for(user))
+    events = list(client.responses.create(model=f"default#{team.name}", input="go", stream=True))
+    task_id = int(events[0].response.id.removeprefix("resp_"))
+
+    async def read(after: int) -> list[dict]:
+        return [item async for item in response_feed.remote_events(task_id, after)]
+
+    for after in (-1, 0, 2, 3, 5, len(events) - 3):
+        replayed = asyncio.run(read(after))
+        assert [e["sequence_number"] for e in replayed] == list(range(after + 1, len(events)))
+        assert replayed[-1]["type"] == "response.completed"
+    assert "".join(e["delta"] for e in asyncio.run(read(-1)) if "delta" in e) == words(30)
