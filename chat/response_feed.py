@@ -5,8 +5,8 @@ and for ``RESPONSES_KEEP_SECONDS`` after it, from any worker.
 The runner does not know about responses: a ``Feed`` watches one answer through
 ``runner.observe`` (a delta, then one ending). Each event gets the next ``sequence_number`` and
 goes into this process's log (readers here follow it without any I/O) and, with Redis, into a
-Redis stream ``wegent:responses:events:<task_id>``: each entry holds the events of one pass of
-the server loop (JSON lines) under the id ``<last sequence number + 1>-0``, so a reader on
+Redis stream ``wegent:responses:events:<task_id>``: each entry holds the events of up to
+``FLUSH_SECONDS`` (JSON lines) under the id ``<last sequence number + 1>-0``, so a reader on
 another worker replays "after sequence number N" with one ``XREAD`` from ``N+1-0`` (skipping
 the entry's events up to N) and then blocks on the same command for what comes next. The
 Redis writes go out through the server loop's batcher (one pipeline for many streams, never
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "wegent:responses:events"
 # Events kept in Redis per answer at most (a 2,000-delta answer is ~2,010 events).
 MAX_EVENTS = 100_000
+# Events wait at most this long before they are written to Redis together.
+FLUSH_SECONDS = 0.05
 # A remote reader blocks this long per XREAD before it checks the answer is still kept.
 READ_BLOCK_MS = 10_000
 
@@ -87,6 +89,8 @@ class Feed:
             commands = batcher(self._redis)
             commands.send("DEL", redis_key(task_id))
         self._opening()
+        if self._redis:
+            self._flush()  # the log exists from the start (a reader elsewhere may come at once)
 
     # --- building events -------------------------------------------------------------------------
 
@@ -102,9 +106,11 @@ class Feed:
     def _add(self, encoded: bytes, terminal: bool = False) -> None:
         self.frames.append(b"data: " + encoded + b"\n\n")
         if self._redis:
-            # The events of one loop pass go to Redis as one entry (``_flush``).
+            # The events of the next FLUSH_SECONDS go to Redis as one entry (``_flush``): a
+            # reader on another worker is that much behind, and a long answer costs Redis a
+            # few commands instead of one per delta.
             if not self._pending:
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
             self._pending.append(encoded)
             if terminal:
                 self._flush(expire=True)
@@ -113,7 +119,8 @@ class Feed:
         changed.set()
 
     def _flush(self, expire: bool = False) -> None:
-        """One Redis entry for the pending events: id ``<last sequence number + 1>-0``, field
+        """One Redis entry for the pending events (the timer's call after a terminal flush finds
+        none): id ``<last sequence number + 1>-0``, field
         ``e`` their JSON lines (a reader skips those at or before its ``starting_after``)."""
         if self._pending:
             assert self._redis is not None

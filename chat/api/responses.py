@@ -220,7 +220,12 @@ class ResponseView(APIView):
         if not output:
             return _sse_response(_replay(task.pk, 0, query["starting_after"], False, []))
         subtask_id = int(output[0]["id"].removeprefix(rp.MESSAGE_PREFIX))
-        remote = response_feed.local(task.pk, subtask_id) is None and response_feed.has_remote_log(task.pk)
+        # Another worker's log; an answer of this API still running has one (its first entry
+        # may be on its way), others (a Socket.IO chat) are rebuilt from what is stored.
+        api_answer = task.labels.get("is_api_call") == "true" and current["status"] == "in_progress"
+        remote = response_feed.local(task.pk, subtask_id) is None and (
+            response_feed.has_remote_log(task.pk) or (api_answer and bool(settings.REDIS_URL))
+        )
         ending = {"completed": "completed", "failed": "failed", "cancelled": "cancelled"}.get(
             current["status"]
         )
