@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import path
@@ -28,7 +29,7 @@ from chat import response_feed
 from chat import responses_protocol as rp
 from chat.response_feed import Feed, sse
 from chat.services import responses
-from chat.streams import runner
+from chat.streams import EarlyStart, runner
 from wegent.api.validation import validate_query
 from wegent.realtime import emitter
 
@@ -118,7 +119,21 @@ STREAMING_RESPONSES = {
 # --- the iterators the server loop sends ---------------------------------------------------------------
 
 
-def _start(created: responses.Created) -> Feed:
+def _open_early(planned: responses.Plan) -> EarlyStart | None:
+    """Opens the model stream of a new conversation before its turn is stored (as ``chat:send``
+    does): its first tokens are on their way meanwhile. On the server loop, from this thread."""
+    setup = planned.early_setup
+    if setup is None or not emitter.has_server_loop():
+        return None
+    return async_to_sync(runner.start_early)(setup.model, setup.system_prompt, planned.first_messages)
+
+
+def _discard(early: EarlyStart | None) -> None:
+    if early is not None:
+        async_to_sync(early.discard)()
+
+
+def _start(created: responses.Created, early: EarlyStart | None) -> Feed:
     """On the server loop: the feed watches the answer, then the runner starts it."""
     answer = created.answer
     assert answer is not None
@@ -133,23 +148,23 @@ def _start(created: responses.Created) -> Feed:
     )
     response_feed.register(feed)
     runner.observe(answer.subtask_id, feed)
-    runner.start(answer)
+    runner.start(answer, early)
     return feed
 
 
-async def _stream_events(created: responses.Created) -> AsyncIterator[bytes]:
-    feed = _start(created)
+async def _stream_events(created: responses.Created, early: EarlyStart | None) -> AsyncIterator[bytes]:
+    feed = _start(created, early)
     async for frames in feed.batches():
         yield frames
 
 
-async def _final_object(created: responses.Created) -> AsyncIterator[bytes]:
-    feed = _start(created)
+async def _final_object(created: responses.Created, early: EarlyStart | None) -> AsyncIterator[bytes]:
+    feed = _start(created, early)
     yield orjson.dumps(await feed.wait())
 
 
-async def _background_object(created: responses.Created) -> AsyncIterator[bytes]:
-    feed = _start(created)
+async def _background_object(created: responses.Created, early: EarlyStart | None) -> AsyncIterator[bytes]:
+    feed = _start(created, early)
     yield orjson.dumps(feed.opening)
 
 
@@ -188,13 +203,20 @@ class ResponsesView(APIView):
     )
     def post(self, request: Request) -> Any:
         key_name = getattr(request.auth, "api_key_name", None)
-        created = responses.create(request.user, request.data, api_key_name=key_name)
+        planned = responses.plan(request.user, request.data, api_key_name=key_name)
+        early = _open_early(planned)
+        try:
+            created = responses.store(request.user, planned)
+        except BaseException:
+            _discard(early)
+            raise
         if created.answer is None:
+            _discard(early)
             return Response(created.response)
         if created.stream:
-            return _sse_response(_stream_events(created))
-        iterator = _background_object(created) if created.background else _final_object(created)
-        return StreamingHttpResponse(iterator, content_type="application/json")
+            return _sse_response(_stream_events(created, early))
+        make = _background_object if created.background else _final_object
+        return StreamingHttpResponse(make(created, early), content_type="application/json")
 
 
 class ResponseView(APIView):

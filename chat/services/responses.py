@@ -122,11 +122,36 @@ def _with_servers(ghost: GhostView | None, servers: dict[str, Any]) -> GhostView
     return dataclasses.replace(base, mcp_servers={**base.mcp_servers, **servers})
 
 
-def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
-    """Checks the request, stores the turn; the answer (if any) is the caller's to start."""
+@dataclass
+class Plan:
+    """What a request asks for, checked, before anything is written (read-only)."""
+
+    body: rp.ResponseCreate
+    ref: rp.ModelRef
+    prompt: str
+    previous: TaskResource | None
+    team: Kind
+    context: TeamContext
+    direct: bool
+    servers: dict[str, Any]
+    skills: list[str]
+    web_search: bool
+    api_key_name: str | None
+    # The model call of a new conversation that needs no tools, known before the turn is
+    # stored: the caller may open the model stream meanwhile (``Runner.start_early``).
+    early_setup: config.ChatSetup | None = None
+
+    @property
+    def first_messages(self) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": self.prompt}]
+
+
+def plan(actor: User, data: Any, *, api_key_name: str | None) -> Plan:
+    """Checks the request (400/404/422 as the reference); writes nothing."""
     body = rp.parse_create(data)
     ref = rp.parse_model(body.model)
     prompt = body.prompt()
+    turns.check_prompt(prompt)
     previous = _previous_task(actor, body.previous_response_id)
     team = _team(actor, ref)
     context = TeamContext([team])
@@ -134,18 +159,55 @@ def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
     direct = config.supports_direct_chat(team, context)
     if not direct and body.stream:
         raise BadRequest("Streaming is only supported for teams whose bots all use the Chat shell")
+    chat_bot = bool(body.tools_of("wegent_chat_bot"))
+    planned = Plan(
+        body=body,
+        ref=ref,
+        prompt=prompt,
+        previous=previous,
+        team=team,
+        context=context,
+        direct=direct,
+        servers=_request_mcp_servers(body),
+        skills=[name for tool in body.tools_of("skill") for name in tool.preload_skills or [] if name],
+        web_search=chat_bot and web_search_tool.enabled(),
+        api_key_name=api_key_name,
+    )
+    if direct and previous is None and not planned.servers and not planned.web_search:
+        try:
+            setup = config.resolve(None, team, actor, model_name=ref.model_id, context=context)
+        except DomainError:
+            setup = None  # the answer fails after the turn is stored, with this reason
+        if setup is not None and not setup.may_use_tools(bool(planned.skills)):
+            planned.early_setup = setup
+    return planned
+
+
+def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
+    """Checks the request, stores the turn; the answer (if any) is the caller's to start."""
+    return store(actor, plan(actor, data, api_key_name=api_key_name))
+
+
+def store(actor: User, planned: Plan) -> Created:
+    """Stores the planned turn; the answer (if any) is the caller's to start."""
+    body, ref, previous, team, context, direct = (
+        planned.body,
+        planned.ref,
+        planned.previous,
+        planned.team,
+        planned.context,
+        planned.direct,
+    )
     workspace = next((tool.workspace for tool in body.tools_of("wegent_code_bot") if tool.workspace), None)
-    servers = _request_mcp_servers(body)
-    skills = [name for tool in body.tools_of("skill") for name in tool.preload_skills or [] if name]
     code = workspace is not None and bool(workspace.git_url)
     options = turns.TurnOptions(
-        prompt=prompt,
+        prompt=planned.prompt,
         team_id=team.pk,
         team=team if previous is None else None,
         team_context=context if previous is None else None,
         source="chat_shell" if direct else "api",
         api_call=True,
-        api_key_name=api_key_name,
+        api_key_name=planned.api_key_name,
         type="offline" if code else "online",
         task_type="code" if code else "chat",
         git_url=workspace.git_url if code and workspace else "",
@@ -153,7 +215,7 @@ def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
         branch_name=workspace.branch if code and workspace else "",
         model_id=ref.model_id,
         force_override_bot_model=bool(ref.model_id),
-        additional_skills=[{"name": name, "namespace": "default"} for name in skills],
+        additional_skills=[{"name": name, "namespace": "default"} for name in planned.skills],
         path=turns.CHAT if direct else turns.EXECUTOR,
         claim_by=WORKER_ID if direct else None,
     )
@@ -171,7 +233,9 @@ def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
         created.response = response_for(turn.task, answer_row, model=created.model)
         return created
     try:
-        setup = config.resolve(turn.task, turn.team, actor, model_name=ref.model_id, context=context)
+        setup = planned.early_setup or config.resolve(
+            turn.task, turn.team, actor, model_name=ref.model_id, context=context
+        )
     except DomainError as exc:
         message = str(exc.detail)
         lifecycle.update_subtask(
@@ -183,17 +247,16 @@ def create(actor: User, data: Any, *, api_key_name: str | None) -> Created:
         task = selectors.task_row(turn.task.pk) or turn.task
         created.response = response_for(task, selectors.latest_answer(task), model=created.model)
         return created
-    chat_bot = bool(body.tools_of("wegent_chat_bot"))
     answer = answer_for(
         turn.task,
         answer_row,
         actor,
         setup,
-        first_message=prompt if turn.created else None,
-        additional_skills=skills,
-        web_search=chat_bot and web_search_tool.enabled(),
+        first_message=planned.prompt if turn.created else None,
+        additional_skills=planned.skills,
+        web_search=planned.web_search,
     )
-    answer.ghost = _with_servers(setup.ghost, servers)
+    answer.ghost = _with_servers(setup.ghost, planned.servers)
     answer.claimed = True  # in the turn (options.claim_by)
     created.answer = answer
     return created

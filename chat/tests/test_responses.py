@@ -378,3 +378,31 @@ def test_the_redis_log_replays_from_any_sequence_number(live_server_url, user, c
         assert [e["sequence_number"] for e in replayed] == list(range(after + 1, len(events)))
         assert replayed[-1]["type"] == "response.completed"
     assert "".join(e["delta"] for e in asyncio.run(read(-1)) if "delta" in e) == words(30)
+
+
+def test_a_new_conversation_opens_its_model_stream_before_the_turn_is_stored(
+    live_server_url, user, chat_team, fake_llm, monkeypatch
+):
+    from chat.streams import runner
+
+    team = chat_team(user, "fake-n6")
+    client = sdk(live_server_url, key_for(user))
+    client.responses.create(model=f"default#{team.name}", input="warm")  # the server loop is known now
+    opened = []
+    original = runner.start_early
+
+    async def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        early = await original(*args, **kwargs)
+        opened.append(early)
+        return early
+
+    monkeypatch.setattr(runner, "start_early", spy)
+    fake_llm.clear()
+    events = list(client.responses.create(model=f"default#{team.name}", input="go", stream=True))
+    assert len(opened) == 1 and _deltas(events) == words(6)
+    assert len(fake_llm.requests) == 1  # the early stream was the answer's (not opened twice)
+    # A follow-up reads its history from the task: no early stream.
+    client.responses.create(
+        model=f"default#{team.name}", input="more", previous_response_id=events[0].response.id
+    )
+    assert len(opened) == 1
