@@ -152,19 +152,38 @@ def _start(created: responses.Created, early: EarlyStart | None) -> Feed:
     return feed
 
 
-async def _stream_events(created: responses.Created, early: EarlyStart | None) -> AsyncIterator[bytes]:
-    feed = _start(created, early)
+async def _start_soon(created: responses.Created, early: EarlyStart | None) -> Feed:
+    return _start(created, early)
+
+
+def _started(created: responses.Created, early: EarlyStart | None) -> Feed | None:
+    """Starts the answer on the server loop before the response goes out (a client gone before
+    its body is read must not leave the answer unstarted); None without a known server loop
+    (the body's iterator starts it then)."""
+    if not emitter.has_server_loop():
+        return None
+    return async_to_sync(_start_soon)(created, early)
+
+
+async def _stream_events(
+    created: responses.Created, early: EarlyStart | None, started: Feed | None
+) -> AsyncIterator[bytes]:
+    feed = started or _start(created, early)
     async for frames in feed.batches():
         yield frames
 
 
-async def _final_object(created: responses.Created, early: EarlyStart | None) -> AsyncIterator[bytes]:
-    feed = _start(created, early)
+async def _final_object(
+    created: responses.Created, early: EarlyStart | None, started: Feed | None
+) -> AsyncIterator[bytes]:
+    feed = started or _start(created, early)
     yield orjson.dumps(await feed.wait())
 
 
-async def _background_object(created: responses.Created, early: EarlyStart | None) -> AsyncIterator[bytes]:
-    feed = _start(created, early)
+async def _background_object(
+    created: responses.Created, early: EarlyStart | None, started: Feed | None
+) -> AsyncIterator[bytes]:
+    feed = started or _start(created, early)
     yield orjson.dumps(feed.opening)
 
 
@@ -213,10 +232,11 @@ class ResponsesView(APIView):
         if created.answer is None:
             _discard(early)
             return Response(created.response)
+        started = _started(created, early)
         if created.stream:
-            return _sse_response(_stream_events(created, early))
+            return _sse_response(_stream_events(created, early, started))
         make = _background_object if created.background else _final_object
-        return StreamingHttpResponse(make(created, early), content_type="application/json")
+        return StreamingHttpResponse(make(created, early, started), content_type="application/json")
 
 
 class ResponseView(APIView):
