@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from chat import protocol, stream_state
-from chat.providers.base import ProviderError, ReasoningDelta, ToolCallRequest, ToolOffer
+from chat.providers.base import ProviderError, ReasoningDelta, ToolCallRequest, ToolOffer, Usage
 from chat.tools.base import Problem, Tool, Toolbox, TurnContext
 from chat.tools.loop import CallOutcome, Trace, execute, failed
 from tasks import statuses
@@ -47,6 +47,16 @@ EARLY_CANCEL_SECONDS = 60.0
 _END, _CANCEL = object(), object()
 # Streams that end together (a burst of chats started together) store their endings together.
 _update_subtask = Coalesced(lifecycle.update_subtasks)
+
+
+class AnswerObserver(Protocol):
+    """What ``Runner.observe`` calls (on the server loop; each call must be quick)."""
+
+    def delta(self, text: str) -> None: ...
+
+    def ended_with(self, status: str, error: str | None = None) -> None: ...
+
+    def add_usage(self, input_tokens: int, output_tokens: int) -> None: ...
 
 
 class _PublishError(Exception):
@@ -203,6 +213,9 @@ class Stream:
     toolbox: Toolbox | None = None
     trace: Trace | None = None
     started: float = field(default_factory=time.monotonic)
+    # Tokens the model calls of this answer used (input, output), summed over tool rounds;
+    # None while no provider reported any.
+    tokens: tuple[int, int] | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
@@ -256,6 +269,13 @@ def _system_for(system: str, toolbox: Toolbox) -> str:
     return "\n\n".join(parts)
 
 
+def _usage_of(stream: Stream) -> dict[str, int] | None:
+    if stream.tokens is None:
+        return None
+    used_in, used_out = stream.tokens
+    return {"input_tokens": used_in, "output_tokens": used_out, "total_tokens": used_in + used_out}
+
+
 LIMIT_NOTE = (
     "The tool call limit for this answer is reached: answer now from what you have, without calling any tool."
 )
@@ -272,6 +292,8 @@ class Runner:
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loading: dict[str, asyncio.Future[Any]] = {}
+        # Watchers of single answers (``observe``; e.g. an /api/v1/responses event log).
+        self.observers: dict[int, AnswerObserver] = {}
         # Tests replace this to run streams against something other than a provider.
         self.open_stream: Callable[[Any, str, list[dict[str, Any]]], AsyncIterator[str]] = provider_stream
 
@@ -306,6 +328,23 @@ class Runner:
     def stop(self, subtask_id: int) -> None:
         """Stops a stream of this process (or the one about to start here with that id)."""
         self._cancel_local(subtask_id)
+
+    # --- observers of one answer (a small hook: the runner knows nothing of what they do) ------------
+
+    def observe(self, subtask_id: int, observer: AnswerObserver) -> None:
+        """``observer`` hears each text delta of the answer as it is published, then its ending
+        once (``completed``, ``failed`` with the message, or ``cancelled``). Call before
+        ``start``; an answer whose stream stops without an ending here (another worker's, ended
+        elsewhere) tells ``failed``."""
+        self.observers[subtask_id] = observer
+
+    def _tell_ended(self, subtask_id: int, status: str, error: str | None = None) -> None:
+        observer = self.observers.pop(subtask_id, None)
+        if observer is not None:
+            try:
+                observer.ended_with(status, error)
+            except Exception:
+                logger.exception("an observer of %s failed", subtask_id)
 
     async def request_cancel(self, subtask_id: int) -> None:
         """Stops the stream of ``subtask_id`` wherever it runs (no-op when none runs)."""
@@ -347,6 +386,7 @@ class Runner:
         if not answer.claimed and not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
             if early is not None:
                 await early.discard()
+            self._tell_ended(answer.subtask_id, "failed", "The answer is not running here")
             return  # cancelled before it started, or another worker has it
         stream = Stream(answer, early)
         self.streams[answer.subtask_id] = stream
@@ -395,6 +435,7 @@ class Runner:
                 except Exception:
                     logger.exception("closing the tools of %s failed", answer.subtask_id)
             await stream_state.finish(answer.task_id, answer.subtask_id)
+            self._tell_ended(answer.subtask_id, "failed", "The answer was ended elsewhere")  # if untold
             stream.done.set()
 
     async def _route(self, stream: Stream) -> Routed | None:
@@ -483,6 +524,8 @@ class Runner:
                         requests.append(item)
                     elif isinstance(item, ReasoningDelta) and item.text:
                         await self._publish_reasoning(stream, parts, item.text)
+                    elif isinstance(item, Usage):
+                        self._count_usage(stream, item)
                 if not requests or offer is None:
                     return _END
                 if offer.exhausted:
@@ -615,11 +658,20 @@ class Runner:
                     await self._publish(stream, parts, "".join(texts))
                     texts.clear()
                 await self._publish_reasoning(stream, parts, item.text)
+            elif isinstance(item, Usage):
+                self._count_usage(stream, item)
         if texts and "".join(texts):
             await self._publish(stream, parts, "".join(texts))
         if early.error is not None:
             raise early.error
         return _END if early.ended else None
+
+    def _count_usage(self, stream: Stream, usage: Usage) -> None:
+        before = stream.tokens or (0, 0)
+        stream.tokens = (before[0] + usage.input_tokens, before[1] + usage.output_tokens)
+        observer = self.observers.get(stream.answer.subtask_id)
+        if observer is not None:
+            observer.add_usage(usage.input_tokens, usage.output_tokens)
 
     async def _publish(self, stream: Stream, parts: list[str], content: str) -> None:
         """One ``chat:chunk``: into the live text first (a joining reader never misses it), then
@@ -652,6 +704,9 @@ class Runner:
             metrics.stream_first_token.observe(time.monotonic() - stream.started)
         parts.append(content)
         stream.length += len(content)
+        observer = self.observers.get(answer.subtask_id)
+        if observer is not None:
+            observer.delta(content)
 
     async def _publish_view(self, stream: Stream, parts: list[str]) -> None:
         """A tool start/end (or a source problem): ``content`` "" and the full thinking steps
@@ -746,7 +801,7 @@ class Runner:
             blocks, extra = [protocol.text_block(str(uuid.uuid4()), text, "done", time.time())], {}
         result = {
             "id": f"resp-{uuid.uuid4().hex[:12]}",
-            "usage": None,
+            "usage": _usage_of(stream),
             "stop_reason": "end_turn",
             "sources": None,
             "blocks": blocks,
@@ -762,6 +817,7 @@ class Runner:
         if not await self._end(answer, changes):
             await follow.abandon()
             return
+        self._tell_ended(answer.subtask_id, "completed")
         await self._done(answer, text, result)
         await emitter.emit(
             protocol.CHAT_BOT_COMPLETE,
@@ -780,6 +836,7 @@ class Runner:
         result = self._traced(stream, text, {"value": text, "error": message})
         changes = lifecycle.SubtaskChanges(status=statuses.FAILED, result=result, error_message=message)
         await self._end(answer, changes)
+        self._tell_ended(answer.subtask_id, "failed", message)
         await emitter.emit(
             protocol.CHAT_ERROR,
             protocol.chat_error(
@@ -800,6 +857,7 @@ class Runner:
         changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
         if not await self._end(answer, changes):
             return
+        self._tell_ended(answer.subtask_id, "cancelled")
         await emitter.emit(
             protocol.CHAT_CANCELLED,
             protocol.chat_cancelled(task_id=answer.task_id, subtask_id=answer.subtask_id),

@@ -84,13 +84,38 @@ class PooledThreadASGIHandler(ASGIHandler):
         try:
             response = await self._respond_in_thread(scope, body_file)
             try:
-                await self.send_response(response, send)
+                if response.streaming:
+                    await self._send_until_disconnect(response, send, receive)
+                else:
+                    await self.send_response(response, send)
             except asyncio.CancelledError:
                 pass  # the client went away while we were sending
             if response.streaming:
                 await sync_to_async(response.close, thread_sensitive=True)()
         finally:
             body_file.close()
+
+    async def _send_until_disconnect(self, response: HttpResponseBase, send: Any, receive: Any) -> None:
+        """Sends a streaming body until it ends or the client goes away, whichever is first.
+
+        The server drops what is sent after a disconnect without telling, so a body that
+        follows something long (an event stream) would otherwise run on for nobody; the body's
+        iterator is closed instead. The request body was read, so ``receive`` returns only
+        ``http.disconnect``."""
+        sending = asyncio.ensure_future(self.send_response(response, send))
+        watching = asyncio.ensure_future(receive())
+        try:
+            done, _ = await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if sending in done:
+                sending.result()  # what sending raised, as before
+            else:
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+        finally:
+            if not sending.done():  # this task itself was cancelled
+                sending.cancel()
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
 
     def _respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
         """Everything Django does for one request that needs no event loop, in one thread call."""

@@ -328,6 +328,21 @@ EXECUTOR_BACKEND_URL = env_str("WEGENT_BACKEND_URL", "http://127.0.0.1:8000")
 # Lifetime of the user token handed to an executor with its task (``auth_token``).
 EXECUTOR_TASK_TOKEN_HOURS = env_int("WEGENT_EXECUTOR_TASK_TOKEN_HOURS", 24)
 
+# --- /api/v1/responses ----------------------------------------------------------------------
+# Requests per API key (per user for a JWT) and minute, as the reference; "" turns one off.
+RESPONSES_RATE_LIMITS = {
+    "responses_create": env_str("WEGENT_RESPONSES_RATE_CREATE", "60/min"),
+    "responses_get": env_str("WEGENT_RESPONSES_RATE_GET", "120/min"),
+    "responses_cancel": env_str("WEGENT_RESPONSES_RATE_CANCEL", "30/min"),
+    "responses_delete": env_str("WEGENT_RESPONSES_RATE_DELETE", "30/min"),
+}
+# Ask OpenAI-compatible chat endpoints for the tokens used (``stream_options.include_usage``);
+# turn off for a server that refuses the option.
+CHAT_REQUEST_USAGE = env_bool("WEGENT_CHAT_REQUEST_USAGE", True)
+# How long a response's stream events stay readable (``GET ...?stream=true&starting_after=N``)
+# after its answer ended; afterwards a replay is rebuilt from the stored answer.
+RESPONSES_KEEP_SECONDS = env_int("WEGENT_RESPONSES_KEEP_SECONDS", 3600)
+
 # --- Outbound requests and MCP servers -------------------------------------------------------
 # URLs fetched for users (MCP servers, tool fetches) may not reach loopback, private,
 # link-local or metadata addresses unless named here: host names, IPs (exactly that address)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat import config
+from chat.api import responses
 from chat.tools import web_search
 from kinds import selectors as kind_selectors
 from wegent.errors import NotFound
@@ -55,4 +56,5 @@ class SearchEnginesView(APIView):
 urlpatterns = [
     path("chat/check-direct-chat/<int:team_id>", CheckDirectChatView.as_view(), name="chat-check-direct"),
     path("chat/search-engines", SearchEnginesView.as_view(), name="chat-search-engines"),
+    *responses.urlpatterns,
 ]

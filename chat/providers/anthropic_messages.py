@@ -18,6 +18,7 @@ from chat.providers.base import (
     StreamItem,
     ToolCallRequest,
     ToolOffer,
+    Usage,
 )
 from chat.providers.common import (
     close_quietly,
@@ -139,6 +140,8 @@ class AnthropicMessagesProvider:
             params["tools"] = anthropic_tools(tools)
             params["tool_choice"] = {"type": "none" if tools.exhausted else "auto"}
         calls: dict[int, list[str]] = {}  # block index -> [id, name, input json pieces...]
+        tokens = [0, 0]  # input (message_start), output (the last message_delta's count)
+        reported = False
         response = None
         started = False
         try:
@@ -157,8 +160,18 @@ class AnthropicMessagesProvider:
                         calls[event.index].append(delta.partial_json or "")
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
                     calls[event.index] = [event.content_block.id, event.content_block.name]
+                elif event.type == "message_start":
+                    used = getattr(event.message, "usage", None)
+                    if isinstance(getattr(used, "input_tokens", None), int):
+                        tokens[0], reported = used.input_tokens, True
+                elif event.type == "message_delta":
+                    used = getattr(event, "usage", None)
+                    if isinstance(getattr(used, "output_tokens", None), int):
+                        tokens[1], reported = used.output_tokens, True
             for _, call in sorted(calls.items()):
                 yield ToolCallRequest(call[0], call[1], "".join(call[2:]))
+            if reported:
+                yield Usage(tokens[0], tokens[1])
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError

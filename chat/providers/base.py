@@ -54,6 +54,14 @@ class ToolCallRequest:
     arguments: str
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens one model call used, when the provider reports them (sent once, at its end)."""
+
+    input_tokens: int
+    output_tokens: int
+
+
 @dataclass(frozen=True)
 class ToolOffer:
     """The tools a call declares (``chat.tools.base.ToolSpec``s). ``exhausted``: the turn used
@@ -64,7 +72,7 @@ class ToolOffer:
     exhausted: bool = False
 
 
-StreamItem = str | ReasoningDelta | ToolCallRequest
+StreamItem = str | ReasoningDelta | ToolCallRequest | Usage
 
 
 class Provider(Protocol):

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 import orjson
+from django.conf import settings
 
 from chat.providers.base import (
     Message,
@@ -21,6 +22,7 @@ from chat.providers.base import (
     StreamItem,
     ToolCallRequest,
     ToolOffer,
+    Usage,
 )
 from chat.providers.common import close_quietly, provider_error, require_model_id
 from kinds.connections import OPENAI_BASE_URL
@@ -78,9 +80,10 @@ class Extras:
     """What a tool-enabled stream carries besides text: reasoning deltas since the last read,
     and tool-call fragments by index (id and name come first, arguments in pieces)."""
 
-    __slots__ = ("calls", "reasoning")
+    __slots__ = ("calls", "reasoning", "usage")
 
     def __init__(self) -> None:
+        self.usage: Usage | None = None  # the last chunk's ``usage`` (``stream_options``)
         self.reasoning: list[str] = []
         self.calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
 
@@ -120,6 +123,12 @@ def delta_text(payload: str | bytes, extras: Extras | None = None) -> str | None
     if error is not None:
         message = error.get("message") if isinstance(error, dict) else error
         raise ProviderError(f"Provider stream error: {str(message)[:300]}")
+    if extras is not None:
+        reported = chunk.get("usage")
+        if isinstance(reported, dict):
+            prompt, completion = reported.get("prompt_tokens"), reported.get("completion_tokens")
+            if isinstance(prompt, int) and isinstance(completion, int):
+                extras.usage = Usage(prompt, completion)
     choices = chunk.get("choices")
     if not isinstance(choices, list):
         return None
@@ -192,6 +201,9 @@ class OpenAIChatProvider:
             "messages": chat_messages(system, messages),
             "stream": True,
         }
+        if settings.CHAT_REQUEST_USAGE:
+            # The tokens used, in a last chunk (``/api/v1/responses`` returns them as ``usage``).
+            params["stream_options"] = {"include_usage": True}
         if tools is not None and tools.specs:
             params["tools"] = chat_tools(tools)
             params["tool_choice"] = "none" if tools.exhausted else "auto"
@@ -233,6 +245,8 @@ class OpenAIChatProvider:
             if extras.calls:
                 for request in extras.requests():
                     yield request
+            if extras.usage is not None:
+                yield extras.usage
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError

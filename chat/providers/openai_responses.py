@@ -14,6 +14,7 @@ from chat.providers.base import (
     StreamItem,
     ToolCallRequest,
     ToolOffer,
+    Usage,
 )
 from chat.providers.common import (
     close_quietly,
@@ -102,6 +103,7 @@ class OpenAIResponsesProvider:
             params["tools"] = response_tools(tools)
             params["tool_choice"] = "none" if tools.exhausted else "auto"
         calls: list[ToolCallRequest] = []
+        usage: Usage | None = None
         if system:
             params["instructions"] = system
         if config.max_output_tokens:
@@ -125,8 +127,18 @@ class OpenAIResponsesProvider:
                         calls.append(ToolCallRequest(item.call_id, item.name, item.arguments or ""))
                 elif kind in ("error", "response.failed"):
                     raise ProviderError(redact(_failure_text(event), config.api_key))
+                elif kind == "response.completed":
+                    used = getattr(event.response, "usage", None)
+                    used_in, used_out = (
+                        getattr(used, "input_tokens", None),
+                        getattr(used, "output_tokens", None),
+                    )
+                    if isinstance(used_in, int) and isinstance(used_out, int):
+                        usage = Usage(used_in, used_out)
             for call in calls:
                 yield call
+            if usage is not None:
+                yield usage
         except ProviderError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must reach the runner as ProviderError

@@ -191,6 +191,7 @@ class _ChatFormat:
         self.model = model
         self.created = int(time.time())
         self._delta = _Template(lambda text: self._data({"content": text}), 1)
+        self.include_usage = False
 
     def _data(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
@@ -212,7 +213,11 @@ class _ChatFormat:
         return self._delta.fill(word(i))
 
     def end(self, chunks: int) -> list[bytes]:
-        return [self._chunk({}, "stop"), _sse("[DONE]")]
+        if not self.include_usage:
+            return [self._chunk({}, "stop"), _sse("[DONE]")]
+        # ``stream_options.include_usage``: a last chunk without choices carries the usage.
+        tail = {**self._data({}), "choices": [], "usage": _usage(chunks)}
+        return [self._chunk({}, "stop"), _sse(tail), _sse("[DONE]")]
 
     def text(self, text: str) -> bytes:
         return self._delta.fill(text)
@@ -889,6 +894,9 @@ class FakeLLMServer:
                 behaviour.error_status, message, anthropic=anthropic, as_text=behaviour.error_as_text
             )
         fmt = make_format(model)
+        options = recorded.body.get("stream_options")
+        if isinstance(fmt, _ChatFormat) and isinstance(options, dict) and options.get("include_usage"):
+            fmt.include_usage = True
         plan = _plan(fmt, recorded.body, behaviour)
         if not recorded.body.get("stream"):
             return web.json_response(fmt.whole(behaviour.chunks))

@@ -40,7 +40,8 @@ def claude_team(make_kind: Any, owner: Any, **env: str) -> Any:
 def streamed(model: Any) -> str:
     async def go() -> str:
         try:
-            return "".join([delta async for delta in stream(model, "", [{"role": "user", "content": "hi"}])])
+            items = [delta async for delta in stream(model, "", [{"role": "user", "content": "hi"}])]
+            return "".join(item for item in items if isinstance(item, str))
         finally:
             await aclose_http_client()
 

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from chat.providers.anthropic_messages import AnthropicMessagesProvider
-from chat.providers.base import ModelConfig, ProviderError
+from chat.providers.base import ModelConfig, ProviderError, Usage
 from chat.providers.common import aclose_http_client
 from chat.providers.openai_chat import OpenAIChatProvider, max_tokens_param
 from chat.providers.openai_responses import OpenAIResponsesProvider
@@ -95,7 +95,8 @@ def collect(
         deltas: list[str] = []
         try:
             async for delta in stream(config, system, HISTORY if messages is None else messages):
-                deltas.append(delta)
+                if isinstance(delta, str):  # text only (a Usage may come last)
+                    deltas.append(delta)
         except ProviderError as exc:
             return deltas, exc
         return deltas, None
@@ -121,6 +122,33 @@ def free_port() -> int:
 
 
 # -- streaming text ---------------------------------------------------------------------------
+
+
+def test_chat_completions_report_the_tokens_used_last(llm: FakeLLMServer, settings: Any) -> None:
+    config = config_for(llm, CHAT, "fake-n7-d0")
+
+    async def go() -> list[Any]:
+        return [item async for item in stream(config, SYSTEM, HISTORY)]
+
+    items = run(go)
+    assert items[-1] == Usage(10, 7) and "".join(i for i in items if isinstance(i, str)) == answer(7)
+    assert only_request(llm).body["stream_options"] == {"include_usage": True}
+    # Off for servers that refuse the option: not asked, none reported.
+    settings.CHAT_REQUEST_USAGE = False
+    llm.clear()
+    items = run(go)
+    assert "stream_options" not in only_request(llm).body and not any(isinstance(i, Usage) for i in items)
+
+
+@pytest.mark.parametrize("fmt", [RESPONSES, ANTHROPIC], ids=lambda f: f.name)
+def test_responses_and_anthropic_report_the_tokens_used_last(llm: FakeLLMServer, fmt: Format) -> None:
+    config = config_for(llm, fmt, "fake-n7-d0")
+
+    async def go() -> list[Any]:
+        return [item async for item in stream(config, SYSTEM, HISTORY)]
+
+    items = run(go)
+    assert isinstance(items[-1], Usage) and items[-1].output_tokens == 7 and items[-1].input_tokens >= 0
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.name)

@@ -55,6 +55,8 @@ class TurnOptions:
     force_override_bot_model: bool = False
     force_override_bot_model_type: str | None = None
     api_key_name: str | None = None
+    # Labelled ``is_api_call`` (``/api/v1/responses``); source "api" always is.
+    api_call: bool = False
     additional_skills: list[dict[str, Any]] = field(default_factory=list)
     is_group_chat: bool = False
     device_id: str | None = None
@@ -242,7 +244,7 @@ def _labels(options: TurnOptions) -> dict[str, str]:
         "autoDeleteExecutor": options.auto_delete_executor,
         "source": options.source,
     }
-    if options.source == "api":
+    if options.source == "api" or options.api_call:
         labels["is_api_call"] = "true"
     if options.api_key_name:
         labels["api_key_name"] = options.api_key_name
