@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from knowledge.api import tables
+from knowledge.api import bases, documents, tables
 
 urlpatterns = [
     *tables.urlpatterns,
+    *bases.urlpatterns,
+    *documents.urlpatterns,
 ]
