@@ -89,8 +89,8 @@ class KnowledgeChunk(models.Model):
 
 
 class KnowledgeBaseState(models.Model):
-    """Per knowledge base: ``generation`` changes with every chunk write, so a process's cached
-    vector matrix of that knowledge base knows when it is stale."""
+    """Per knowledge base: ``generation`` (a random token) changes with every chunk write, so a
+    process's cached vector matrix of that knowledge base knows when it is stale."""
 
     kb_id = models.BigIntegerField(primary_key=True)
     generation = models.PositiveBigIntegerField(default=0)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from knowledge.api import bases, documents, tables
+from knowledge.api import bases, documents, rag, tables
 
 urlpatterns = [
     *tables.urlpatterns,
     *bases.urlpatterns,
     *documents.urlpatterns,
+    *rag.urlpatterns,
 ]

@@ -13,13 +13,13 @@ never half-indexed and enabled; ``reindex`` retries it.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 
 from kinds import selectors as kind_selectors
 from kinds.connections import connection_for
@@ -79,9 +79,11 @@ def queue_with(queue: Callable[[int, int], Any]) -> None:
 def bump_generation(kb_id: int) -> None:
     """Marks the knowledge base's chunks changed (vector caches reload); inside the writer's
     transaction."""
-    updated = KnowledgeBaseState.objects.filter(kb_id=kb_id).update(generation=F("generation") + 1)
-    if not updated:
-        KnowledgeBaseState.objects.get_or_create(kb_id=kb_id, defaults={"generation": 1})
+    # A random token, not a counter: a recreated database (or a reused id) can never bring back
+    # a generation some process cached for other chunks.
+    token = secrets.randbits(62)
+    if not KnowledgeBaseState.objects.filter(kb_id=kb_id).update(generation=token):
+        KnowledgeBaseState.objects.update_or_create(kb_id=kb_id, defaults={"generation": token})
 
 
 def _push(doc: KnowledgeDocument) -> None:

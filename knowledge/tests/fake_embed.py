@@ -1,7 +1,8 @@
 """A fake embedding and rerank server: real HTTP on a loopback port, OpenAI-compatible
 ``POST /v1/embeddings`` and Cohere/Jina-style ``POST /v1/rerank``.
 
-Embeddings are deterministic hashed bags of words: each lower-cased word adds +1 or -1 (from its
+Embeddings are deterministic hashed bags of words: each lower-cased word (of three letters or
+more, stop words left out) adds +1 or -1 (from its
 hash) to one of ``DIM`` buckets, so texts sharing words get similar vectors and the same text
 always gets the same vector. Rerank scores are word-overlap ratios.
 
@@ -10,7 +11,7 @@ The requested ``model`` id picks a behaviour (tokens separated by ``-``, any ord
     error-<S>        every request answers HTTP S with a JSON error body
     failafter-<N>    the first N embedding requests succeed, the later ones answer HTTP 500
     hang             the request never answers (a client timeout)
-    d<N>             N dimensions (default 64)
+    d<N>             N dimensions (default 256)
 """
 
 from __future__ import annotations
@@ -24,12 +25,37 @@ from typing import Any
 
 from aiohttp import web
 
-DIM = 64
+DIM = 256
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+# Words that carry no topic: left out so that only what a text is about makes vectors similar.
+STOP = frozenset(
+    [
+        "the",
+        "and",
+        "are",
+        "for",
+        "how",
+        "long",
+        "was",
+        "were",
+        "with",
+        "this",
+        "that",
+        "from",
+        "into",
+        "its",
+        "has",
+        "have",
+        "you",
+        "our",
+    ]
+)
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOP]
 
 
 def embedding(text: str, dim: int = DIM) -> list[float]:
