@@ -79,6 +79,7 @@ class Answer:
     additional_skills: tuple[str, ...] = ()
     web_search: bool = False
     search_engine: str = ""
+    knowledge_base_ids: tuple[int, ...] = ()  # picked in the message (knowledge tool source)
     # When this answer's row was known here: a cancel remembered for its id before then was for
     # an earlier row with the same id (SQLite reuses the ids of deleted rows), not for this one.
     prepared_at: float = field(default_factory=time.monotonic)
@@ -97,6 +98,7 @@ class Answer:
             additional_skills=self.additional_skills,
             web_search=self.web_search,
             search_engine=self.search_engine,
+            knowledge_base_ids=self.knowledge_base_ids,
             placeholders={
                 "user": {"name": user_name, "id": user_id},
                 "task_id": self.task_id,
@@ -658,6 +660,8 @@ class Runner:
             "value": text,
             **extra,
         }
+        if stream.toolbox is not None:  # what tool sources add (the knowledge tools' sources)
+            result.update(stream.toolbox.result_extras)
         changes = lifecycle.SubtaskChanges(status=statuses.COMPLETED, progress=100, result=result)
         if not await self._end(answer, changes):
             return

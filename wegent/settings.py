@@ -443,3 +443,6 @@ X_FRAME_OPTIONS = "DENY"
 KNOWLEDGE_MODEL_TIMEOUT = env_int("KNOWLEDGE_MODEL_TIMEOUT", 30)
 KNOWLEDGE_EMBED_BATCH = env_int("KNOWLEDGE_EMBED_BATCH", 64)
 KNOWLEDGE_MAX_DOCUMENT_CHARS = env_int("KNOWLEDGE_MAX_DOCUMENT_CHARS", 5_000_000)
+# The context window (tokens) the knowledge tools budget against: a knowledge base under 30 % of
+# it is given whole to the model (direct injection), results past 70 % warn and past 90 % stop.
+KNOWLEDGE_CONTEXT_WINDOW = env_int("KNOWLEDGE_CONTEXT_WINDOW", 128_000)

@@ -44,4 +44,6 @@ def _run(statements: dict) -> object:
 class Migration(migrations.Migration):
     dependencies = [("knowledge", "0001_initial")]
 
-    operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
+    # MySQL cannot run DDL inside a transaction; the other databases do not need one here.
+    atomic = False
+    operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD), atomic=False)]
