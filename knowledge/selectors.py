@@ -176,3 +176,8 @@ def locked_kb(kb_id: int) -> Kind:
     if kb is None:
         raise KnowledgeBaseNotFound()
     return kb
+
+
+def table_documents(actor: User) -> QuerySet[KnowledgeDocument]:
+    kb_ids = for_user(actor).values_list("pk", flat=True)
+    return KnowledgeDocument.objects.filter(kind_id__in=list(kb_ids), source_type=KnowledgeDocument.TABLE)

@@ -52,14 +52,29 @@ def request(doc: KnowledgeDocument, kb: Kind) -> None:
         doc.index_status, doc.index_progress = KnowledgeDocument.NOT_INDEXED, 0
         doc.save(update_fields=["index_status", "index_progress", "updated_at"])
         return
+    doc_id, generation = doc.pk, begin(doc)
+    transaction.on_commit(lambda: _queue(doc_id, generation), robust=True)
+
+
+def begin(doc: KnowledgeDocument) -> int:
+    """Marks the document pending under a new generation (superseding any run in progress)."""
     doc.index_generation += 1
     doc.index_status, doc.index_progress, doc.index_error = KnowledgeDocument.PENDING, 0, ""
-    doc.save(
-        update_fields=["index_generation", "index_status", "index_progress", "index_error", "updated_at"]
-    )
-    doc_id, generation = doc.pk, doc.index_generation
+    fields = ["index_generation", "index_status", "index_progress", "index_error", "updated_at"]
+    doc.save(update_fields=fields)
+    return doc.index_generation
 
-    transaction.on_commit(lambda: _queue(doc_id, generation), robust=True)
+
+def reindex_now(doc_id: int) -> KnowledgeDocument | None:
+    """Indexes one document in this process (the ``index`` command); None if it is not indexable."""
+    with transaction.atomic():
+        doc = KnowledgeDocument.objects.select_for_update().filter(pk=doc_id).first()
+        kb = kind_selectors.row_by_id(selectors.KIND, doc.kind_id) if doc is not None else None
+        if doc is None or kb is None or not indexable(doc, kb):
+            return None
+        generation = begin(doc)
+    run(doc_id, generation)
+    return KnowledgeDocument.objects.filter(pk=doc_id).first()
 
 
 def _run_inline(document_id: int, generation: int) -> None:
