@@ -8,15 +8,20 @@ Vectors are normalised to unit length here, so cosine similarity is a dot produc
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from array import array
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx2
 from django.conf import settings
 
 from kinds.connections import ModelConnection
 from wegent.outbound import OutboundRefused, acheck_url, guarded_http_client
+
+T = TypeVar("T")
 
 
 class EmbeddingError(Exception):
@@ -54,14 +59,51 @@ def unpack(blob: bytes) -> array:
     return values
 
 
-async def _post(conn: ModelConnection, suffix: str, body: dict[str, Any], user_name: str) -> Any:
+class _Runner:
+    """One event loop thread per process for model calls made from sync code (indexing, REST
+    retrieval), with one guarded HTTP client kept open on it: a call then costs neither a new
+    thread and loop (``async_to_sync`` made one per call) nor a new connection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx2.AsyncClient | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="knowledge-models", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def client(self) -> httpx2.AsyncClient:
+        # Only touched on the runner's loop thread.
+        if self._client is None:
+            self._client = guarded_http_client(timeout=httpx2.Timeout(settings.KNOWLEDGE_MODEL_TIMEOUT))
+        return self._client
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result()
+
+
+runner = _Runner()
+
+
+def call_sync(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
+    """Runs a model call (``embed``, ``rerank``) from sync code on the shared loop."""
+    return runner.run(fn(*args, shared=True, **kwargs))
+
+
+async def _post(
+    conn: ModelConnection, suffix: str, body: dict[str, Any], user_name: str, shared: bool
+) -> Any:
     url = _url(conn.base_url, suffix)
-    timeout = httpx2.Timeout(settings.KNOWLEDGE_MODEL_TIMEOUT)
-    client = guarded_http_client(timeout=timeout)
+    client = runner.client() if shared else guarded_http_client(timeout=httpx2.Timeout(conn.timeout))
     name = conn.model_name or conn.model_id
     try:
         await acheck_url(url)
-        response = await client.post(url, json=body, headers=_headers(conn, user_name))
+        response = await client.post(url, json=body, headers=_headers(conn, user_name), timeout=conn.timeout)
     except OutboundRefused as exc:
         raise EmbeddingError(f"Model '{name}' cannot be used: {exc.detail}") from None
     except httpx2.TimeoutException:
@@ -69,7 +111,8 @@ async def _post(conn: ModelConnection, suffix: str, body: dict[str, Any], user_n
     except httpx2.HTTPError as exc:
         raise EmbeddingError(f"Model '{name}' cannot be reached: {exc or type(exc).__name__}") from None
     finally:
-        await client.aclose()
+        if not shared:
+            await client.aclose()
     if response.status_code >= 400:
         raise EmbeddingError(f"Model '{name}' answered HTTP {response.status_code}: {response.text[:200]}")
     try:
@@ -78,9 +121,12 @@ async def _post(conn: ModelConnection, suffix: str, body: dict[str, Any], user_n
         raise EmbeddingError(f"Model '{name}' did not answer JSON") from None
 
 
-async def embed(conn: ModelConnection, texts: list[str], *, user_name: str = "") -> list[list[float]]:
-    """One vector per text, in order (one request; the caller batches)."""
-    data = await _post(conn, "/embeddings", {"model": conn.model_id, "input": texts}, user_name)
+async def embed(
+    conn: ModelConnection, texts: list[str], *, user_name: str = "", shared: bool = False
+) -> list[list[float]]:
+    """One vector per text, in order (one request; the caller batches). ``shared``: on the
+    runner's loop with its kept-open client (``call_sync``)."""
+    data = await _post(conn, "/embeddings", {"model": conn.model_id, "input": texts}, user_name, shared)
     items = data.get("data") if isinstance(data, dict) else None
     if not isinstance(items, list) or len(items) != len(texts):
         raise EmbeddingError(f"Model '{conn.model_name}' answered without one embedding per input")
@@ -97,11 +143,11 @@ async def embed(conn: ModelConnection, texts: list[str], *, user_name: str = "")
 
 
 async def rerank(
-    conn: ModelConnection, query: str, documents: list[str], *, user_name: str = ""
+    conn: ModelConnection, query: str, documents: list[str], *, user_name: str = "", shared: bool = False
 ) -> list[float]:
     """A relevance score per document (0..1 as the API gives it), in the documents' order."""
     body = {"model": conn.model_id, "query": query, "documents": documents, "top_n": len(documents)}
-    data = await _post(conn, "/rerank", body, user_name)
+    data = await _post(conn, "/rerank", body, user_name, shared)
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list):
         raise EmbeddingError(f"Model '{conn.model_name}' answered without results")

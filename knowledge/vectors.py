@@ -4,33 +4,34 @@ Why not ``sqlite-vec``: this machine's Python ``sqlite3`` module is built withou
 extensions (``Connection.enable_load_extension`` is missing), so no SQLite extension can be
 loaded into Django's connections; and this PostgreSQL has no ``pgvector``. Vectors are stored
 with their chunks (``KnowledgeChunk.embedding``, float32) on every database, and a query scores
-them exactly (cosine = dot product of unit vectors) against a per-process cache of each
-knowledge base's matrix. The cache is keyed by the knowledge base's ``generation``, which every
-chunk write bumps in its transaction, so a stale matrix is never used.
+them exactly (cosine = dot product of unit vectors, one numpy matrix product) against a
+per-process cache of each knowledge base's matrix. The cache is keyed by the knowledge base's
+``generation``, which every chunk write changes in its transaction, so a stale matrix is never
+used.
 """
 
 from __future__ import annotations
 
-import heapq
 import threading
-from array import array
 from dataclasses import dataclass
 
-from knowledge.embeddings import unpack
+import numpy as np
+
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk
+
+MAX_CACHED_KBS = 64
 
 
 @dataclass(frozen=True)
 class _Matrix:
     generation: int
-    chunk_ids: list[int]
-    document_ids: list[int]
-    vectors: list[array]
+    chunk_ids: np.ndarray  # int64, one per row
+    document_ids: np.ndarray  # int64, one per row
+    vectors: np.ndarray  # float32, rows x dimensions (rows of another size are left out)
 
 
 _cache: dict[int, _Matrix] = {}
 _lock = threading.Lock()
-MAX_CACHED_KBS = 64
 
 
 def _generation(kb_id: int) -> int:
@@ -38,22 +39,39 @@ def _generation(kb_id: int) -> int:
     return state or 0
 
 
+def _load(kb_id: int, generation: int) -> _Matrix:
+    rows = KnowledgeChunk.objects.filter(kb_id=kb_id, embedding__isnull=False).values_list(
+        "id", "document_id", "embedding"
+    )
+    ids: list[int] = []
+    docs: list[int] = []
+    blobs: list[bytes] = []
+    for chunk_id, doc_id, blob in rows.iterator(chunk_size=2000):
+        ids.append(chunk_id)
+        docs.append(doc_id)
+        blobs.append(bytes(blob))
+    if not blobs:
+        return _Matrix(generation, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+    # One model per knowledge base, so one size; a row of another size (never expected) is dropped.
+    size = max({len(b) for b in blobs}, key=[len(b) for b in blobs].count)
+    keep = [i for i, b in enumerate(blobs) if len(b) == size]
+    matrix = np.frombuffer(b"".join(blobs[i] for i in keep), dtype=np.float32).reshape(len(keep), size // 4)
+    return _Matrix(
+        generation,
+        np.array([ids[i] for i in keep], dtype=np.int64),
+        np.array([docs[i] for i in keep], dtype=np.int64),
+        matrix,
+    )
+
+
 def _matrix(kb_id: int) -> _Matrix:
     generation = _generation(kb_id)
     cached = _cache.get(kb_id)
     if cached is not None and cached.generation == generation:
         return cached
-    rows = KnowledgeChunk.objects.filter(kb_id=kb_id, embedding__isnull=False).values_list(
-        "id", "document_id", "embedding"
-    )
-    ids, docs, vectors = [], [], []
-    for chunk_id, doc_id, blob in rows.iterator(chunk_size=2000):
-        ids.append(chunk_id)
-        docs.append(doc_id)
-        vectors.append(unpack(blob))
-    matrix = _Matrix(generation, ids, docs, vectors)
+    matrix = _load(kb_id, generation)
     with _lock:
-        if len(_cache) >= MAX_CACHED_KBS:
+        if kb_id not in _cache and len(_cache) >= MAX_CACHED_KBS:
             _cache.pop(next(iter(_cache)))
         _cache[kb_id] = matrix
     return matrix
@@ -64,13 +82,16 @@ def search(
 ) -> list[tuple[int, float]]:
     """(chunk id, cosine similarity) of the ``limit`` nearest chunks of allowed documents."""
     matrix = _matrix(kb_id)
-    q = array("f", query)
-    dims = len(q)
-    scored = (
-        (sum(a * b for a, b in zip(q, vector, strict=False)), chunk_id)
-        for chunk_id, doc_id, vector in zip(
-            matrix.chunk_ids, matrix.document_ids, matrix.vectors, strict=True
-        )
-        if doc_id in allowed_documents and len(vector) == dims
-    )
-    return [(chunk_id, score) for score, chunk_id in heapq.nlargest(limit, scored)]
+    if not len(matrix.chunk_ids) or matrix.vectors.shape[1] != len(query) or limit <= 0:
+        return []
+    scores = matrix.vectors @ np.asarray(query, dtype=np.float32)
+    mask = np.isin(matrix.document_ids, np.fromiter(allowed_documents, dtype=np.int64))
+    candidates = np.flatnonzero(mask)
+    if not len(candidates):
+        return []
+    picked = scores[candidates]
+    if len(candidates) > limit:
+        top = np.argpartition(-picked, limit - 1)[:limit]
+        candidates, picked = candidates[top], picked[top]
+    order = np.argsort(-picked, kind="stable")
+    return [(int(matrix.chunk_ids[candidates[i]]), float(picked[i])) for i in order]

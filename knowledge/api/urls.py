@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from knowledge.api import bases, documents, rag, tables
+from knowledge.api import bases, documents, rag, retrievers, tables
 
 urlpatterns = [
     *tables.urlpatterns,
     *bases.urlpatterns,
     *documents.urlpatterns,
     *rag.urlpatterns,
+    *retrievers.urlpatterns,
 ]

@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 
@@ -165,7 +164,9 @@ def _embed_all(doc: KnowledgeDocument, generation: int, kb: Kind, texts: list[st
     out: list[bytes | None] = []
     for start in range(0, len(texts), batch):
         try:
-            vectors = async_to_sync(embeddings.embed)(conn, texts[start : start + batch], user_name=user_name)
+            vectors = embeddings.call_sync(
+                embeddings.embed, conn, texts[start : start + batch], user_name=user_name
+            )
         except embeddings.EmbeddingError as exc:
             raise IndexFailure(exc.message) from None
         out.extend(embeddings.pack(v) for v in vectors)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from kinds.connections import connection_for
@@ -102,7 +101,7 @@ def _query_vector(kb: Kind, text: str, user_name: str) -> list[float]:
             "Vector search needs an embedding model and this knowledge base has none: use keyword mode"
         )
     try:
-        return async_to_sync(embeddings.embed)(conn, [text], user_name=user_name)[0]
+        return embeddings.call_sync(embeddings.embed, conn, [text], user_name=user_name)[0]
     except embeddings.EmbeddingError as exc:
         raise RetrievalUnavailable(exc.message) from None
 
@@ -162,8 +161,8 @@ def _rerank(kb: Kind, query: Query, hits: list[Hit], user_name: str) -> list[Hit
     if conn is None or not hits:
         return hits
     try:
-        scores = async_to_sync(embeddings.rerank)(
-            conn, query.text, [h.content for h in hits], user_name=user_name
+        scores = embeddings.call_sync(
+            embeddings.rerank, conn, query.text, [h.content for h in hits], user_name=user_name
         )
     except embeddings.EmbeddingError as exc:
         raise RetrievalUnavailable(exc.message) from None
