@@ -17,14 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from knowledge.models import KnowledgeBaseState, KnowledgeChunk
+from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
 
-MAX_CACHED_KBS = 64
+# Each cached knowledge base holds rows x dimensions float32 (10,000 chunks of 256: 10 MB).
+MAX_CACHED_KBS = 16
 
 
 @dataclass(frozen=True)
 class _Matrix:
     generation: int
+    # The searchable documents (enabled and indexed): id -> name. Status changes and renames
+    # change the generation too, so this is as fresh as the vectors.
+    documents: dict[int, str]
     chunk_ids: np.ndarray  # int64, one per row
     document_ids: np.ndarray  # int64, one per row
     vectors: np.ndarray  # float32, rows x dimensions (rows of another size are left out)
@@ -39,7 +43,13 @@ def _generation(kb_id: int) -> int:
     return state or 0
 
 
+def _documents(kb_id: int) -> dict[int, str]:
+    rows = KnowledgeDocument.objects.filter(kind_id=kb_id, status=KnowledgeDocument.ENABLED, is_active=True)
+    return dict(rows.values_list("id", "name"))
+
+
 def _load(kb_id: int, generation: int) -> _Matrix:
+    documents = _documents(kb_id)
     rows = KnowledgeChunk.objects.filter(kb_id=kb_id, embedding__isnull=False).values_list(
         "id", "document_id", "embedding"
     )
@@ -51,13 +61,15 @@ def _load(kb_id: int, generation: int) -> _Matrix:
         docs.append(doc_id)
         blobs.append(bytes(blob))
     if not blobs:
-        return _Matrix(generation, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+        empty = np.zeros(0, np.int64)
+        return _Matrix(generation, documents, empty, empty, np.zeros((0, 0), np.float32))
     # One model per knowledge base, so one size; a row of another size (never expected) is dropped.
     size = max({len(b) for b in blobs}, key=[len(b) for b in blobs].count)
     keep = [i for i, b in enumerate(blobs) if len(b) == size]
     matrix = np.frombuffer(b"".join(blobs[i] for i in keep), dtype=np.float32).reshape(len(keep), size // 4)
     return _Matrix(
         generation,
+        documents,
         np.array([ids[i] for i in keep], dtype=np.int64),
         np.array([docs[i] for i in keep], dtype=np.int64),
         matrix,
@@ -75,6 +87,11 @@ def _matrix(kb_id: int) -> _Matrix:
             _cache.pop(next(iter(_cache)))
         _cache[kb_id] = matrix
     return matrix
+
+
+def searchable_documents(kb_id: int) -> dict[int, str]:
+    """The knowledge base's enabled, indexed documents (id -> name), cached with its vectors."""
+    return _matrix(kb_id).documents
 
 
 def search(

@@ -77,8 +77,9 @@ def update(
     with transaction.atomic():
         doc, kb = selectors.writable_document(actor, doc_id)
         doc = KnowledgeDocument.objects.select_for_update().get(pk=doc.pk)
-        if name is not None:
+        if name is not None and name != doc.name:
             doc.name = name
+            indexing.bump_generation(doc.kind_id)  # search results carry the name
         if status is not None and status != doc.status:
             if status == KnowledgeDocument.ENABLED and doc.index_status not in (
                 KnowledgeDocument.READY,

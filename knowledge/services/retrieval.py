@@ -23,7 +23,7 @@ from kinds.connections import connection_for
 from kinds.models import Kind
 from knowledge import embeddings, keyword, selectors, specs, vectors
 from knowledge.exceptions import RetrievalUnavailable
-from knowledge.models import KnowledgeChunk, KnowledgeDocument
+from knowledge.models import KnowledgeChunk
 
 RRF_K = 60
 CONDITION_OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "text_match")
@@ -172,10 +172,9 @@ def _rerank(kb: Kind, query: Query, hits: list[Hit], user_name: str) -> list[Hit
 
 def search(kb: Kind, query: Query, *, user_name: str = "") -> list[Hit]:
     """The best ``top_k`` chunks of ``kb`` for ``query`` (the caller checked access to ``kb``)."""
-    docs = KnowledgeDocument.objects.filter(kind_id=kb.pk, status=KnowledgeDocument.ENABLED, is_active=True)
+    names = vectors.searchable_documents(kb.pk)
     if query.document_ids is not None:
-        docs = docs.filter(pk__in=query.document_ids)
-    names = dict(docs.values_list("id", "name"))
+        names = {doc_id: name for doc_id, name in names.items() if doc_id in query.document_ids}
     if not names or not query.text.strip():
         return []
     allowed = set(names)
