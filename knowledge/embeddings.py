@@ -110,6 +110,8 @@ async def _post(
         raise EmbeddingError(f"Model '{name}' did not answer in time") from None
     except httpx2.HTTPError as exc:
         raise EmbeddingError(f"Model '{name}' cannot be reached: {exc or type(exc).__name__}") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed base URL (httpx2.InvalidURL is no HTTPError)
+        raise EmbeddingError(f"Model '{name}' cannot be called: {type(exc).__name__}: {exc}") from None
     finally:
         if not shared:
             await client.aclose()

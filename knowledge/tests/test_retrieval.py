@@ -166,3 +166,10 @@ def test_rerank_reorders(user, fake_embed):
         kb, retrieval.query_for(kb, "plums cherries apples", score_threshold=0.0, mode="keyword")
     )
     assert fake_embed.rerank_requests and hits[0].document_name == "b.txt" and hits[0].score == 1.0
+
+
+def test_embedding_model_with_a_malformed_url_fails_the_document(user):
+    f.embedding_model(user, "http://[::1")
+    kb = f.make_kb(user, "Broken", rag=f.retrieval_config())
+    doc = f.add_document(user, kb, "a.txt", b"words")
+    assert doc.index_status == "failed" and "cannot be" in doc.index_error

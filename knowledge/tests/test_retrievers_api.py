@@ -138,3 +138,12 @@ def test_connection(api, store, settings):
 def test_needs_credentials(anon_client):
     assert anon_client.get(URL).status_code == 401
     assert anon_client.post(f"{URL}/test-connection", {}, format="json").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "ftp://127.0.0.1/x", "http://", "http://[::1", "http://169.254.169.254"]
+)
+def test_connection_to_bad_urls_is_a_failed_test(api, url):
+    body = {"storage_type": "elasticsearch", "url": url}
+    response = api.post(f"{URL}/test-connection", body, format="json")
+    assert response.status_code == 200 and response.json()["success"] is False
