@@ -6,6 +6,7 @@ class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from knowledge import tasks
+        from knowledge import hooks, tasks
 
+        hooks.install()
         tasks.install()

@@ -159,3 +159,20 @@ def test_openapi_lists_the_routes(anon_client):
     paths = anon_client.get("/api/openapi.json").json()["paths"]
     for path in (BASE, f"{BASE}/{{kb_id}}", f"{BASE}/{{kb_id}}/documents", f"{BASE}/accessible"):
         assert path in paths, path
+
+
+def test_task_bindings_count_documents(api, user):
+    from kinds.tests.factories import bot_stack
+    from tasks.tests import factories as tf
+
+    kb = f.make_kb(user)
+    for i in range(2):
+        f.add_document(user, kb, f"{i}.txt", b"words")
+    stack = bot_stack(user)
+    task = tf.make_task(user, stack["team"]).task
+    task.document["spec"]["is_group_chat"] = True
+    task.save()
+    bound = api.post(f"/api/tasks/{task.pk}/knowledge-bases", {"kb_name": kb.name}, format="json")
+    assert bound.status_code == 200, bound.content
+    assert bound.json()["document_count"] == 2
+    assert api.get(f"/api/tasks/{task.pk}/knowledge-bases").json()["items"][0]["document_count"] == 2
