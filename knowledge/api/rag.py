@@ -6,17 +6,20 @@ knowledge base, not dialled)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from knowledge import selectors, specs
-from knowledge.api.serializers import Text
+from knowledge.api.serializers import SplitterConfig, Text
 from knowledge.services import documents, retrieval
 from wegent.api.validation import validate_body, validate_query
 
@@ -126,6 +129,74 @@ class ConnectionOut(serializers.Serializer):
     message = serializers.CharField()
 
 
+class RagUploadForm(serializers.Serializer):
+    knowledge_id = KnowledgeId(min_value=1)
+    file = serializers.FileField()
+    retriever_name = Text(max_length=100, required=False)
+    retriever_namespace = Text(max_length=100, default="default")
+    embedding_model_name = Text(max_length=100, required=False)
+    embedding_model_namespace = Text(max_length=100, default="default")
+    splitter_config = Text(max_length=2000, required=False, allow_blank=True)
+
+
+class UploadOut(serializers.Serializer):
+    doc_ref = serializers.CharField()
+    knowledge_id = serializers.CharField()
+    source_file = serializers.CharField()
+    chunk_count = serializers.IntegerField()
+    index_name = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _splitter(raw: str | None) -> dict[str, Any]:
+    """The form's ``splitter_config`` JSON text, checked like a document's."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ValidationError({"splitter_config": ["Not valid JSON"]}) from None
+    serializer = SplitterConfig(data=value)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class UploadView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": RagUploadForm},
+        responses=UploadOut,
+        tags=TAGS,
+        operation_id="rag_upload",
+    )
+    def post(self, request: Request) -> Response:
+        """Adds the file to the knowledge base and indexes it before answering (the reference's
+        synchronous upload); a failed indexing answers 400 with its reason."""
+        data = validate_body(RagUploadForm, request)
+        upload = data["file"]
+        doc = documents.upload_and_index(
+            actor=request.user,
+            kb_id=data["knowledge_id"],
+            filename=upload.name,
+            file=upload,
+            size=upload.size,
+            splitter_config=_splitter(data.get("splitter_config")),
+        )
+        return Response(
+            {
+                "doc_ref": doc.doc_ref,
+                "knowledge_id": str(doc.kind_id),
+                "source_file": doc.name,
+                "chunk_count": doc.chunk_count,
+                "index_name": f"wegent_kb_{doc.kind_id}",
+                "status": "success",
+                "created_at": doc.created_at,
+            }
+        )
+
+
 class RetrieveView(APIView):
     @extend_schema(request=RetrieveBody, responses=RetrieveOut, tags=TAGS, operation_id="rag_retrieve")
     def post(self, request: Request) -> Response:
@@ -207,6 +278,7 @@ class TestConnectionView(APIView):
 
 
 urlpatterns = [
+    path("rag/documents/upload", UploadView.as_view(), name="rag-upload"),
     path("rag/retrieve", RetrieveView.as_view(), name="rag-retrieve"),
     path("rag/documents", DocumentsView.as_view(), name="rag-documents"),
     path("rag/documents/<int:doc_ref>", DeleteDocumentView.as_view(), name="rag-document-delete"),

@@ -198,3 +198,30 @@ def chunk(*, actor: User, doc_id: int, index: int) -> tuple[KnowledgeDocument, K
     if row is None:
         raise NotFound("Chunk not found")
     return doc, row
+
+
+def upload_and_index(
+    *, actor: User, kb_id: int, filename: str, file: Any, size: int, splitter_config: dict[str, Any]
+) -> KnowledgeDocument:
+    """``/api/rag/documents/upload``: the file becomes an attachment and a document, indexed
+    before this returns; a failure answers 400 with the reason (the document stays, ``failed``)."""
+    kb = selectors.writable_kb(actor, kb_id)
+    if not specs.KnowledgeBaseView.of(kb.spec).rag_enabled:
+        raise KnowledgeBadRequest("This knowledge base has no retrieval configuration")
+    attachment = attachments.upload_attachment(actor=actor, filename=filename, file=file, size=size)
+    extension = (
+        attachment.type_data.get("file_extension", "") if isinstance(attachment.type_data, dict) else ""
+    )
+    data = DocumentInput(
+        name=attachment.name,
+        attachment_id=attachment.pk,
+        file_extension=str(extension),
+        file_size=size,
+        splitter_config=splitter_config,
+    )
+    with indexing.inline():
+        doc = create(actor=actor, kb_id=kb_id, data=data)
+    doc.refresh_from_db()
+    if doc.index_status != KnowledgeDocument.READY:
+        raise KnowledgeBadRequest(f"Indexing failed: {doc.index_error}")
+    return doc

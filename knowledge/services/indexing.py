@@ -12,9 +12,11 @@ never half-indexed and enabled; ``reindex`` retries it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -52,7 +54,10 @@ def request(doc: KnowledgeDocument, kb: Kind) -> None:
         doc.save(update_fields=["index_status", "index_progress", "updated_at"])
         return
     doc_id, generation = doc.pk, begin(doc)
-    transaction.on_commit(lambda: _queue(doc_id, generation), robust=True)
+    if getattr(_inline, "active", False):
+        transaction.on_commit(lambda: run(doc_id, generation))
+    else:
+        transaction.on_commit(lambda: _queue(doc_id, generation), robust=True)
 
 
 def begin(doc: KnowledgeDocument) -> int:
@@ -88,6 +93,20 @@ _queue: Callable[[int, int], Any] = _run_inline
 def queue_with(queue: Callable[[int, int], Any]) -> None:
     global _queue
     _queue = queue
+
+
+@contextlib.contextmanager
+def inline() -> Iterator[None]:
+    """Requests made inside run in this thread when their transaction commits (the synchronous
+    upload route), whatever the queue."""
+    _inline.active = True
+    try:
+        yield
+    finally:
+        _inline.active = False
+
+
+_inline = threading.local()
 
 
 def bump_generation(kb_id: int) -> None:

@@ -173,3 +173,37 @@ def test_embedding_model_with_a_malformed_url_fails_the_document(user):
     kb = f.make_kb(user, "Broken", rag=f.retrieval_config())
     doc = f.add_document(user, kb, "a.txt", b"words")
     assert doc.index_status == "failed" and "cannot be" in doc.index_error
+
+
+def test_rag_upload_indexes_before_answering(api, user, fake_embed):
+    import io
+
+    f.embedding_model(user, fake_embed.base_url)
+    kb = f.make_kb(user, "Uploads", rag=f.retrieval_config())
+    upload = io.BytesIO(b"Glaciers carve valleys over thousands of years.")
+    upload.name = "ice.txt"
+    splitter = '{"type": "sentence", "chunk_size": 128, "chunk_overlap": 0}'
+    response = api.post(
+        "/api/rag/documents/upload",
+        {"knowledge_id": str(kb.pk), "file": upload, "splitter_config": splitter},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["source_file"], body["chunk_count"], body["status"]) == ("ice.txt", 1, "success")
+    assert "Glaciers" in ask(api, kb, "glaciers valleys", retrieval_mode="keyword")[0]["content"]
+    bad = io.BytesIO(b"x")
+    bad.name = "x.txt"
+    refused = api.post(
+        "/api/rag/documents/upload",
+        {"knowledge_id": kb.pk, "file": bad, "splitter_config": "{"},
+        format="multipart",
+    )
+    assert refused.status_code == 422
+    plain = f.make_kb(user, "Plain")
+    again = io.BytesIO(b"x")
+    again.name = "x.txt"
+    no_rag = api.post(
+        "/api/rag/documents/upload", {"knowledge_id": plain.pk, "file": again}, format="multipart"
+    )
+    assert no_rag.status_code == 400
