@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knowledge.api import bases, documents, rag, retrievers, tables
+from knowledge.api import bases, documents, rag, retrievers, tables, web_scraper
 
 urlpatterns = [
     *tables.urlpatterns,
@@ -10,4 +10,5 @@ urlpatterns = [
     *documents.urlpatterns,
     *rag.urlpatterns,
     *retrievers.urlpatterns,
+    *web_scraper.urlpatterns,
 ]
