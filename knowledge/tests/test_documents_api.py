@@ -232,3 +232,21 @@ def test_bad_document_bodies(api, user, body):
 def test_routes_need_credentials(anon_client):
     for path in (f"{DOCS}/1/chunks", f"{DOCS}/1/detail", f"{KB}/1/documents"):
         assert anon_client.get(path).status_code == 401
+
+
+def test_an_image_has_no_text_to_index(user, rag_kb):
+    from tasks.tests.test_attachments_parser import make_png
+
+    doc = f.add_document(user, rag_kb, "photo.png", make_png())
+    assert doc.index_status == "failed" and "no text" in doc.index_error
+
+
+def test_unsupported_or_corrupt_uploads_are_refused_before_any_document(api, user, rag_kb):
+    import io
+
+    for name, content in (("old.doc", b"\xd0\xcf\x11\xe0 legacy"), ("fake.pdf", b"not a pdf at all")):
+        upload = io.BytesIO(content)
+        upload.name = name
+        response = api.post("/api/attachments/upload", {"file": upload}, format="multipart")
+        assert response.status_code == 400, (name, response.content)
+    assert not KnowledgeDocument.objects.exists()
