@@ -16,7 +16,7 @@ from kinds.models import Kind
 from kinds.selectors import TeamContext
 from tasks import selectors, shapes, statuses
 from tasks.models import Subtask, TaskResource
-from tasks.services import lifecycle, turns
+from tasks.services import lifecycle, task_knowledge, turns
 from wegent.errors import DomainError
 from wegent.realtime.rooms import task_room, user_room
 
@@ -70,6 +70,7 @@ def answer_for(
         web_search=web_search,
         search_engine=search_engine or "",
         knowledge_base_ids=knowledge_base_ids,
+        bound_knowledge_base_ids=task_knowledge.bound_ids(task),
     )
 
 

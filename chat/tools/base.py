@@ -56,6 +56,8 @@ class TurnContext:
     # Knowledge base ids the message picked (``contexts`` of type ``knowledge_base``); the
     # knowledge source adds the task's bound ones itself.
     knowledge_base_ids: tuple[int, ...] = ()
+    # Knowledge base ids bound to the task (``spec.knowledgeBaseRefs``), read from the task row.
+    bound_knowledge_base_ids: tuple[int, ...] = ()
     # Free-form data for ``${{...}}`` placeholders (reference realtime §3.4): user, task, team.
     placeholders: dict[str, Any] = field(default_factory=dict)
 

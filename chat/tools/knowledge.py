@@ -272,7 +272,11 @@ def _prompt(knowledge: turn_search.TurnKnowledge) -> str:
 
 
 async def knowledge_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
-    knowledge = await run_sync(turn_search.for_turn, ctx.user_id, ctx.task_id, ctx.knowledge_base_ids)
+    if not ctx.knowledge_base_ids and not ctx.bound_knowledge_base_ids:
+        return  # most turns: no knowledge base, no query
+    knowledge = await run_sync(
+        turn_search.for_turn, ctx.user_id, ctx.knowledge_base_ids, ctx.bound_knowledge_base_ids
+    )
     if knowledge is None:
         return
     session = _Session(ctx, knowledge, toolbox)

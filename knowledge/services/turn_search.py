@@ -18,7 +18,6 @@ from kinds.models import Kind
 from knowledge import selectors, specs
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
 from knowledge.services import documents, retrieval
-from tasks import selectors as task_selectors
 
 MAX_INJECTED_CHUNKS = 10_000
 TOKENS_PER_CHAR = 1.5  # the reference estimates a document's tokens as 1.5 per extracted character
@@ -45,14 +44,6 @@ class TurnKnowledge:
         return next((b for b in self.bases if b.kb.pk == kb_id), None)
 
 
-def _bound_ids(task_id: int) -> list[int]:
-    task = task_selectors.task_row(task_id) if task_id else None
-    refs = task.spec.get("knowledgeBaseRefs") if task is not None else None
-    if not isinstance(refs, list):
-        return []
-    return [ref["id"] for ref in refs if isinstance(ref, dict) and isinstance(ref.get("id"), int)]
-
-
 def _sizes(kb_ids: list[int]) -> dict[int, tuple[int, int]]:
     sizes: dict[int, tuple[int, int]] = {}
     rows = KnowledgeDocument.objects.filter(kind_id__in=kb_ids).values_list(
@@ -64,11 +55,11 @@ def _sizes(kb_ids: list[int]) -> dict[int, tuple[int, int]]:
     return sizes
 
 
-def for_turn(user_id: int, task_id: int, picked_ids: tuple[int, ...]) -> TurnKnowledge | None:
-    """The turn's knowledge bases (None when it has none)."""
-    bound_ids = _bound_ids(task_id)
+def for_turn(user_id: int, picked_ids: tuple[int, ...], bound_ids: tuple[int, ...]) -> TurnKnowledge | None:
+    """The turn's knowledge bases (None when it has none): ``picked_ids`` from the message,
+    ``bound_ids`` from the task's bindings."""
     if not picked_ids and not bound_ids:
-        return None  # the common turn: one task read, nothing else
+        return None
     actor = User.objects.filter(pk=user_id).first()
     if actor is None:
         return None

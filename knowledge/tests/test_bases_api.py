@@ -97,8 +97,9 @@ def test_needs_credentials(anon_client):
     assert anon_client.get(f"{BASE}/accessible").status_code == 401
 
 
-def test_config_is_open(anon_client):
-    assert anon_client.get(f"{BASE}/config").json() == {"chunk_storage_enabled": True}
+def test_config_needs_credentials_like_every_route(anon_client, api):
+    assert anon_client.get(f"{BASE}/config").status_code == 401
+    assert api.get(f"{BASE}/config").json() == {"chunk_storage_enabled": True}
 
 
 def test_another_users_kb_is_404(api, other_user, client_for):

@@ -81,6 +81,12 @@ def _resolve_refs(task: TaskResource, refs: list[dict[str, Any]]) -> list[tuple[
     return found
 
 
+def bound_ids(task: TaskResource) -> tuple[int, ...]:
+    """The ids of the knowledge bases bound to the task, read from the row the caller has (the
+    chat runner: no query)."""
+    return tuple(ref["id"] for ref in _refs(task) if isinstance(ref.get("id"), int))
+
+
 def list_bound(*, actor: User, task_id: int) -> dict[str, Any]:
     task = require_access(actor, selectors.task_row(task_id))
     bound = _resolve_refs(task, _refs(task))
