@@ -13,6 +13,7 @@ not change answers 403.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -25,6 +26,7 @@ from kinds.models import DEFAULT_NAMESPACE, Kind, ResourceMember
 from kinds.specs.model import ModelView
 from knowledge.exceptions import DocumentNotFound, KnowledgeBaseNotFound, KnowledgeDenied
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
+from tasks.models import Subtask, SubtaskContext
 
 KIND = "KnowledgeBase"
 MAX_ID = kind_selectors.MAX_ROW_ID
@@ -181,3 +183,62 @@ def locked_kb(kb_id: int) -> Kind:
 def table_documents(actor: User) -> QuerySet[KnowledgeDocument]:
     kb_ids = for_user(actor).values_list("pk", flat=True)
     return KnowledgeDocument.objects.filter(kind_id__in=list(kb_ids), source_type=KnowledgeDocument.TABLE)
+
+
+def qa_history(
+    *, user_id: int, start: Any, end: Any, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The user's messages asked with a knowledge base in [start, end], newest first, with their
+    answers and the knowledge bases' settings; and how many there are."""
+    rows = SubtaskContext.objects.filter(
+        context_type=SubtaskContext.KNOWLEDGE_BASE,
+        subtask__isnull=False,
+        user_id=user_id,
+        created_at__gte=start,
+        created_at__lte=end,
+    ).select_related("subtask")
+    total = rows.count()
+    page = list(rows.order_by("-created_at", "-id")[offset : offset + limit])
+    asked = [(c.subtask.task_id, c.subtask.message_id) for c in page if c.subtask is not None]
+    answers: dict[tuple[int, int], Any] = {}
+    if asked:
+        found = Subtask.objects.filter(
+            task_id__in={t for t, _ in asked}, parent_id__in={m for _, m in asked}, role=Subtask.ASSISTANT
+        )
+        answers = {(a.task_id, a.parent_id): a for a in found}
+    kbs = kind_selectors.rows_by_id(KIND, {(c.type_data or {}).get("knowledge_id") for c in page})
+    items = []
+    for context in page:
+        message = context.subtask
+        data = context.type_data if isinstance(context.type_data, dict) else {}
+        answer = answers.get((message.task_id, message.message_id))
+        result = answer.result if answer is not None and isinstance(answer.result, dict) else {}
+        kb = kbs.get(data.get("knowledge_id"))
+        rag = data.get("rag_result") if isinstance(data.get("rag_result"), dict) else {}
+        items.append(
+            {
+                "task_id": message.task_id,
+                "user_id": context.user_id,
+                "subtask_id": message.pk,
+                "subtask_context_id": context.pk,
+                "user_prompt": message.prompt,
+                "assistant_answer": result.get("value") if result else None,
+                "knowledge_base_result": {
+                    "extracted_text": context.extracted_text,
+                    "type_data": {
+                        "knowledge_id": data.get("knowledge_id"),
+                        "document_count": data.get("document_count"),
+                        "sources": rag.get("sources", []),
+                    },
+                },
+                "knowledge_base_config": {
+                    "id": kb.pk,
+                    "name": kb.spec.get("name"),
+                    "retrieval_config": kb.spec.get("retrievalConfig"),
+                }
+                if kb is not None
+                else None,
+                "created_at": context.created_at,
+            }
+        )
+    return items, total

@@ -178,3 +178,48 @@ def test_kb_ls_and_kb_head_share_the_call_limit(
     value = result["value"]
     assert '"name": "guide.md"' in value and '"has_more": true' in value
     assert "at most 2 times" in value  # the third call is refused
+
+
+def test_the_message_keeps_its_knowledge_context_and_qa_history_lists_it(
+    live_server_url: str,
+    user: Any,
+    other_user: Any,
+    fake_llm: FakeLLMServer,
+    embed: FakeEmbedServer,
+    settings: Any,
+    client_for: Any,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tasks.models import SubtaskContext
+
+    settings.KNOWLEDGE_CONTEXT_WINDOW = 100
+    team = make_team(user, fake_llm)
+    kb, _ = make_kb(user, embed)
+    contexts = [{"type": "knowledge_base", "data": {"knowledge_id": kb.pk}}]
+    run_turn(
+        live_server_url,
+        user,
+        {"team_id": team.pk, "message": call("penguins antarctic"), "contexts": contexts},
+    )
+    context = SubtaskContext.objects.get(context_type="knowledge_base")
+    assert context.subtask.role == "USER" and context.status == "ready"
+    rag = context.type_data["rag_result"]
+    assert rag["injection_mode"] == "rag_retrieval" and rag["query"] == "penguins antarctic"
+    assert rag["sources"][0]["title"] == "zoo.pdf" and "Penguins" in context.extracted_text
+    now = datetime.now(UTC)
+    window = {
+        "start_time": (now - timedelta(hours=1)).isoformat(),
+        "end_time": (now + timedelta(hours=1)).isoformat(),
+    }
+    history = client_for(user).get("/api/v1/knowledge-base/qa-history", window).json()
+    assert history["pagination"]["total"] == 1
+    item = history["items"][0]
+    assert item["user_prompt"].startswith("@call knowledge_base_search")
+    assert item["assistant_answer"].startswith("Tool results:")
+    assert item["knowledge_base_config"]["id"] == kb.pk
+    assert item["knowledge_base_result"]["type_data"]["sources"][0]["title"] == "zoo.pdf"
+    assert client_for(other_user).get("/api/v1/knowledge-base/qa-history", window).json()["items"] == []
+    too_long = {**window, "start_time": (now - timedelta(days=31)).isoformat()}
+    assert client_for(user).get("/api/v1/knowledge-base/qa-history", too_long).status_code == 422
+    assert client_for(user).get("/api/v1/knowledge-base/qa-history").status_code == 422

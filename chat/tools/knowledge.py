@@ -186,6 +186,10 @@ class KnowledgeSearch:
         session.returned_tokens += _estimate(text)
         if results:
             await session.publish_sources()
+        if session.knowledge.contexts:
+            await run_sync(
+                turn_search.save_result, session.knowledge, query, output["mode"], hits, output["sources"]
+            )
         return text
 
 
@@ -275,7 +279,11 @@ async def knowledge_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> No
     if not ctx.knowledge_base_ids and not ctx.bound_knowledge_base_ids:
         return  # most turns: no knowledge base, no query
     knowledge = await run_sync(
-        turn_search.for_turn, ctx.user_id, ctx.knowledge_base_ids, ctx.bound_knowledge_base_ids
+        turn_search.for_turn,
+        ctx.user_id,
+        ctx.knowledge_base_ids,
+        ctx.bound_knowledge_base_ids,
+        ctx.subtask_id,
     )
     if knowledge is None:
         return

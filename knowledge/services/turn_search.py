@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
+
 from accounts.models import User
 from kinds.models import Kind
 from knowledge import selectors, specs
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
 from knowledge.services import documents, retrieval
+from tasks.models import Subtask, SubtaskContext
 
 MAX_INJECTED_CHUNKS = 10_000
 TOKENS_PER_CHAR = 1.5  # the reference estimates a document's tokens as 1.5 per extracted character
@@ -39,6 +42,9 @@ class TurnBase:
 class TurnKnowledge:
     actor: User
     bases: list[TurnBase] = field(default_factory=list)
+    # The user message's ``knowledge_base`` context of each picked knowledge base (kb id ->
+    # context id): where each search's result is kept for history and the QA history route.
+    contexts: dict[int, int] = field(default_factory=dict)
 
     def by_id(self, kb_id: int) -> TurnBase | None:
         return next((b for b in self.bases if b.kb.pk == kb_id), None)
@@ -55,9 +61,12 @@ def _sizes(kb_ids: list[int]) -> dict[int, tuple[int, int]]:
     return sizes
 
 
-def for_turn(user_id: int, picked_ids: tuple[int, ...], bound_ids: tuple[int, ...]) -> TurnKnowledge | None:
+def for_turn(
+    user_id: int, picked_ids: tuple[int, ...], bound_ids: tuple[int, ...], answer_id: int = 0
+) -> TurnKnowledge | None:
     """The turn's knowledge bases (None when it has none): ``picked_ids`` from the message,
-    ``bound_ids`` from the task's bindings."""
+    ``bound_ids`` from the task's bindings. The picked ones are recorded as ``knowledge_base``
+    contexts of the message ``answer_id`` answers (once, a retry reuses them)."""
     if not picked_ids and not bound_ids:
         return None
     actor = User.objects.filter(pk=user_id).first()
@@ -86,7 +95,67 @@ def for_turn(user_id: int, picked_ids: tuple[int, ...], bound_ids: tuple[int, ..
                 exempt_calls=view.exempt_calls,
             )
         )
-    return TurnKnowledge(actor=actor, bases=bases)
+    return TurnKnowledge(actor=actor, bases=bases, contexts=_record_contexts(actor, answer_id, bases))
+
+
+def _record_contexts(actor: User, answer_id: int, bases: list[TurnBase]) -> dict[int, int]:
+    picked = [b for b in bases if b.strict]
+    answer = Subtask.objects.filter(pk=answer_id).only("task_id", "parent_id").first() if answer_id else None
+    message = (
+        Subtask.objects.filter(task_id=answer.task_id, message_id=answer.parent_id, role=Subtask.USER).first()
+        if answer is not None and answer.parent_id
+        else None
+    )
+    if message is None or not picked:
+        return {}
+    with transaction.atomic():
+        existing = {
+            (c.type_data or {}).get("knowledge_id"): c.pk
+            for c in SubtaskContext.objects.filter(
+                subtask=message, context_type=SubtaskContext.KNOWLEDGE_BASE
+            )
+        }
+        for base in picked:
+            if base.kb.pk not in existing:
+                context = SubtaskContext.objects.create(
+                    subtask=message,
+                    user=actor,
+                    context_type=SubtaskContext.KNOWLEDGE_BASE,
+                    name=base.name,
+                    status="pending",
+                    type_data={"knowledge_id": base.kb.pk, "document_count": base.document_count},
+                )
+                existing[base.kb.pk] = context.pk
+    return {kb_id: ctx_id for kb_id, ctx_id in existing.items() if isinstance(kb_id, int)}
+
+
+def save_result(
+    turn: TurnKnowledge, query: str, mode: str, hits: list[retrieval.Hit], sources: list[dict[str, Any]]
+) -> None:
+    """Keeps a search's result on each picked knowledge base's context (the reference's
+    ``rag_result``): the retrieved text for retrieval (not for direct injection), the sources."""
+    for kb_id, context_id in turn.contexts.items():
+        mine = [h for h in hits if h.kb_id == kb_id]
+        context = SubtaskContext.objects.filter(pk=context_id).first()
+        if context is None:
+            continue
+        data = context.type_data if isinstance(context.type_data, dict) else {}
+        previous = data.get("rag_result") if isinstance(data.get("rag_result"), dict) else {}
+        context.type_data = {
+            **data,
+            "rag_result": {
+                "sources": [s for s in sources if s.get("kb_id") == kb_id],
+                "injection_mode": mode,
+                "query": query,
+                "chunks_count": len(mine),
+                "retrieval_count": int(previous.get("retrieval_count") or 0) + 1,
+            },
+        }
+        if mode == "rag_retrieval":
+            context.extracted_text = "\n\n".join(h.content for h in mine)
+            context.text_length = len(context.extracted_text)
+        context.status = "ready" if mine else "empty"
+        context.save(update_fields=["type_data", "extracted_text", "text_length", "status", "updated_at"])
 
 
 def search(turn: TurnKnowledge, query: str, max_results: int) -> list[retrieval.Hit]:
