@@ -223,3 +223,9 @@ def test_the_message_keeps_its_knowledge_context_and_qa_history_lists_it(
     too_long = {**window, "start_time": (now - timedelta(days=31)).isoformat()}
     assert client_for(user).get("/api/v1/knowledge-base/qa-history", too_long).status_code == 422
     assert client_for(user).get("/api/v1/knowledge-base/qa-history").status_code == 422
+    # The next answer's history carries what this message retrieved.
+    from chat import history
+
+    past = history.history(context.subtask.task)
+    assert past[0]["role"] == "user" and f"[Knowledge Base: Handbook (ID: {kb.pk})]" in past[0]["content"]
+    assert "Penguins" in past[0]["content"] and past[0]["content"].endswith("Go")
