@@ -9,14 +9,18 @@ characters of whole pieces from the end of the previous one.
 ``smart`` picks by file type, as the reference: Markdown is cut at headers first (a chunk never
 spans two sections) then by sentences (``markdown_sentence``); ``.txt`` by sentences
 (``sentence``); anything else by the recursive character rule (``recursive_character``).
-``semantic`` (the reference's default, which needs an embedding call per sentence) is not
-implemented: it is split as ``smart`` and recorded as such.
+``semantic`` groups sentences by meaning: each sentence with ``buffer_size`` neighbours on each
+side is embedded, and a chunk ends where the distance between consecutive groups is above the
+``breakpoint_percentile_threshold`` percentile of all distances (as the reference's splitter);
+a chunk longer than the largest chunk size (8192) is cut further by sentences. It needs the
+knowledge base's embedding model; without one it is split as ``smart`` and recorded as such.
+The default (an empty config) is ``smart`` here: ``semantic`` costs an embedding per sentence.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,10 +122,71 @@ def _markdown(text: str, size: int, overlap: int) -> list[Chunk]:
     return chunks
 
 
-def split(text: str, config: dict[str, Any] | None, extension: str) -> Split:
-    """``text`` cut by ``config`` (a validated splitter config; empty means ``smart``)."""
+MAX_CHUNK = 8192
+_SENTENCE_OR_PARAGRAPH = re.compile("(?<=[.!?\u3002\uff01\uff1f])\\s+|\n{2,}")
+Embed = Callable[[list[str]], list[list[float]]]
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for match in _SENTENCE_OR_PARAGRAPH.finditer(text):
+        if text[start : match.start()].strip():
+            spans.append((start, match.end()))
+            start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * share
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _semantic(text: str, buffer_size: int, percentile: int, embed: Embed) -> list[Chunk]:
+    spans = _sentence_spans(text)
+    if len(spans) < 3:
+        groups_of_spans = [spans] if spans else []
+    else:
+        windows = [
+            text[spans[max(0, i - buffer_size)][0] : spans[min(len(spans) - 1, i + buffer_size)][1]]
+            for i in range(len(spans))
+        ]
+        vectors = embed(windows)
+        distances = [
+            1 - sum(a * b for a, b in zip(vectors[i], vectors[i + 1], strict=False))
+            for i in range(len(spans) - 1)
+        ]
+        threshold = _percentile(distances, percentile / 100)
+        groups_of_spans, current = [], [spans[0]]
+        for i, distance in enumerate(distances):
+            if distance > threshold:
+                groups_of_spans.append(current)
+                current = []
+            current.append(spans[i + 1])
+        groups_of_spans.append(current)
+    chunks: list[Chunk] = []
+    for group in groups_of_spans:
+        start, end = group[0][0], group[-1][1]
+        if end - start > MAX_CHUNK:
+            chunks.extend(_sentence(text, start, end, MAX_CHUNK, 0, "\n\n"))
+        elif text[start:end].strip():
+            chunks.append(Chunk(text[start:end], start, end))
+    return chunks
+
+
+def split(text: str, config: dict[str, Any] | None, extension: str, embed: Embed | None = None) -> Split:
+    """``text`` cut by ``config`` (a validated splitter config; empty means ``smart``);
+    ``embed`` (texts -> unit vectors) is what ``semantic`` needs."""
     config = dict(config or {})
     kind = config.get("type") or SMART
+    if kind == SEMANTIC and embed is not None:
+        buffer_size = int(config.get("buffer_size") or 1)
+        percentile = int(config.get("breakpoint_percentile_threshold") or 95)
+        return Split(_semantic(text, buffer_size, percentile, embed), SEMANTIC, SEMANTIC)
     if kind == SEMANTIC:
         kind = SMART
     size_default, overlap_default = DEFAULTS[kind]

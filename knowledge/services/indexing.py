@@ -195,6 +195,30 @@ def _embed_all(doc: KnowledgeDocument, generation: int, kb: Kind, texts: list[st
     return out
 
 
+def _sentence_embedder(kb: Kind) -> splitters.Embed | None:
+    """What the ``semantic`` splitter embeds its sentence windows with (None: no model)."""
+    embedder = _embedder(kb)
+    if embedder is None:
+        return None
+    conn, user_name = embedder
+    batch = max(1, settings.KNOWLEDGE_EMBED_BATCH)
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), batch):
+            try:
+                out.extend(
+                    embeddings.call_sync(
+                        embeddings.embed, conn, texts[start : start + batch], user_name=user_name
+                    )
+                )
+            except embeddings.EmbeddingError as exc:
+                raise IndexFailure(exc.message) from None
+        return out
+
+    return embed
+
+
 class _Superseded(Exception):
     pass
 
@@ -212,7 +236,9 @@ def run(document_id: int, generation: int) -> None:
         text = document_text(doc)
         if not text.strip():
             raise IndexFailure("The document has no text to index")
-        split = splitters.split(text, doc.splitter_config, doc.file_extension)
+        semantic = (doc.splitter_config or {}).get("type") == splitters.SEMANTIC
+        embed = _sentence_embedder(kb) if semantic else None
+        split = splitters.split(text, doc.splitter_config, doc.file_extension, embed=embed)
         if not split.chunks:
             raise IndexFailure("The document has no text to index")
         if not _progress(doc, generation, KnowledgeDocument.INDEXING, 20):

@@ -250,3 +250,29 @@ def test_unsupported_or_corrupt_uploads_are_refused_before_any_document(api, use
         response = api.post("/api/attachments/upload", {"file": upload}, format="multipart")
         assert response.status_code == 400, (name, response.content)
     assert not KnowledgeDocument.objects.exists()
+
+
+def test_semantic_splitter_cuts_where_the_topic_changes(user, rag_kb, fake_embed):
+    topics = [
+        "The volcano erupted lava and magma near the crater",
+        "Penguins waddle across antarctic ice and snow",
+        "The stock market price index fell for traders",
+    ]
+    text = " ".join(f"{sentence} {i}." for sentence in topics for i in range(4)).encode()
+    doc = f.add_document(
+        user, rag_kb, "mixed.txt", text, type="semantic", buffer_size=1, breakpoint_percentile_threshold=80
+    )
+    assert (doc.index_status, doc.splitter_type) == ("ready", "semantic")
+    chunks = list(
+        KnowledgeChunk.objects.filter(document=doc).order_by("position").values_list("content", flat=True)
+    )
+    assert len(chunks) >= 3
+    assert "volcano" in chunks[0] and "market" not in chunks[0]
+    assert "market" in chunks[-1] and "volcano" not in chunks[-1]
+    assert "".join(chunks).replace(" ", "") == text.decode().replace(" ", "")  # nothing lost
+
+
+def test_semantic_without_an_embedding_model_is_split_as_smart(user):
+    kb = f.make_kb(user, "Keyword", rag=f.retrieval_config(None))
+    doc = f.add_document(user, kb, "a.txt", b"One sentence. Another one.", type="semantic")
+    assert (doc.index_status, doc.splitter_type) == ("ready", "smart")
