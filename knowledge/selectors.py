@@ -242,3 +242,15 @@ def qa_history(
             }
         )
     return items, total
+
+
+def document_text(doc: KnowledgeDocument) -> str:
+    """The document's readable text (detail route, kb_head, summaries): the attachment's
+    extracted text, or the stored chunks joined when the file is gone."""
+    context = SubtaskContext.objects.filter(pk=doc.attachment_id).only("extracted_text").first()
+    if context is not None and context.extracted_text:
+        return context.extracted_text
+    chunks = (
+        KnowledgeChunk.objects.filter(document=doc).order_by("position").values_list("content", flat=True)
+    )
+    return "\n".join(chunks)

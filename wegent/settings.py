@@ -446,3 +446,7 @@ KNOWLEDGE_MAX_DOCUMENT_CHARS = env_int("KNOWLEDGE_MAX_DOCUMENT_CHARS", 5_000_000
 # The context window (tokens) the knowledge tools budget against: a knowledge base under 30 % of
 # it is given whole to the model (direct injection), results past 70 % warn and past 90 % stop.
 KNOWLEDGE_CONTEXT_WINDOW = env_int("KNOWLEDGE_CONTEXT_WINDOW", 128_000)
+# Document and knowledge-base summaries (a knowledge base's summaryEnabled must be on too), and
+# how long the summary model may take.
+KNOWLEDGE_SUMMARY_ENABLED = env_bool("KNOWLEDGE_SUMMARY_ENABLED", True)
+KNOWLEDGE_SUMMARY_TIMEOUT = env_int("KNOWLEDGE_SUMMARY_TIMEOUT", 120)

@@ -17,11 +17,12 @@ from rest_framework.routers import SimpleRouter
 from accounts import selectors as account_selectors
 from knowledge import selectors, shapes
 from knowledge.api import serializers as s
-from knowledge.services import bases, documents
+from knowledge.services import bases, documents, summaries
 from wegent.api.validation import validate_body, validate_query
 
 TAGS = ["knowledge"]
 NOT_FOUND = OpenApiResponse(description='"Knowledge base not found"')
+BAD = OpenApiResponse(description="summaries are not enabled")
 
 
 def kb_out(kb: Any) -> dict[str, Any]:
@@ -170,7 +171,7 @@ class KnowledgeBaseViewSet(viewsets.ViewSet):
     def document_detail(self, request: Request, kb_id: int, doc_id: int) -> Response:
         query = validate_query(s.DetailQuery, request)
         doc, _ = selectors.readable_document(request.user, doc_id, kb_id=kb_id)
-        text = documents.text_of(doc) if query["include_content"] else None
+        text = selectors.document_text(doc) if query["include_content"] else None
         return Response(shapes.detail(doc, text, include_summary=query["include_summary"]))
 
     @extend_schema(responses={200: s.SummaryOut, 404: NOT_FOUND})
@@ -178,6 +179,31 @@ class KnowledgeBaseViewSet(viewsets.ViewSet):
     def summary(self, request: Request, kb_id: int) -> Response:
         kb = selectors.readable_kb(request.user, kb_id)
         return Response({"kb_id": kb.pk, "summary": shapes.knowledge_base(kb, 0)["summary"]})
+
+    @extend_schema(request=None, responses={200: s.RefreshOut, 400: BAD, 404: NOT_FOUND})
+    @action(detail=True, methods=["post"], url_path="summary/refresh", url_name="summary-refresh")
+    def refresh_summary(self, request: Request, kb_id: int) -> Response:
+        summaries.refresh_kb(actor=request.user, kb_id=kb_id)
+        return Response({"message": "Summary generation started", "status": "generating"})
+
+    @extend_schema(responses={200: s.DocumentSummaryOut, 404: NOT_FOUND})
+    @action(
+        detail=True, methods=["get"], url_path="documents/<int:doc_id>/summary", url_name="document-summary"
+    )
+    def document_summary(self, request: Request, kb_id: int, doc_id: int) -> Response:
+        doc, _ = selectors.readable_document(request.user, doc_id, kb_id=kb_id)
+        return Response({"document_id": doc.pk, "summary": doc.summary})
+
+    @extend_schema(request=None, responses={200: s.RefreshOut, 400: BAD, 404: NOT_FOUND})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="documents/<int:doc_id>/summary/refresh",
+        url_name="document-summary-refresh",
+    )
+    def refresh_document_summary(self, request: Request, kb_id: int, doc_id: int) -> Response:
+        summaries.refresh_document(actor=request.user, kb_id=kb_id, doc_id=doc_id)
+        return Response({"message": "Summary generation started", "status": "generating"})
 
 
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)

@@ -64,7 +64,7 @@ class KnowledgeDocumentViewSet(viewsets.ViewSet):
     def document_detail(self, request: Request, doc_id: int) -> Response:
         query = validate_query(s.DetailQuery, request)
         doc, _ = selectors.readable_document(request.user, doc_id)
-        text = documents.text_of(doc) if query["include_content"] else None
+        text = selectors.document_text(doc) if query["include_content"] else None
         return Response(shapes.detail(doc, text, include_summary=query["include_summary"]))
 
     def _batch(self, request: Request, operation: str, verb: str) -> Response:

@@ -289,3 +289,13 @@ class ChunkOut(serializers.Serializer):
     document_name = serializers.CharField()
     document_id = serializers.IntegerField()
     kb_id = serializers.IntegerField()
+
+
+class RefreshOut(serializers.Serializer):
+    message = serializers.CharField()
+    status = serializers.CharField()
+
+
+class DocumentSummaryOut(serializers.Serializer):
+    document_id = serializers.IntegerField()
+    summary = serializers.DictField(allow_null=True)

@@ -17,7 +17,7 @@ from accounts.models import User
 from knowledge import selectors, specs
 from knowledge.exceptions import KnowledgeBadRequest, KnowledgeDenied
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
-from knowledge.services import indexing
+from knowledge.services import indexing, summaries
 from tasks.models import SubtaskContext
 from tasks.services import attachments
 from wegent.errors import DomainError, NotFound
@@ -143,8 +143,9 @@ def _delete_locked(doc: KnowledgeDocument) -> None:
 
 def delete(*, actor: User, doc_id: int) -> None:
     with transaction.atomic():
-        doc, _ = selectors.writable_document(actor, doc_id)
+        doc, kb = selectors.writable_document(actor, doc_id)
         _delete_locked(doc)
+        summaries.after_deleted(kb)
 
 
 @dataclass
@@ -178,18 +179,6 @@ def batch(*, actor: User, doc_ids: list[int], operation: str) -> BatchResult:
     if doc_ids and result.success_count == 0:
         raise KnowledgeDenied(f"No document could be changed: {result.failed_ids}")
     return result
-
-
-def text_of(doc: KnowledgeDocument) -> str:
-    """The document's readable text for the detail route: the attachment's extracted text, or
-    the stored chunks joined when the file is gone."""
-    context = SubtaskContext.objects.filter(pk=doc.attachment_id).only("extracted_text").first()
-    if context is not None and context.extracted_text:
-        return context.extracted_text
-    chunks = (
-        KnowledgeChunk.objects.filter(document=doc).order_by("position").values_list("content", flat=True)
-    )
-    return "\n".join(chunks)
 
 
 def chunk(*, actor: User, doc_id: int, index: int) -> tuple[KnowledgeDocument, KnowledgeChunk]:

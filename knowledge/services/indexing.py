@@ -27,6 +27,7 @@ from kinds.connections import connection_for
 from kinds.models import Kind
 from knowledge import embeddings, protocol, selectors, specs, splitters
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
+from knowledge.services import summaries
 from tasks.attachments import parser, storage
 from tasks.models import SubtaskContext
 from wegent.realtime.emitter import emit_sync
@@ -284,6 +285,9 @@ def _store(
         current.splitter_type, current.splitter_subtype = split.splitter_type, split.splitter_subtype
         current.save()
         bump_generation(current.kind_id)
+        kb = kind_selectors.row_by_id(selectors.KIND, current.kind_id)
+        if kb is not None:
+            summaries.after_indexed(current, kb)
     _push(current)
 
 

@@ -19,7 +19,7 @@ from accounts.models import User
 from kinds.models import Kind
 from knowledge import selectors, specs
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
-from knowledge.services import documents, retrieval
+from knowledge.services import retrieval
 from tasks.models import Subtask, SubtaskContext
 
 MAX_INJECTED_CHUNKS = 10_000
@@ -210,7 +210,7 @@ def read_document(turn: TurnKnowledge, doc_id: int, offset: int, limit: int) -> 
     doc = selectors.document_row(doc_id)
     if doc is None or turn.by_id(doc.kind_id) is None:
         return None
-    text = documents.text_of(doc)
+    text = selectors.document_text(doc)
     window = text[offset : offset + limit]
     return {
         "document_id": doc.pk,

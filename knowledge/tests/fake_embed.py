@@ -1,5 +1,9 @@
-"""A fake embedding and rerank server: real HTTP on a loopback port, OpenAI-compatible
-``POST /v1/embeddings`` and Cohere/Jina-style ``POST /v1/rerank``.
+"""A fake embedding, rerank and summary server: real HTTP on a loopback port, OpenAI-compatible
+``POST /v1/embeddings``, Cohere/Jina-style ``POST /v1/rerank``, and a non-streaming
+``POST /v1/chat/completions`` that summarises: its answer is the JSON
+``{"short_summary": "Summary: <first 5 words of the last message>", "long_summary": <its first
+200 characters>, "topics": <its 3 most frequent words>}`` (model token ``plain``: the first
+5 words as plain text instead of JSON).
 
 Embeddings are deterministic hashed bags of words: each lower-cased word (of three letters or
 more, stop words left out) adds +1 or -1 (from its
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -103,6 +108,7 @@ class FakeEmbedServer:
         self.host, self.port = "127.0.0.1", 0
         self.embedding_requests: list[dict[str, Any]] = []
         self.rerank_requests: list[dict[str, Any]] = []
+        self.chat_requests: list[dict[str, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -141,10 +147,46 @@ class FakeEmbedServer:
         scores.sort(key=lambda item: -item[1])
         return web.json_response({"results": [{"index": i, "relevance_score": s} for i, s in scores]})
 
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        b = parse(body.get("model"))
+        self.chat_requests.append(body)
+        if b.error:
+            return web.json_response({"error": {"message": f"fake error {b.error}"}}, status=b.error)
+        messages = body.get("messages") or [{}]
+        text = str(messages[-1].get("content") or "")
+        found = words(text)
+        counts: dict[str, int] = {}
+        for w in found:
+            counts[w] = counts.get(w, 0) + 1
+        topics = sorted(counts, key=lambda w: (-counts[w], w))[:3]
+        summary = {
+            "short_summary": "Summary: " + " ".join(found[:5]),
+            "long_summary": text[:200],
+            "topics": topics,
+        }
+        content = " ".join(found[:5]) if "plain" in str(body.get("model")) else json.dumps(summary)
+        return web.json_response(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+        )
+
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/rerank", self._rerank)
+        app.router.add_post("/v1/chat/completions", self._chat)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
