@@ -33,8 +33,9 @@ class ChatSetup:
     shell_type: str
     system_prompt: str
     model: ModelConnection
-    # The first bot's Ghost as tool sources read it (MCP servers, skills); None without one.
+    # The answering bot's Ghost as tool sources read it (MCP servers, skills); None without one.
     ghost: GhostView | None = None
+    member_index: int = 0
 
     def may_use_tools(self, additional_skills: bool = False) -> bool:
         """Whether the Ghost (or the message) names anything a tool source opens; without
@@ -53,11 +54,20 @@ def supports_direct_chat(team: Kind, context: TeamContext | None = None) -> bool
 
 
 def first_bot(team: Kind, context: TeamContext | None = None) -> tuple[dict[str, Any], Kind, TeamContext]:
+    return member_bot(team, context, 0)
+
+
+def member_bot(
+    team: Kind, context: TeamContext | None, index: int
+) -> tuple[dict[str, Any], Kind, TeamContext]:
+    """The team's ``index``-th member whose bot resolves (multi-bot teams, chat/services/teams)."""
     context = context or TeamContext([team])
     members = context.members(team)
     if not members:
         raise ChatConfigError("No valid bots found in team")
-    member, bot = members[0]
+    if not 0 <= index < len(members):
+        raise ChatConfigError("Team member not found")
+    member, bot = members[index]
     return member, bot, context
 
 
@@ -89,12 +99,14 @@ def resolve(
     model_name: str | None = None,
     model_type: str | None = None,
     context: TeamContext | None = None,
+    member_index: int = 0,
 ) -> ChatSetup:
     """Everything one answer needs; ``ChatConfigError`` with a readable reason otherwise.
 
     ``task`` None: the first answer of a task not written yet (its stored override is the
-    message's own)."""
-    member, bot, context = first_bot(team, context)
+    message's own). ``member_index``: which member answers (the first unless a multi-bot team's
+    turn says otherwise); the override, when there is one, applies to every member."""
+    member, bot, context = member_bot(team, context, member_index)
     override, override_type = _override(task, model_name, model_type)
     if override:
         model = kind_selectors.usable_model(requester, override, override_type)
@@ -112,4 +124,5 @@ def resolve(
         system_prompt=system_prompt(ghost, member),
         model=connection_for(model, timeout=float(settings.CHAT_MODEL_TIMEOUT_SECONDS)),
         ghost=GhostView.of(ghost.spec) if ghost is not None else None,
+        member_index=member_index,
     )

@@ -4,7 +4,9 @@ the REST cancel, the live text of running answers, and the server's shutdown."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from chat import protocol, stream_state
 from chat.namespace import ChatNamespace
+from chat.services import answers
 from chat.services.status import status_payload, status_recipients
 from chat.streams import WORKER_PREFIX, runner
 from tasks import selectors, statuses
@@ -21,6 +24,7 @@ from wegent import lifespan
 from wegent.realtime import emitter, namespaces
 from wegent.realtime.rooms import user_room
 
+logger = logging.getLogger(__name__)
 STOP_WAIT_SECONDS = 5.0
 
 
@@ -51,6 +55,23 @@ def stop_stream(task: TaskResource, answer: Subtask) -> bool:
     return False
 
 
+def start_answer(task: TaskResource, answer: Subtask) -> bool:
+    """Streams an answer a REST route wrote (a confirmed pipeline stage) when its team chats
+    directly; it runs on this process's server loop (the route ran in the server)."""
+    if not emitter.has_server_loop():
+        logger.warning("answer %s of task %s waits: no server loop in this process", answer.pk, task.pk)
+        return False
+    prepared = answers.resumable(task, answer)
+    if prepared is None:
+        return False
+    emitter.in_server_loop(_start(prepared))
+    return True
+
+
+async def _start(prepared: Any) -> None:
+    runner.start(prepared)
+
+
 def live_text(answer: Subtask) -> str | None:
     return stream_state.text(answer.pk)
 
@@ -63,5 +84,6 @@ def install() -> None:
     namespaces.register(ChatNamespace())
     events.task_listeners.register(emit_task_status)
     lifecycle.stream_stoppers.register(stop_stream)
+    lifecycle.answer_starters.register(start_answer)
     messages.live_text_providers.register(live_text)
     lifespan.shutdown.register(shutdown)

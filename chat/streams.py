@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
 from chat import protocol, stream_state
 from chat.providers.base import ProviderError, ReasoningDelta, ToolCallRequest, ToolOffer
-from chat.tools.base import Problem, Toolbox, TurnContext
+from chat.tools.base import Problem, Tool, Toolbox, TurnContext
 from chat.tools.loop import CallOutcome, Trace, execute, failed
 from tasks import statuses
 from tasks.services import lifecycle
@@ -84,6 +84,8 @@ class Answer:
     # When this answer's row was known here: a cancel remembered for its id before then was for
     # an earlier row with the same id (SQLite reuses the ids of deleted rows), not for this one.
     prepared_at: float = field(default_factory=time.monotonic)
+    # How a multi-bot team's turn goes on around this answer (a ``Conductor``); None for one bot.
+    conductor: Any = None
 
     def turn_context(self) -> TurnContext:
         user_id, user_name = self.sender_id or self.owner_id, self.sender_name or self.owner_name
@@ -108,6 +110,49 @@ class Answer:
                 "team_name": self.team_name,
             },
         )
+
+
+@dataclass
+class FollowUp:
+    """What comes after a member's answer of a multi-bot team: the status it ends with
+    (COMPLETED, or PENDING_CONFIRMATION for a pipeline stage that waits for the user), the next
+    member's answer (its row already written and claimed here), and ``chat:error`` payloads of
+    a next answer that failed before it could start."""
+
+    status: str = statuses.COMPLETED
+    answer: Answer | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    async def abandon(self) -> None:
+        """The answer this followed was ended elsewhere meanwhile: the next one is not run."""
+        if self.answer is not None:
+            changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100)
+            try:
+                await _update_subtask((self.answer.subtask_id, changes))
+            except lifecycle.InvalidTransition:
+                pass
+
+
+class Conductor(Protocol):
+    """A multi-bot team's rules around one member's answer (``chat/services/teams.py``)."""
+
+    async def before(self, answer: Answer, open_stream: Callable[..., AsyncIterator[Any]]) -> Routed:
+        """The answer to stream: ``answer`` itself, or (route) the member the leader chose."""
+        ...
+
+    def tools(self, answer: Answer, runner: Runner) -> list[Tool]:
+        """Tools only this team's answer has (coordinate: asking a member)."""
+        ...
+
+    async def after(self, answer: Answer, text: str) -> FollowUp:
+        """Called once the answer's text is complete, before its ending is written."""
+        ...
+
+
+@dataclass
+class Routed:
+    answer: Answer
+    problems: list[Problem] = field(default_factory=list)
 
 
 class EarlyStart:
@@ -260,6 +305,10 @@ class Runner:
             self._early = {k: t for k, t in self._early.items() if now - t < EARLY_CANCEL_SECONDS}
             self._early[subtask_id] = now
 
+    def stop(self, subtask_id: int) -> None:
+        """Stops a stream of this process (or the one about to start here with that id)."""
+        self._cancel_local(subtask_id)
+
     async def request_cancel(self, subtask_id: int) -> None:
         """Stops the stream of ``subtask_id`` wherever it runs (no-op when none runs)."""
         if subtask_id in self.streams or not settings.REDIS_URL:
@@ -310,6 +359,13 @@ class Runner:
             await self._ensure_listener()
             if self.open_stream is provider_stream and early is None:
                 await self._load_providers(answer.model)
+            problems: list[Problem] = []
+            if answer.conductor is not None:
+                routed = await self._route(stream)
+                if routed is None:
+                    await self._cancelled(stream, "")
+                    return
+                answer, problems = routed.answer, routed.problems
             await stream_state.start(
                 answer.task_id, answer.subtask_id, user_id=answer.owner_id, user_name=answer.owner_name
             )
@@ -325,6 +381,10 @@ class Runner:
                 room=task_room(answer.task_id),
             )
             stream.trace = Trace(answer.shell_type)
+            if problems:
+                for problem in problems:
+                    stream.trace.problem(problem)
+                await self._publish_view(stream, [])
             await self._pump(stream)
         except Exception:
             logger.exception("chat stream %s failed", answer.subtask_id)
@@ -338,6 +398,28 @@ class Runner:
                     logger.exception("closing the tools of %s failed", answer.subtask_id)
             await stream_state.finish(answer.task_id, answer.subtask_id)
             stream.done.set()
+
+    async def _route(self, stream: Stream) -> Routed | None:
+        """Asks the team's conductor which answer to stream (a cancel interrupts the leader's
+        choice); None when cancelled meanwhile."""
+        answer = stream.answer
+        if stream.cancel_reason is not None:
+            return None
+        choosing = stream.relay = asyncio.ensure_future(answer.conductor.before(answer, self.open_stream))
+        stream.reading = True
+        try:
+            routed = await choosing
+        except asyncio.CancelledError:
+            if stream.cancel_reason is not None:
+                return None
+            raise
+        finally:
+            stream.reading = False
+            stream.relay = None
+        if stream.cancel_reason is not None:
+            return None
+        stream.answer = routed.answer
+        return routed
 
     async def _keep_alive(self, stream: Stream, parts: list[str]) -> None:
         """Saves the partial text and renews the lease on a fixed beat, chunks or not; a stream
@@ -462,6 +544,9 @@ class Runner:
             stream.reading = False
         if stream.cancel_reason is not None:
             return None
+        if stream.answer.conductor is not None:
+            for tool in stream.answer.conductor.tools(stream.answer, self):
+                toolbox.add(tool)
         if toolbox.tools and stream.early is not None:
             # The model stream opened before the tools were known: asked again, with them.
             await stream.early.discard()
@@ -664,8 +749,12 @@ class Runner:
         }
         if stream.toolbox is not None:  # what tool sources add (the knowledge tools' sources)
             result.update(stream.toolbox.result_extras)
-        changes = lifecycle.SubtaskChanges(status=statuses.COMPLETED, progress=100, result=result)
+        # The next member's answer is written before this one ends, so the task stays RUNNING
+        # (its status follows its newest answer) instead of flashing COMPLETED in between.
+        follow = await answer.conductor.after(answer, text) if answer.conductor is not None else FollowUp()
+        changes = lifecycle.SubtaskChanges(status=follow.status, progress=100, result=result)
         if not await self._end(answer, changes):
+            await follow.abandon()
             return
         await self._done(answer, text, result)
         await emitter.emit(
@@ -675,6 +764,10 @@ class Runner:
             ),
             room=user_room(answer.owner_id),
         )
+        for payload in follow.errors:
+            await emitter.emit(protocol.CHAT_ERROR, payload, room=task_room(answer.task_id))
+        if follow.answer is not None:
+            self.start(follow.answer)
 
     async def _fail(self, stream: Stream, text: str, message: str) -> None:
         answer = stream.answer
@@ -745,8 +838,10 @@ class Runner:
                 item.cancel()
             for stream in list(self.streams.values()):
                 stream.cancel("shutdown")
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=10)
+        here = asyncio.get_running_loop()
+        mine = [task for task in self._tasks if task.get_loop() is here]
+        if mine:
+            await asyncio.wait(mine, timeout=10)
         if self._listener is not None:
             self._listener.cancel()
         from chat.providers.common import aclose_http_client

@@ -133,17 +133,22 @@ def last_message_id(task: TaskResource) -> int:
 
 
 def latest_answer(task: TaskResource) -> Subtask | None:
-    """The newest ASSISTANT message that is not deleted."""
+    """The newest ASSISTANT message that is not deleted (the one the task's status follows).
+
+    Answers that reply to another answer (``reply_to_subtask_id``: a team member a coordinating
+    leader asked, see chat/services/teams.py) do not count: the leader's answer, older than
+    theirs, is still being written and decides the task."""
     return latest_answer_of(task.pk)
 
 
-def latest_answer_of(task_id: int) -> Subtask | None:
-    return (
-        Subtask.objects.filter(task_id=task_id, role=Subtask.ASSISTANT)
-        .exclude(status=statuses.DELETE)
-        .order_by("-message_id")
-        .first()
+def _deciding_answers() -> QuerySet[Subtask]:
+    return Subtask.objects.filter(role=Subtask.ASSISTANT, reply_to_subtask_id=0).exclude(
+        status=statuses.DELETE
     )
+
+
+def latest_answer_of(task_id: int) -> Subtask | None:
+    return _deciding_answers().filter(task_id=task_id).order_by("-message_id").first()
 
 
 def latest_answers(task_ids: list[int], known: dict[int, Subtask] | None = None) -> dict[int, Subtask]:
@@ -159,8 +164,8 @@ def latest_answers(task_ids: list[int], known: dict[int, Subtask] | None = None)
         row = latest_answer_of(task_ids[0])
         return {row.task_id: row} if row is not None else {}
     newest = dict(
-        Subtask.objects.filter(task_id__in=task_ids, role=Subtask.ASSISTANT)
-        .exclude(status=statuses.DELETE)
+        _deciding_answers()
+        .filter(task_id__in=task_ids)
         .values("task_id")
         .annotate(last=Max("message_id"))
         .order_by()
@@ -176,7 +181,7 @@ def latest_answers(task_ids: list[int], known: dict[int, Subtask] | None = None)
         query = Q()
         for task_id, message_id in missing.items():
             query |= Q(task_id=task_id, message_id=message_id)
-        rows = Subtask.objects.filter(query, role=Subtask.ASSISTANT).exclude(status=statuses.DELETE)
+        rows = _deciding_answers().filter(query)
         found.update({row.task_id: row for row in rows.order_by("pk")})
     return found
 
@@ -223,6 +228,33 @@ def running_answer(task: TaskResource) -> Subtask | None:
         .order_by("-message_id")
         .first()
     )
+
+
+def turn_answers(task_id: int, user_message_id: int, before_message_id: int) -> list[Subtask]:
+    """The answers given to the turn of ``user_message_id`` before ``before_message_id`` that
+    completed, oldest first (a multi-bot team's members answering one message)."""
+    return list(
+        Subtask.objects.filter(
+            task_id=task_id,
+            role=Subtask.ASSISTANT,
+            status=statuses.COMPLETED,
+            message_id__gt=user_message_id,
+            message_id__lt=before_message_id,
+            reply_to_subtask_id=0,
+        ).order_by("message_id")
+    )
+
+
+def user_message_before(task: TaskResource, message_id: int) -> int:
+    """The number of the newest user message before ``message_id`` (the turn it belongs to)."""
+    found = Subtask.objects.filter(task=task, role=Subtask.USER, message_id__lt=message_id).aggregate(
+        last=Max("message_id")
+    )["last"]
+    return found or 0
+
+
+def subtask_row(subtask_id: int) -> Subtask | None:
+    return Subtask.objects.filter(pk=subtask_id).first()
 
 
 def is_running(subtask_id: int) -> bool:

@@ -27,6 +27,9 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   that deleted a task; failures are logged.
 - ``tasks.stream_stoppers``, tasks/services/lifecycle.py -> chat/hooks.py: ``POST
   /api/tasks/{id}/cancel`` of a running answer; the first that stops a live stream wins.
+- ``tasks.answer_starters``, tasks/services/lifecycle.py -> chat/hooks.py: after the commit of
+  ``POST /api/tasks/{id}/confirm-stage`` that wrote the next pipeline stage's answer; the first
+  that takes it (a Chat-shell team's stream) wins, else it waits PENDING for an executor.
 - ``tasks.live_text_providers``, tasks/services/messages.py -> chat/hooks.py: reading a running
   answer's text so far; the first non-None answer wins, failures are logged.
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI

@@ -285,6 +285,8 @@ CHAT_MODEL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_MODEL_TIMEOUT_SECONDS", 120.
 # tool may run before its call ends with a timeout error the model reads (reference §3.9).
 CHAT_MAX_TOOL_CALLS = env_int("WEGENT_CHAT_MAX_TOOL_CALLS", 10)
 CHAT_TOOL_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_TOOL_TIMEOUT_SECONDS", 60.0)
+# A coordinating team leader's question to a member: the member writes a whole answer.
+CHAT_MEMBER_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_MEMBER_TIMEOUT_SECONDS", 600.0)
 # A skill tool that runs in the user's browser (``skill:request``) fails with a timeout after
 # this many seconds; the browser's ``skill:response`` may carry at most this many bytes of JSON.
 CHAT_SKILL_REQUEST_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_SKILL_REQUEST_TIMEOUT_SECONDS", 30.0)

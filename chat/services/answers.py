@@ -8,8 +8,10 @@ from typing import Any
 
 from accounts.models import User
 from chat import config, protocol, stream_state
+from chat.services import teams
 from chat.services.outcome import Outcome, failed, visible_task
 from chat.services.sending import answer_for, claim
+from chat.streams import Answer
 from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
@@ -57,7 +59,8 @@ def retry(actor: User, payload: protocol.ChatRetry, *, accepting: bool = True) -
     answer = selectors.answer_in(task, payload.subtask_id)
     if answer is None:
         return failed("AI subtask not found")
-    if not selectors.has_user_message(task, answer.parent_id):
+    # A member's answer to a coordinating leader replies to the leader's answer, not a user.
+    if not answer.reply_to_subtask_id and not selectors.has_user_message(task, answer.parent_id):
         return failed("User message not found")
     team = turns.team_of(task)
     if team is None:
@@ -72,22 +75,47 @@ def retry(actor: User, payload: protocol.ChatRetry, *, accepting: bool = True) -
     model_type = payload.force_override_bot_model_type if payload.use_model_override else None
     try:
         setup = config.resolve(task, team, actor, model_name=model_name, model_type=model_type)
+        prepared = answer_for(
+            task,
+            answer,
+            actor,
+            setup,
+            attachment_ids=selectors.attachment_ids_of_message(task, answer.parent_id),
+            additional_skills=_additional_skills(task),
+        )
+        # A multi-bot team's answer is retried as its member, reading what that member read.
+        prepared = teams.resumed(
+            prepared, task, team, answer, actor, model_name=model_name, model_type=model_type
+        )
     except DomainError as exc:
         lifecycle.update_subtask(
             answer.pk, lifecycle.SubtaskChanges(status=statuses.FAILED, error_message=str(exc.detail))
         )
         return failed(str(exc.detail))
-    task = selectors.task_row(task.pk) or task  # its status moved with the answer's
-    prepared = answer_for(
-        task,
-        answer,
-        actor,
-        setup,
-        attachment_ids=selectors.attachment_ids_of_message(task, answer.parent_id),
-        additional_skills=_additional_skills(task),
-    )
     answers = [prepared] if claim(prepared) else []
     return Outcome(ack={"success": True}, rooms=[task_room(task.pk)], answers=answers)
+
+
+def resumable(task: TaskResource, row: Subtask) -> Answer | None:
+    """The answer to stream for a PENDING answer row written outside a chat turn (a confirmed
+    pipeline stage), as the task owner's; None when the team does not chat directly. A member
+    that cannot answer (no model) ends the row FAILED with the reason."""
+    team = turns.team_of(task)
+    if team is None or not config.supports_direct_chat(team):
+        return None
+    try:
+        setup = config.resolve(task, team, task.owner)
+        prepared = answer_for(task, row, task.owner, setup, additional_skills=_additional_skills(task))
+        return teams.resumed(prepared, task, team, row, task.owner)
+    except DomainError as exc:
+        message = str(exc.detail)
+        lifecycle.update_subtask(
+            row.pk,
+            lifecycle.SubtaskChanges(
+                status=statuses.FAILED, error_message=message, result={"value": "", "error": message}
+            ),
+        )
+        return None
 
 
 def interrupted_answers(lease_seconds: int, worker_prefix: str) -> list[dict[str, Any]]:

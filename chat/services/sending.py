@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from chat import config, history, protocol
+from chat.services import teams
 from chat.services.outcome import ACCESS_DENIED, Emit, Outcome, failed, visible_task
 from chat.streams import WORKER_ID, Answer
 from chat.tools import web_search as web_search_tool
@@ -101,6 +102,7 @@ def _prepare_answer(
     """The answer to stream, or the failure ending it at once (bad model setup). ``setup``:
     already resolved (the model call may be under way with it)."""
     assert turn.assistant_subtask is not None
+    context = context or TeamContext([turn.team])
     try:
         setup = setup or config.resolve(
             task,
@@ -109,6 +111,7 @@ def _prepare_answer(
             model_name=payload.force_override_bot_model,
             model_type=payload.force_override_bot_model_type,
             context=context,
+            member_index=teams.first_member(turn.team, context),
         )
     except DomainError as exc:
         message = str(exc.detail)
@@ -126,7 +129,7 @@ def _prepare_answer(
         )
         return Outcome(ack=None, emits=[Emit(protocol.CHAT_ERROR, error, task_room(task.pk))])
     simple = turn.created and not task.is_group_chat and not payload.all_attachment_ids()
-    return answer_for(
+    answer = answer_for(
         task,
         turn.assistant_subtask,
         actor,
@@ -137,6 +140,16 @@ def _prepare_answer(
         web_search=payload.enable_web_search,
         search_engine=payload.search_engine,
         knowledge_base_ids=payload.knowledge_base_ids(),
+    )
+    return teams.conduct(
+        answer,
+        task,
+        turn.team,
+        context,
+        actor,
+        user_message_id=turn.user_subtask.message_id,
+        model_name=payload.force_override_bot_model,
+        model_type=payload.force_override_bot_model_type,
     )
 
 
@@ -251,7 +264,7 @@ def _finish_plan(
     if with_answer and not accepting:
         return failed("Server is shutting down")
     plan = SendPlan(existing=existing, team=team, context=context, direct=direct, with_answer=with_answer)
-    if with_answer and _first_message_only(payload):
+    if with_answer and _first_message_only(payload) and teams.opens_early(team, context):
         try:
             early_setup = config.resolve(
                 None,

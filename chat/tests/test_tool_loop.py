@@ -326,6 +326,7 @@ def test_cancel_stops_a_running_tool_and_join_sees_the_steps(live_server_url, us
 def test_reasoning_is_kept_as_a_thinking_block(live_server_url, user, fake_llm, fmt):
     team = make_team(user, fake_llm, "fake-reason-n3", fmt)
     client, done = send_and_finish(live_server_url, user, team, "Think first")
+    assert "blocks" in done["result"], done
     blocks = done["result"]["blocks"]
     assert [b["type"] for b in blocks] == ["thinking", "text"]
     assert blocks[0]["content"] == "Let me think. Done." and blocks[0]["status"] == "done"

@@ -87,7 +87,8 @@ async def execute(toolbox: Toolbox, request: ToolCallRequest, timeout: float) ->
         return failed(request, f"Unknown tool {request.name!r} (available: {known})")
     try:
         arguments = parse_arguments(request)
-        async with asyncio.timeout(timeout):
+        # A tool may need longer than the per-tool limit (a team member writing a whole answer).
+        async with asyncio.timeout(getattr(tool, "timeout", None) or timeout):
             output = await tool.run(arguments)
     except ToolError as exc:
         return failed(request, exc.message)

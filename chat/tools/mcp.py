@@ -26,23 +26,54 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 from django.conf import settings
-from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from mcp.types import PaginatedRequestParams
 
 from chat.tools.base import Problem, Toolbox, ToolError, ToolSpec, TurnContext
 from wegent.outbound import OutboundRefused, acheck_url, guarded_http_client
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
+
+
+@functools.cache
+def _import_sdk() -> SimpleNamespace:
+    """The mcp SDK's pieces. Imported the first time a turn opens a server (about 0.4 s and
+    several MiB a process that never uses MCP would pay at start), always in a thread: the event
+    loop never blocks on the import (``sdk``)."""
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.types import PaginatedRequestParams
+
+    return SimpleNamespace(
+        ClientSession=ClientSession,
+        StdioServerParameters=StdioServerParameters,
+        stdio_client=stdio_client,
+        sse_client=sse_client,
+        streamable_http_client=streamable_http_client,
+        PaginatedRequestParams=PaginatedRequestParams,
+    )
+
+
+async def sdk() -> SimpleNamespace:
+    return await asyncio.to_thread(_import_sdk)
+
+
+def _is_mcp_error(exc: BaseException) -> bool:
+    module = sys.modules.get("mcp.shared.exceptions")  # not loaded: nothing raised one yet
+    return module is not None and isinstance(exc, module.MCPError)
+
 
 logger = logging.getLogger(__name__)
 
@@ -243,8 +274,8 @@ def _describe(exc: BaseException) -> str:
         return f"cannot connect ({exc or type(exc).__name__})"
     if isinstance(exc, httpx2.TimeoutException):
         return "the server did not answer in time"
-    if isinstance(exc, MCPError):
-        return f"MCP error: {exc.error.message}"
+    if _is_mcp_error(exc):
+        return f"MCP error: {exc.error.message}"  # type: ignore[attr-defined]
     return f"{type(exc).__name__}: {str(exc) or 'no detail'}"
 
 
@@ -275,29 +306,30 @@ class _Connection:
     def start(self) -> None:
         self.task = asyncio.create_task(self.hold(), name=f"mcp:{self.config.name}")
 
-    def _transport(self) -> contextlib.AbstractAsyncContextManager[Any]:
+    def _transport(self, mcp: SimpleNamespace) -> contextlib.AbstractAsyncContextManager[Any]:
         c = self.config
         if c.type == "streamable-http":
-            return _streamable(c, self.connect_timeout)
+            return _streamable(mcp, c, self.connect_timeout)
         if c.type == "sse":
-            return sse_client(
+            return mcp.sse_client(
                 c.url,
                 headers=c.headers,
                 timeout=self.connect_timeout,
                 sse_read_timeout=SSE_READ_TIMEOUT_SECONDS,
                 httpx_client_factory=guarded_http_client,
             )
-        return stdio_client(StdioServerParameters(command=c.command, args=list(c.args), env=c.env))
+        return mcp.stdio_client(mcp.StdioServerParameters(command=c.command, args=list(c.args), env=c.env))
 
     async def hold(self) -> None:
         try:
+            mcp = await sdk()
             async with contextlib.AsyncExitStack() as stack:
-                read, write = await stack.enter_async_context(self._transport())
+                read, write = await stack.enter_async_context(self._transport(mcp))
                 session = await stack.enter_async_context(
-                    ClientSession(read, write, read_timeout_seconds=self.config.timeout)
+                    mcp.ClientSession(read, write, read_timeout_seconds=self.config.timeout)
                 )
                 await session.initialize()
-                tools = await _list_tools(session)
+                tools = await _list_tools(mcp, session)
                 self.session = session
                 self.listed.set_result(tools)
                 await self.closing.wait()
@@ -319,9 +351,10 @@ class _Connection:
             raise ToolError(f"MCP server {self.config.name} is no longer connected")
         try:
             result = await session.call_tool(name, arguments)
-        except MCPError as exc:
-            raise ToolError(f"MCP server {self.config.name}: {exc.error.message[:300]}") from None
         except Exception as exc:  # noqa: BLE001 - transport failures of any kind are the model's to read
+            if _is_mcp_error(exc):
+                message = exc.error.message[:300]  # type: ignore[attr-defined]
+                raise ToolError(f"MCP server {self.config.name}: {message}") from None
             raise ToolError(f"MCP server {self.config.name}: {describe_error(exc)}") from None
         text = result_text(result)
         if getattr(result, "is_error", False):
@@ -348,21 +381,21 @@ class _Connection:
 
 
 @contextlib.asynccontextmanager
-async def _streamable(config: ServerConfig, connect_timeout: float) -> Any:
+async def _streamable(mcp: SimpleNamespace, config: ServerConfig, connect_timeout: float) -> Any:
     client = guarded_http_client(
         headers=config.headers, timeout=httpx2.Timeout(connect_timeout, read=SSE_READ_TIMEOUT_SECONDS)
     )
-    async with client, streamable_http_client(config.url, http_client=client) as streams:
+    async with client, mcp.streamable_http_client(config.url, http_client=client) as streams:
         yield streams
 
 
-async def _list_tools(session: ClientSession) -> list[Any]:
+async def _list_tools(mcp: SimpleNamespace, session: ClientSession) -> list[Any]:
     tools: list[Any] = []
     listed = await session.list_tools()
     tools.extend(listed.tools)
     pages = 1
     while listed.next_cursor and pages < MAX_TOOL_PAGES:
-        listed = await session.list_tools(params=PaginatedRequestParams(cursor=listed.next_cursor))
+        listed = await session.list_tools(params=mcp.PaginatedRequestParams(cursor=listed.next_cursor))
         tools.extend(listed.tools)
         pages += 1
     return tools

@@ -299,9 +299,10 @@ def confirm_stage(*, actor: User, task_id: int, confirmed_prompt: str, action: s
             stage = stages[target]
             if stage.bot is None:
                 raise BadRequest("Bot not found for next stage")
-            _stage_answer(task, team, stage, confirmed_prompt)
+            row = _stage_answer(task, team, stage, confirmed_prompt)
             _close_waiting_answer(task)
             task = _set_status(task.pk, statuses.PENDING)
+            lifecycle.start_answer_after_commit(task, row)
             if action == RETRY:
                 message, shown, next_name = "Stage retry initiated", current, None
             else:

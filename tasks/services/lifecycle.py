@@ -31,6 +31,25 @@ stream_stoppers: Hook[Callable[[TaskResource, Subtask], bool]] = Hook(
 )
 
 
+# The chat app registers a starter for answers written outside a chat turn (a confirmed
+# pipeline stage): starter(task, answer) -> bool, True when it took the answer to stream.
+answer_starters: Hook[Callable[[TaskResource, Subtask], bool]] = Hook(
+    "tasks.answer_starters", "starts streaming a PENDING answer written by a REST route; True when it did"
+)
+
+
+def start_answer_after_commit(task: TaskResource, answer: Subtask) -> None:
+    """Once the transaction commits, the first starter that takes the answer streams it (with
+    none, e.g. an executor team, it waits PENDING for an executor to claim it)."""
+
+    def start() -> None:
+        for starter in answer_starters:
+            if starter(task, answer):
+                return
+
+    transaction.on_commit(start)
+
+
 # --- the derived task status -------------------------------------------------------------------
 
 
@@ -107,6 +126,8 @@ class SubtaskChanges:
     executor_namespace: str | None = None
     executor_name: str | None = None
     executor_deleted_at: bool | None = None
+    # The bots the answer is from (a routing team's leader chose one member).
+    bot_ids: list[int] | None = None
 
 
 def _check_transition(row: Subtask, new: str) -> None:
@@ -167,7 +188,9 @@ def _apply(row: Subtask, changes: SubtaskChanges) -> list[str]:
             changed.append("progress")
         row.status = changes.status
         changed.append("status")
-    for name in ("progress", "result", "error_message", "title", "executor_namespace", "executor_name"):
+    copied = ("progress", "result", "error_message", "title", "executor_namespace", "executor_name")
+    copied += ("bot_ids",)
+    for name in copied:
         value = getattr(changes, name)
         if value is not None:
             setattr(row, name, value)

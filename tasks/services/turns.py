@@ -30,7 +30,7 @@ from wegent.errors import BadRequest
 MAX_PROMPT_BYTES = 60000
 TITLE_CHARS = 50
 EXECUTOR, CHAT = "executor", "chat"
-PIPELINE = "pipeline"
+PIPELINE, ROUTE, COORDINATE = "pipeline", "route", "coordinate"
 
 
 @dataclass
@@ -151,11 +151,23 @@ def team_bots(team: Kind, context: kind_selectors.TeamContext | None = None) -> 
     return bots
 
 
-def answering_bots(team: Kind, bots: list[Kind]) -> list[Kind]:
-    """A pipeline answers stage by stage, so a new turn starts with the first stage's bot."""
-    if TeamView.of(team.spec).collaboration_model == PIPELINE:
+def answering_bots(team: Kind, bots: list[Kind], *, chat: bool = False) -> list[Kind]:
+    """A pipeline answers stage by stage, so a new turn starts with the first stage's bot. In
+    direct chat every member's answer is its own message (chat/services/teams.py): the first
+    one is the first member's, except that a routing team's leader has not chosen yet (all
+    bots) and a coordinating team's first answer is its leader's."""
+    mode = TeamView.of(team.spec).collaboration_model
+    if mode == PIPELINE or (chat and mode not in (ROUTE, COORDINATE)):
         return bots[:1]
+    if chat and mode == COORDINATE:
+        return [leader_bot(team, bots)]
     return bots
+
+
+def leader_bot(team: Kind, bots: list[Kind]) -> Kind:
+    """The first member whose role is ``leader`` (``bots``: the members' resolved bots)."""
+    names = [m.bot_name for m in TeamView.of(team.spec).members if m.role == "leader"]
+    return next((bot for bot in bots if bot.name in names), bots[0])
 
 
 # --- the turn ------------------------------------------------------------------------------------
@@ -387,7 +399,7 @@ def add_messages(
         user_id=task.owner_id,
         team_id=team.pk,
         title="Assistant response" if chat else f"{title} - Assistant",
-        bot_ids=[bot.pk for bot in answering_bots(team, bots)],
+        bot_ids=[bot.pk for bot in answering_bots(team, bots, chat=chat)],
         role=Subtask.ASSISTANT,
         prompt="",
         message_id=last + 2,
@@ -415,3 +427,40 @@ def link_attachments(actor: User, user_row: Subtask, attachment_ids: Iterable[in
     ).update(subtask=user_row)
     if linked != len(wanted):
         raise BadRequest("Attachment not found or already linked to a message")
+
+
+def add_team_answer(
+    task: TaskResource,
+    team: Kind,
+    bot: Kind,
+    *,
+    parent_id: int,
+    prompt: str = "",
+    reply_to: int = 0,
+    claim_by: str | None = None,
+) -> Subtask:
+    """A further answer in the current turn of a multi-bot team (the next pipeline stage or
+    collaborator, a member a coordinating leader asks: ``reply_to`` its answer), after every
+    message so far; claimed by ``claim_by`` (RUNNING) when given, else PENDING.
+
+    The task row is locked while the number is taken, so two answers never get the same one."""
+    with transaction.atomic():
+        TaskResource.objects.select_for_update().filter(pk=task.pk).first()
+        last = selectors.last_message_id(task)
+        claim = {"worker_id": claim_by[:64], "heartbeat_at": timezone.now()} if claim_by else {}
+        return Subtask.objects.create(
+            task=task,
+            user_id=task.owner_id,
+            team_id=team.pk,
+            title="Assistant response",
+            bot_ids=[bot.pk],
+            role=Subtask.ASSISTANT,
+            prompt=prompt,
+            message_id=last + 1,
+            parent_id=parent_id,
+            status=statuses.RUNNING if claim else statuses.PENDING,
+            progress=0,
+            sender_type="TEAM",
+            reply_to_subtask_id=reply_to,
+            **claim,
+        )
