@@ -76,12 +76,21 @@ async def _ask(row: Kind, system: str, text: str) -> str:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
     if conn.family == "anthropic":
         client = model_clients.anthropic_client(conn, model_clients.anthropic_base_url(conn.base_url or ""))
-        reply = await client.messages.create(
-            model=conn.model_id, system=system, max_tokens=1024, messages=messages[1:]
-        )
+        try:
+            reply = await client.messages.create(
+                model=conn.model_id, system=system, max_tokens=1024, messages=messages[1:]
+            )
+        finally:
+            await model_clients.aclose_http_client()
         return "".join(getattr(block, "text", "") for block in reply.content)
     client = model_clients.openai_client(conn, conn.base_url or "")
-    completion = await client.chat.completions.create(model=conn.model_id, messages=messages, stream=False)
+    try:
+        completion = await client.chat.completions.create(
+            model=conn.model_id, messages=messages, stream=False
+        )
+    finally:
+        # Summaries are rare: the knowledge loop keeps no model connection pool open between them.
+        await model_clients.aclose_http_client()
     return completion.choices[0].message.content or ""
 
 
