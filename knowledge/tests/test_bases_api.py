@@ -177,3 +177,18 @@ def test_task_bindings_count_documents(api, user):
     assert bound.status_code == 200, bound.content
     assert bound.json()["document_count"] == 2
     assert api.get(f"/api/tasks/{task.pk}/knowledge-bases").json()["items"][0]["document_count"] == 2
+
+
+def test_organization_namespace(user, admin_user, client_for):
+    from accounts.models import Group
+    from accounts.roles import GroupLevel
+
+    Group.objects.create(name="acme", owner=admin_user, level=GroupLevel.ORGANIZATION)
+    admin, alice = client_for(admin_user), client_for(user)
+    assert alice.get(f"{BASE}/organization-namespace").json() == {"namespace": "acme"}
+    assert create(alice, "Company", namespace="acme").status_code == 403
+    kb = create(admin, "Company", namespace="acme").json()
+    assert [i["id"] for i in alice.get(BASE, {"scope": "organization"}).json()["items"]] == [kb["id"]]
+    assert alice.get(f"{BASE}/{kb['id']}").status_code == 200
+    assert alice.put(f"{BASE}/{kb['id']}", {"name": "Mine"}, format="json").status_code == 403
+    assert admin.put(f"{BASE}/{kb['id']}", {"description": "all staff"}, format="json").status_code == 200
