@@ -7,8 +7,9 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import hooks
-        from chat.tools import builtin, web_search
+        from chat.tools import builtin, knowledge, web_search
 
         hooks.install()
         builtin.register()
         web_search.register()
+        knowledge.register()

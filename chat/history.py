@@ -13,15 +13,27 @@ def _user_content(contexts: list[SubtaskContext], text: str) -> str | list[dict[
     """A user message as the model reads it: attached documents first, then the question; with
     images, a list of parts carrying each image as a data URL."""
     files = [c for c in contexts if c.context_type == SubtaskContext.ATTACHMENT and c.status == "ready"]
-    if not files:
+    knowledge = [_knowledge_block(c) for c in contexts if c.context_type == SubtaskContext.KNOWLEDGE_BASE]
+    knowledge = [block for block in knowledge if block]
+    if not files and not knowledge:
         return text
-    blocks = [model_content.attachment_text_for_model(c) for c in files]
+    blocks = [model_content.attachment_text_for_model(c) for c in files] + knowledge
     combined = "\n\n".join([*blocks, f"[User Question]:\n{text}"])
     images = [url for url in (model_content.image_data_url(c) for c in files) if url]
     if not images:
         return combined
     parts: list[dict[str, Any]] = [{"type": "text", "text": combined}]
     return parts + [{"type": "image_url", "image_url": {"url": url}} for url in images]
+
+
+def _knowledge_block(context: SubtaskContext) -> str:
+    """What a past message retrieved from a knowledge base (reference extras §1.9): kept by the
+    knowledge tools on the message's ``knowledge_base`` context; nothing when it retrieved none."""
+    if not context.extracted_text:
+        return ""
+    data = context.type_data if isinstance(context.type_data, dict) else {}
+    header = f"[Knowledge Base: {context.name} (ID: {data.get('knowledge_id')})]"
+    return f"<knowledge_base>\n{header}\n{context.extracted_text}\n</knowledge_base>"
 
 
 def history(task: TaskResource, *, before_message_id: int | None = None) -> list[dict[str, Any]]:

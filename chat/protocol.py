@@ -80,6 +80,20 @@ class ChatSend(Payload):
     additional_skills: list[AdditionalSkill] | None = Field(default=None, max_length=50)
     device_id: str | None = Field(default=None, max_length=100)
 
+    def knowledge_base_ids(self) -> tuple[int, ...]:
+        """Knowledge bases the message picked: ``contexts`` of type ``knowledge_base`` (their
+        ``data.knowledge_id``), and the notebook's ``knowledge_base_id``."""
+        ids: list[int] = []
+        for item in self.contexts or []:
+            value = item.data.get("knowledge_id") if item.type == "knowledge_base" else None
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+                ids.append(value)
+        if self.knowledge_base_id is not None:
+            ids.append(self.knowledge_base_id)
+        return tuple(dict.fromkeys(ids))
+
     def all_attachment_ids(self) -> list[int]:
         ids = list(self.attachment_ids or [])
         if self.attachment_id is not None:

@@ -90,6 +90,8 @@ class Answer:
     additional_skills: tuple[str, ...] = ()
     web_search: bool = False
     search_engine: str = ""
+    knowledge_base_ids: tuple[int, ...] = ()  # picked in the message (knowledge tool source)
+    bound_knowledge_base_ids: tuple[int, ...] = ()  # bound to the task
     # When this answer's row was known here: a cancel remembered for its id before then was for
     # an earlier row with the same id (SQLite reuses the ids of deleted rows), not for this one.
     prepared_at: float = field(default_factory=time.monotonic)
@@ -110,6 +112,8 @@ class Answer:
             additional_skills=self.additional_skills,
             web_search=self.web_search,
             search_engine=self.search_engine,
+            knowledge_base_ids=self.knowledge_base_ids,
+            bound_knowledge_base_ids=self.bound_knowledge_base_ids,
             placeholders={
                 "user": {"name": user_name, "id": user_id},
                 "task_id": self.task_id,
@@ -810,6 +814,8 @@ class Runner:
             "value": text,
             **extra,
         }
+        if stream.toolbox is not None:  # what tool sources add (the knowledge tools' sources)
+            result.update(stream.toolbox.result_extras)
         # The next member's answer is written before this one ends, so the task stays RUNNING
         # (its status follows its newest answer) instead of flashing COMPLETED in between.
         follow = await answer.conductor.after(answer, text) if answer.conductor is not None else FollowUp()

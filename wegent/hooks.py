@@ -47,6 +47,8 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   gauge left out.
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
+- ``tasks.knowledge_document_counts``, tasks/services/task_knowledge.py -> knowledge/hooks.py:
+  the document counts of ``/api/tasks/{id}/knowledge-bases``; the first counter answers.
 - ``kinds.running_task_finders``, kinds/events.py -> tasks/hooks.py: the teams and bots routes
   (running-tasks answers, deleting a team) ask for the PENDING/RUNNING tasks of some teams.
 - ``kinds.team_renamed``, kinds/events.py -> tasks/hooks.py: a team renamed through

@@ -431,6 +431,8 @@ SPECTACULAR_SETTINGS = {
         "SubtaskStatusEnum": "tasks.statuses.SUBTASK_STATUSES",
         "MessageRoleEnum": "tasks.statuses.MESSAGE_ROLES",
         "SystemRoleEnum": "accounts.roles.SystemRole",
+        "KnowledgeDocumentStatusEnum": "knowledge.models.DOCUMENT_STATUSES",
+        "SplitterTypeEnum": "knowledge.splitters.TYPES",
     },
 }
 
@@ -492,3 +494,17 @@ SESSION_COOKIE_SECURE = env_bool("WEGENT_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Knowledge bases (knowledge app) ---------------------------------------------------------
+# Seconds an embedding or rerank model may take per request; texts per embedding request; the
+# most text one document may hold for indexing (longer text is indexed up to this length).
+KNOWLEDGE_MODEL_TIMEOUT = env_int("KNOWLEDGE_MODEL_TIMEOUT", 30)
+KNOWLEDGE_EMBED_BATCH = env_int("KNOWLEDGE_EMBED_BATCH", 64)
+KNOWLEDGE_MAX_DOCUMENT_CHARS = env_int("KNOWLEDGE_MAX_DOCUMENT_CHARS", 5_000_000)
+# The context window (tokens) the knowledge tools budget against: a knowledge base under 30 % of
+# it is given whole to the model (direct injection), results past 70 % warn and past 90 % stop.
+KNOWLEDGE_CONTEXT_WINDOW = env_int("KNOWLEDGE_CONTEXT_WINDOW", 128_000)
+# Document and knowledge-base summaries (a knowledge base's summaryEnabled must be on too), and
+# how long the summary model may take.
+KNOWLEDGE_SUMMARY_ENABLED = env_bool("KNOWLEDGE_SUMMARY_ENABLED", True)
+KNOWLEDGE_SUMMARY_TIMEOUT = env_int("KNOWLEDGE_SUMMARY_TIMEOUT", 120)

@@ -17,7 +17,7 @@ from kinds.models import Kind
 from kinds.selectors import TeamContext
 from tasks import selectors, shapes, statuses
 from tasks.models import Subtask, TaskResource
-from tasks.services import lifecycle, turns
+from tasks.services import lifecycle, task_knowledge, turns
 from wegent.errors import DomainError
 from wegent.realtime.rooms import task_room, user_room
 
@@ -42,6 +42,7 @@ def answer_for(
     additional_skills: list[str] | None = None,
     web_search: bool = False,
     search_engine: str | None = None,
+    knowledge_base_ids: tuple[int, ...] = (),
 ) -> Answer:
     # A new conversation's history is its first message (no need to read it back).
     messages = (
@@ -69,6 +70,8 @@ def answer_for(
         additional_skills=tuple(additional_skills or ()),
         web_search=web_search,
         search_engine=search_engine or "",
+        knowledge_base_ids=knowledge_base_ids,
+        bound_knowledge_base_ids=task_knowledge.bound_ids(task),
     )
 
 
@@ -136,6 +139,7 @@ def _prepare_answer(
         additional_skills=[skill.name for skill in payload.additional_skills or []],
         web_search=payload.enable_web_search,
         search_engine=payload.search_engine,
+        knowledge_base_ids=payload.knowledge_base_ids(),
     )
     return teams.conduct(
         answer,
@@ -273,7 +277,7 @@ def _finish_plan(
             # The model stream opens before the turn is stored only when it will need no tools
             # (a tool turn's first call must declare them).
             searching = payload.enable_web_search and web_search_tool.enabled()
-            asks = bool(payload.additional_skills) or searching
+            asks = bool(payload.additional_skills) or searching or bool(payload.knowledge_base_ids())
             if not early_setup.may_use_tools(asks):
                 plan.early_setup = early_setup
         except DomainError:

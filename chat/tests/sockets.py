@@ -55,6 +55,8 @@ EVENTS = (
     "task:status",
     "auth:error",
     "skill:request",
+    "chat:sources",
+    "knowledge:document_status",
 )
 
 

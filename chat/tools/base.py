@@ -53,6 +53,11 @@ class TurnContext:
     # server's first); the tool is offered only when the server has it on as well.
     web_search: bool = False
     search_engine: str = ""
+    # Knowledge base ids the message picked (``contexts`` of type ``knowledge_base``); the
+    # knowledge source adds the task's bound ones itself.
+    knowledge_base_ids: tuple[int, ...] = ()
+    # Knowledge base ids bound to the task (``spec.knowledgeBaseRefs``), read from the task row.
+    bound_knowledge_base_ids: tuple[int, ...] = ()
     # Free-form data for ``${{...}}`` placeholders (reference realtime §3.4): user, task, team.
     placeholders: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +87,9 @@ class Toolbox:
     problems: list[Problem] = field(default_factory=list)
     # Text a source adds to the system prompt for this turn (a preloaded skill's instructions).
     instructions: list[str] = field(default_factory=list)
+    # Keys a source adds to the answer's stored and sent ``result`` (the knowledge source's
+    # ``sources``); the runner merges them when the answer completes.
+    result_extras: dict[str, Any] = field(default_factory=dict)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     def add(self, tool: Tool) -> None:

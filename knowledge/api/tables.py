@@ -1,8 +1,6 @@
 """``GET /api/tables``: the table documents (knowledge documents of ``source_type`` table, e.g.
-DingTalk AI tables) the caller can reach, as ``{total, items}`` (reference extras §4 "Tables").
-
-Knowledge bases and their documents are not built yet, so no table document exists and the
-list is empty; the web frontend calls this on every page and needs the well-formed envelope.
+DingTalk AI tables) of the knowledge bases the caller can read, as ``{total, items}`` (reference
+extras §4 "Tables"). The web frontend calls this on every page.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from knowledge import selectors, shapes
 from wegent.api.pagination import envelope
 
 
@@ -45,7 +44,8 @@ class TableDocumentListSerializer(serializers.Serializer):
 class TableListView(APIView):
     @extend_schema(responses=TableDocumentListSerializer, tags=["tables"], operation_id="tables_list")
     def get(self, request: Request) -> Response:
-        return Response(envelope([], 0))
+        items = [shapes.document(doc) for doc in selectors.table_documents(request.user)]
+        return Response(envelope(items, len(items)))
 
 
 urlpatterns = [path("tables", TableListView.as_view(), name="tables")]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from knowledge.api import tables
+from knowledge.api import bases, documents, qa_history, rag, retrievers, tables, web_scraper
 
 urlpatterns = [
     *tables.urlpatterns,
+    *bases.urlpatterns,
+    *documents.urlpatterns,
+    *rag.urlpatterns,
+    *retrievers.urlpatterns,
+    *web_scraper.urlpatterns,
+    *qa_history.urlpatterns,
 ]

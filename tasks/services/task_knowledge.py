@@ -4,11 +4,12 @@ The bindings live in ``spec.knowledgeBaseRefs`` as ``[{id, name, namespace, boun
 The owner and every approved member may list, bind and unbind (the reference's rule); binding
 needs a group chat and a knowledge base the caller can read. A knowledge base the caller cannot
 read answers 404 like a missing one (the reference's 403 would confirm that it exists).
-``document_count`` is 0 until the knowledge app stores documents.
+``document_count`` comes from the knowledge app (``document_counters``), 0 without it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -20,9 +21,21 @@ from tasks import documents, selectors
 from tasks.models import TaskResource
 from tasks.services.members import NOT_GROUP_CHAT, locked_task, now_iso, require_access
 from wegent.errors import BadRequest, NotFound
+from wegent.hooks import Hook
 
 KNOWLEDGE_BASE = "KnowledgeBase"
 MAX_BOUND = 10
+
+# The knowledge app (above this one) counts documents: counter(kb_ids) -> {kb_id: count}.
+document_counters: Hook[Callable[[list[int]], dict[int, int]]] = Hook(
+    "tasks.knowledge_document_counts", "counter(kb_ids) -> {kb_id: documents}; the first one answers"
+)
+
+
+def _document_counts(kb_ids: list[int]) -> dict[int, int]:
+    for counter in document_counters:
+        return counter(kb_ids)
+    return {}
 
 
 def _refs(task: TaskResource) -> list[dict[str, Any]]:
@@ -34,7 +47,7 @@ def _ref_namespace(ref: dict[str, Any]) -> str:
     return str(ref.get("namespace") or DEFAULT_NAMESPACE)
 
 
-def _bound_item(ref: dict[str, Any], kb: Kind) -> dict[str, Any]:
+def _bound_item(ref: dict[str, Any], kb: Kind, document_count: int = 0) -> dict[str, Any]:
     """``BoundKnowledgeBaseResponse``."""
     return {
         "id": kb.pk,
@@ -42,7 +55,7 @@ def _bound_item(ref: dict[str, Any], kb: Kind) -> dict[str, Any]:
         "namespace": _ref_namespace(ref),
         "display_name": str(kb.spec.get("name") or kb.name),
         "description": kb.spec.get("description"),
-        "document_count": 0,
+        "document_count": document_count,
         "bound_by": str(ref.get("boundBy") or "Unknown"),
         "bound_at": str(ref.get("boundAt") or ""),
     }
@@ -68,9 +81,17 @@ def _resolve_refs(task: TaskResource, refs: list[dict[str, Any]]) -> list[tuple[
     return found
 
 
+def bound_ids(task: TaskResource) -> tuple[int, ...]:
+    """The ids of the knowledge bases bound to the task, read from the row the caller has (the
+    chat runner: no query)."""
+    return tuple(ref["id"] for ref in _refs(task) if isinstance(ref.get("id"), int))
+
+
 def list_bound(*, actor: User, task_id: int) -> dict[str, Any]:
     task = require_access(actor, selectors.task_row(task_id))
-    items = [_bound_item(ref, kb) for ref, kb in _resolve_refs(task, _refs(task))]
+    bound = _resolve_refs(task, _refs(task))
+    counts = _document_counts([kb.pk for _, kb in bound])
+    items = [_bound_item(ref, kb, counts.get(kb.pk, 0)) for ref, kb in bound]
     return {"items": items, "total": len(items), "max_limit": MAX_BOUND}
 
 
@@ -102,7 +123,7 @@ def bind(*, actor: User, task_id: int, kb_name: str, kb_namespace: str = DEFAULT
         }
         task.document = documents.changed(task.document, spec={"knowledgeBaseRefs": [*refs, ref]})
         task.save(update_fields=["document", "updated_at"])
-    return _bound_item(ref, kb)
+    return _bound_item(ref, kb, _document_counts([kb.pk]).get(kb.pk, 0))
 
 
 def unbind(
