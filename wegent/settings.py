@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "chat",
     "devices",
     "knowledge",
+    "subscriptions",
 ]
 
 MIDDLEWARE = [
@@ -375,6 +376,7 @@ SPECTACULAR_SETTINGS = {
         "SubtaskStatusEnum": "tasks.statuses.SUBTASK_STATUSES",
         "MessageRoleEnum": "tasks.statuses.MESSAGE_ROLES",
         "SystemRoleEnum": "accounts.roles.SystemRole",
+        "SubscriptionTaskTypeEnum": "subscriptions.models.TASK_TYPES",
     },
 }
 
@@ -436,3 +438,9 @@ SESSION_COOKIE_SECURE = env_bool("WEGENT_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Subscriptions (scheduled and webhook agent runs) ----------------------------------------
+# Largest webhook body accepted (bytes), and how long a replayed delivery (same signature and
+# body) is recognised and answered with the first delivery's execution.
+SUBSCRIPTION_WEBHOOK_MAX_BYTES = env_int("WEGENT_SUBSCRIPTION_WEBHOOK_MAX_BYTES", 256 * 1024)
+SUBSCRIPTION_WEBHOOK_REPLAY_SECONDS = env_int("WEGENT_SUBSCRIPTION_WEBHOOK_REPLAY_SECONDS", 300)

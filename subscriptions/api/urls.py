@@ -1,0 +1,7 @@
+"""All ``/api`` routes of the subscriptions app."""
+
+from __future__ import annotations
+
+from subscriptions.api import subscriptions, webhooks
+
+urlpatterns = [*webhooks.urlpatterns, *subscriptions.urlpatterns]

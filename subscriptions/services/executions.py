@@ -1,0 +1,206 @@
+"""Executions: creating one per fire (exactly once), their status machine, cancel and delete.
+
+A status change is one ``UPDATE ... WHERE id = ? AND version = ?`` that also bumps the
+version (optimistic lock): of two concurrent changes one wins, the other sees a stale version.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from subscriptions import protocol, selectors, statuses, triggers
+from subscriptions.exceptions import InvalidExecutionTransition, StaleExecution
+from subscriptions.models import MANUAL, ONE_TIME, WEBHOOK, BackgroundExecution, Subscription
+from subscriptions.services import schedules
+from wegent.errors import BadRequest
+from wegent.realtime import emitter
+from wegent.realtime.rooms import user_room
+
+logger = logging.getLogger(__name__)
+MAX_REASON = 500
+
+
+def _prompt(subscription: Subscription, now: datetime, webhook_data: Any = None) -> str:
+    template = str(subscription.spec.get("promptTemplate") or "")
+    prompt = triggers.render_prompt(
+        template, now=now, display_name=subscription.display_name, webhook_data=webhook_data
+    )
+    if not prompt.strip():
+        raise BadRequest("The subscription's prompt is empty")
+    return prompt
+
+
+def _new_execution(
+    subscription: Subscription,
+    *,
+    trigger_type: str,
+    reason: str,
+    now: datetime,
+    fire_key: str | None = None,
+    webhook_data: Any = None,
+) -> BackgroundExecution:
+    return BackgroundExecution.objects.create(
+        user_id=subscription.owner_id,
+        subscription=subscription,
+        trigger_type=trigger_type,
+        trigger_reason=reason[:MAX_REASON],
+        prompt=_prompt(subscription, now, webhook_data),
+        fire_key=fire_key,
+    )
+
+
+def fire_scheduled(subscription_id: int, now: datetime | None = None) -> BackgroundExecution | None:
+    """The execution of a beat fire, or None when this fire already has one (a duplicate
+    message, a second beat) or the subscription is no longer due to run."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update()
+            .filter(pk=subscription_id, is_active=True, enabled=True)
+            .first()
+        )
+        if subscription is None or not subscription.is_timed or subscription.periodic_task_id is None:
+            return None
+        subscription = Subscription.objects.select_related(
+            "periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked"
+        ).get(pk=subscription.pk)
+        fired_at = schedules.fire_time(subscription, now)
+        if fired_at is None:
+            return None
+        key = f"at:{fired_at.isoformat()}"
+        try:
+            with transaction.atomic():
+                execution = _new_execution(
+                    subscription,
+                    trigger_type=subscription.trigger_type,
+                    reason=f"Scheduled {subscription.trigger_type} fire at {fired_at.isoformat()}",
+                    now=now,
+                    fire_key=key,
+                )
+        except IntegrityError:
+            logger.info("subscription %s: fire %s already has its execution", subscription_id, key)
+            return None
+        subscription.last_execution_time = now
+        subscription.execution_count = F("execution_count") + 1
+        update = ["last_execution_time", "execution_count", "updated_at"]
+        if subscription.trigger_type == ONE_TIME:
+            # A one-time subscription has run: it is disabled and its beat entry removed.
+            subscription.enabled = False
+            subscription.document = {**subscription.document, "spec": {**subscription.spec, "enabled": False}}
+            update += ["enabled", "document"]
+        subscription.save(update_fields=update)
+        if subscription.trigger_type == ONE_TIME:
+            subscription.refresh_from_db()
+            schedules.sync(subscription)
+    _emit_after_commit(execution.pk)
+    return execution
+
+
+def trigger_now(
+    subscription: Subscription, *, trigger_type: str = MANUAL, reason: str = "", webhook_data: Any = None
+) -> BackgroundExecution:
+    """A manual or webhook run: created now, dispatched by the caller."""
+    now = timezone.now()
+    with transaction.atomic():
+        execution = _new_execution(
+            subscription,
+            trigger_type=trigger_type,
+            reason=reason or ("Manual trigger" if trigger_type == MANUAL else "Webhook"),
+            now=now,
+            webhook_data=webhook_data,
+        )
+        Subscription.objects.filter(pk=subscription.pk).update(
+            last_execution_time=now, execution_count=F("execution_count") + 1, updated_at=now
+        )
+    _emit_after_commit(execution.pk)
+    return execution
+
+
+def manual_trigger(*, actor: User, subscription_id: int) -> BackgroundExecution:
+    subscription = selectors.owned_subscription(actor, subscription_id)
+    return trigger_now(subscription, trigger_type=MANUAL)
+
+
+def webhook_trigger(subscription: Subscription, data: Any) -> BackgroundExecution:
+    return trigger_now(subscription, trigger_type=WEBHOOK, webhook_data=data)
+
+
+# --- the status machine -----------------------------------------------------------------------------
+
+
+def transition(execution: BackgroundExecution, target: str, **changes: Any) -> BackgroundExecution:
+    """Moves ``execution`` (as read, with its version) to ``target``; refused if the status
+    machine forbids it or someone changed the row since it was read."""
+    if not statuses.allowed(execution.status, target):
+        raise InvalidExecutionTransition(f"Cannot change an execution from {execution.status} to {target}")
+    now = timezone.now()
+    if target == statuses.RUNNING and execution.started_at is None:
+        changes.setdefault("started_at", now)
+    if target in statuses.TERMINAL:
+        changes.setdefault("completed_at", now)
+    changed = BackgroundExecution.objects.filter(pk=execution.pk, version=execution.version).update(
+        status=target, version=F("version") + 1, updated_at=now, **changes
+    )
+    if not changed:
+        raise StaleExecution()
+    execution.refresh_from_db()
+    if target in statuses.TERMINAL:
+        _count_result(execution)
+    _emit_after_commit(execution.pk)
+    return execution
+
+
+def _count_result(execution: BackgroundExecution) -> None:
+    # COMPLETED_SILENT leaves the success/failure counters alone (reference §2.2).
+    counters: dict[str, Any] = {
+        "last_execution_status": execution.status,
+        "last_execution_time": execution.completed_at,
+    }
+    if execution.status == statuses.COMPLETED:
+        counters["success_count"] = F("success_count") + 1
+    elif execution.status == statuses.FAILED:
+        counters["failure_count"] = F("failure_count") + 1
+    Subscription.objects.filter(pk=execution.subscription_id).update(**counters)
+
+
+def cancel(*, actor: User, execution_id: int) -> BackgroundExecution:
+    execution = selectors.own_execution(actor, execution_id)
+    if execution.status in statuses.TERMINAL:
+        raise BadRequest(f"Execution is already {execution.status}")
+    return transition(execution, statuses.CANCELLED)
+
+
+def delete(*, actor: User, execution_id: int) -> None:
+    execution = selectors.own_execution(actor, execution_id)
+    if not execution.can_delete:
+        raise BadRequest("Only finished executions can be deleted")
+    BackgroundExecution.objects.filter(pk=execution.pk, version=execution.version).delete()
+
+
+# --- events ----------------------------------------------------------------------------------------
+
+
+def _emit_after_commit(execution_id: int) -> None:
+    transaction.on_commit(lambda: emit_update(execution_id))
+
+
+def emit_update(execution_id: int) -> None:
+    execution = BackgroundExecution.objects.select_related("subscription").filter(pk=execution_id).first()
+    if execution is None:
+        return
+    try:
+        emitter.emit_sync(
+            protocol.EXECUTION_UPDATE,
+            protocol.execution_update(execution),
+            room=user_room(execution.user_id),
+            namespace="/chat",
+        )
+    except Exception:  # an event that cannot be delivered never fails the run
+        logger.exception("background:execution_update for execution %s not sent", execution_id)

@@ -1,0 +1,86 @@
+"""The REST shapes of this app (reference extras §2.3): SubscriptionInDB and
+BackgroundExecutionInDB, as dicts the API serializers describe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from subscriptions.models import BackgroundExecution, Subscription
+from subscriptions.services import schedules
+from subscriptions.services.subscriptions import webhook_secret
+
+WEBHOOK_PATH = "/api/subscriptions/webhook/{token}"
+
+
+def subscription(row: Subscription) -> dict[str, Any]:
+    spec = row.spec
+    trigger = row.trigger
+    return {
+        "id": row.pk,
+        "user_id": row.owner_id,
+        "name": row.name,
+        "namespace": row.namespace,
+        "display_name": row.display_name,
+        "description": spec.get("description") or "",
+        "task_type": spec.get("taskType") or "collection",
+        "visibility": row.visibility,
+        "trigger_type": row.trigger_type,
+        "trigger_config": dict(trigger.get(row.trigger_type) or {}),
+        "team_id": row.team_id,
+        "workspace_id": row.workspace_id or None,
+        "model_ref": spec.get("modelRef"),
+        "force_override_bot_model": bool(spec.get("forceOverrideBotModel")),
+        "prompt_template": spec.get("promptTemplate") or "",
+        "retry_count": spec.get("retryCount", 0),
+        "timeout_seconds": spec.get("timeoutSeconds", 600),
+        "enabled": row.enabled,
+        "preserve_history": bool(spec.get("preserveHistory")),
+        "history_message_count": spec.get("historyMessageCount", 10),
+        "knowledge_base_refs": spec.get("knowledgeBaseRefs") or [],
+        "webhook_url": WEBHOOK_PATH.format(token=row.webhook_token) if row.webhook_token else None,
+        "webhook_secret": webhook_secret(row),
+        "last_execution_time": row.last_execution_time,
+        "last_execution_status": row.last_execution_status or None,
+        "next_execution_time": schedules.next_fire_time(row),
+        "execution_count": row.execution_count,
+        "success_count": row.success_count,
+        "failure_count": row.failure_count,
+        "bound_task_id": row.bound_task_id or None,
+        "followers_count": 0,
+        "is_following": False,
+        "owner_username": row.owner.user_name,
+        "is_rental": False,
+        "source_subscription_id": None,
+        "source_subscription_name": None,
+        "source_subscription_display_name": None,
+        "source_owner_username": None,
+        "rental_count": 0,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def execution(row: BackgroundExecution, *, actor_id: int | None = None) -> dict[str, Any]:
+    sub = row.subscription
+    return {
+        "id": row.pk,
+        "user_id": row.user_id,
+        "subscription_id": row.subscription_id,
+        "task_id": row.task_id or None,
+        "trigger_type": row.trigger_type,
+        "trigger_reason": row.trigger_reason,
+        "prompt": row.prompt,
+        "status": row.status,
+        "result_summary": row.result_summary or None,
+        "error_message": row.error_message or None,
+        "retry_attempt": row.retry_attempt,
+        "started_at": row.started_at,
+        "completed_at": row.completed_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "subscription_name": sub.name,
+        "subscription_display_name": sub.display_name,
+        "team_name": None,
+        "task_type": sub.spec.get("taskType") or "collection",
+        "can_delete": row.can_delete and (actor_id is None or actor_id == row.user_id),
+    }

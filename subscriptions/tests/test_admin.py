@@ -1,0 +1,57 @@
+"""The operator console: lists with filters, the beat entry link, run now, enable/disable."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django_celery_beat.models import PeriodicTask
+
+from subscriptions.models import BackgroundExecution
+from subscriptions.tests.factories import make_subscription
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LIST = "/admin/subscriptions/subscription/"
+
+
+@pytest.fixture
+def console(admin_user) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def test_lists_filter_and_link_the_beat_entry(console, user, team) -> None:  # type: ignore[no-untyped-def]
+    sub = make_subscription(user, team)
+    page = console.get(LIST, {"enabled__exact": "1", "trigger_type": "cron"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert f"subscription:{sub.pk}" in text and "/admin/django_celery_beat/periodictask/" in text
+    assert console.get(f"{LIST}{sub.pk}/change/").status_code == 200
+    assert console.get("/admin/subscriptions/backgroundexecution/", {"status": "FAILED"}).status_code == 200
+
+
+def test_disable_enable_and_run_now_actions(console, user, chat_team) -> None:  # type: ignore[no-untyped-def]
+    sub = make_subscription(user, chat_team)
+    console.post(LIST, {"action": "disable", "_selected_action": [sub.pk]})
+    sub.refresh_from_db()
+    assert not sub.enabled and not PeriodicTask.objects.filter(task="subscriptions.fire").exists()
+    console.post(LIST, {"action": "enable", "_selected_action": [sub.pk]})
+    sub.refresh_from_db()
+    assert sub.enabled and PeriodicTask.objects.filter(task="subscriptions.fire").count() == 1
+    console.post(LIST, {"action": "run_now", "_selected_action": [sub.pk]})
+    (execution,) = BackgroundExecution.objects.filter(subscription=sub)
+    assert execution.trigger_type == "manual" and execution.status == "COMPLETED"
+    page = console.get(f"/admin/subscriptions/backgroundexecution/{execution.pk}/change/")
+    assert (
+        page.status_code == 200 and f"/admin/tasks/taskresource/{execution.task_id}/" in page.content.decode()
+    )
+
+
+def test_editing_the_beat_schedule_in_admin_moves_next_execution_time(api, user, team) -> None:  # type: ignore[no-untyped-def]
+    from django_celery_beat.models import CrontabSchedule
+
+    sub = make_subscription(user, team, trigger_config={"expression": "0 9 * * *", "timezone": "UTC"})
+    entry = PeriodicTask.objects.get(task="subscriptions.fire")
+    entry.crontab = CrontabSchedule.objects.create(minute="30", hour="7", timezone="UTC")
+    entry.save()
+    assert api.get(f"/api/subscriptions/{sub.pk}").json()["next_execution_time"].endswith("T07:30:00Z")
