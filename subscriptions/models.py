@@ -117,6 +117,8 @@ class BackgroundExecution(models.Model):
             models.Index(fields=["user", "created_at"], name="execution_user_created_idx"),
             models.Index(fields=["subscription", "created_at"], name="execution_sub_created_idx"),
             models.Index(fields=["user", "status"], name="execution_user_status_idx"),
+            # The stale-execution sweep reads by status and age only.
+            models.Index(fields=["status", "updated_at"], name="execution_status_age_idx"),
         ]
 
     def __str__(self) -> str:

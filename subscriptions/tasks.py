@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
+from subscriptions import statuses
 from subscriptions.services import executions, runs
 
 
@@ -14,13 +16,33 @@ def fire(subscription_id: int) -> int | None:
     execution = executions.fire_scheduled(int(subscription_id))
     if execution is None:
         return None
-    runs.run(execution.pk)
+    _run(execution.pk)
     return execution.pk
 
 
 @shared_task(name="subscriptions.run_execution", acks_late=True, ignore_result=True)
 def run_execution(execution_id: int) -> str:
-    return runs.run(int(execution_id))
+    return _run(int(execution_id))
+
+
+def _run(execution_id: int) -> str:
+    status = runs.run(execution_id)
+    if status == statuses.RETRYING:
+        # The next attempt after a pause (the reference backs off 60 s and more).
+        run_execution.apply_async(args=[execution_id], countdown=settings.SUBSCRIPTION_RETRY_DELAY_SECONDS)
+    return status
+
+
+@shared_task(name="subscriptions.recover_stale", ignore_result=True)
+def recover_stale() -> dict[str, int]:
+    """Stale executions (reference §2.5): PENDING ones queued again, RUNNING ones failed."""
+    recovered = executions.recover_stale(
+        pending_hours=settings.SUBSCRIPTION_STALE_PENDING_HOURS,
+        running_hours=settings.SUBSCRIPTION_STALE_RUNNING_HOURS,
+    )
+    for execution_id in recovered.requeued:
+        run_execution.delay(execution_id)
+    return {"requeued": len(recovered.requeued), "failed": recovered.failed, "cancelled": recovered.cancelled}
 
 
 def dispatch(execution_id: int) -> None:

@@ -444,3 +444,9 @@ X_FRAME_OPTIONS = "DENY"
 # body) is recognised and answered with the first delivery's execution.
 SUBSCRIPTION_WEBHOOK_MAX_BYTES = env_int("WEGENT_SUBSCRIPTION_WEBHOOK_MAX_BYTES", 256 * 1024)
 SUBSCRIPTION_WEBHOOK_REPLAY_SECONDS = env_int("WEGENT_SUBSCRIPTION_WEBHOOK_REPLAY_SECONDS", 300)
+# Seconds before an execution that failed unexpectedly is tried again (up to its retryCount);
+# hours after which a PENDING execution is queued again and a RUNNING one failed.
+SUBSCRIPTION_RETRY_DELAY_SECONDS = env_int("WEGENT_SUBSCRIPTION_RETRY_DELAY_SECONDS", 60)
+SUBSCRIPTION_STALE_PENDING_HOURS = env_float("WEGENT_SUBSCRIPTION_STALE_PENDING_HOURS", 2.0)
+SUBSCRIPTION_STALE_RUNNING_HOURS = env_float("WEGENT_SUBSCRIPTION_STALE_RUNNING_HOURS", 3.0)
+CELERY_BEAT_SCHEDULE["subscriptions.recover_stale"] = {"task": "subscriptions.recover_stale", "schedule": 600.0}

@@ -7,7 +7,8 @@ version (optimistic lock): of two concurrent changes one wins, the other sees a 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,12 +20,14 @@ from subscriptions import protocol, selectors, statuses, triggers
 from subscriptions.exceptions import InvalidExecutionTransition, StaleExecution
 from subscriptions.models import MANUAL, ONE_TIME, WEBHOOK, BackgroundExecution, Subscription
 from subscriptions.services import schedules
-from wegent.errors import BadRequest
+from tasks.services import lifecycle
+from wegent.errors import BadRequest, DomainError
 from wegent.realtime import emitter
 from wegent.realtime.rooms import user_room
 
 logger = logging.getLogger(__name__)
 MAX_REASON = 500
+STALE_BATCH = 500
 
 
 def _prompt(subscription: Subscription, now: datetime, webhook_data: Any = None) -> str:
@@ -171,10 +174,54 @@ def _count_result(execution: BackgroundExecution) -> None:
 
 
 def cancel(*, actor: User, execution_id: int) -> BackgroundExecution:
+    """Ends the execution CANCELLED and stops its task's answer if one is streaming."""
     execution = selectors.own_execution(actor, execution_id)
     if execution.status in statuses.TERMINAL:
         raise BadRequest(f"Execution is already {execution.status}")
-    return transition(execution, statuses.CANCELLED)
+    execution = transition(execution, statuses.CANCELLED)
+    if execution.task_id:
+        try:
+            lifecycle.cancel_task(actor=actor, task_id=execution.task_id)
+        except DomainError:
+            pass  # the task already ended (or is gone): nothing runs any more
+    return execution
+
+
+@dataclass
+class Recovered:
+    requeued: list[int] = field(default_factory=list)
+    failed: int = 0
+    cancelled: int = 0
+
+
+def recover_stale(*, pending_hours: float, running_hours: float) -> Recovered:
+    """PENDING executions older than ``pending_hours`` are queued again (CANCELLED when their
+    subscription was deleted); RUNNING ones older than ``running_hours`` end FAILED. Reads
+    executions by status only: idle subscriptions cost nothing."""
+    now = timezone.now()
+    found = Recovered()
+    pending = BackgroundExecution.objects.filter(
+        status=statuses.PENDING, updated_at__lt=now - timedelta(hours=pending_hours)
+    ).select_related("subscription")
+    for execution in pending[:STALE_BATCH]:
+        try:
+            if not execution.subscription.is_active:
+                transition(execution, statuses.CANCELLED, error_message="Subscription was deleted")
+                found.cancelled += 1
+            else:
+                found.requeued.append(execution.pk)
+        except StaleExecution:
+            continue  # changed meanwhile: someone else has it
+    running = BackgroundExecution.objects.filter(
+        status__in=[statuses.RUNNING, statuses.RETRYING], updated_at__lt=now - timedelta(hours=running_hours)
+    ).select_related("subscription")
+    for execution in running[:STALE_BATCH]:
+        try:
+            transition(execution, statuses.FAILED, error_message="Execution timed out (no progress)")
+            found.failed += 1
+        except (StaleExecution, InvalidExecutionTransition):
+            continue
+    return found
 
 
 def delete(*, actor: User, execution_id: int) -> None:

@@ -46,11 +46,16 @@ def _fail(execution: BackgroundExecution, message: str) -> None:
     executions.transition(execution, statuses.FAILED, error_message=message[:2000])
 
 
+RUNNABLE = (statuses.PENDING, statuses.RETRYING)
+
+
 def run(execution_id: int) -> str:
-    """Runs one execution to its end; returns its final status. A cancelled or finished
-    execution is left alone (a duplicate message runs nothing)."""
+    """Runs one execution to its end; returns its status: final, or RETRYING when an
+    unexpected error leaves attempts of ``retryCount`` (the caller queues the next one). A
+    cancelled, running or finished execution is left alone (a duplicate message runs nothing).
+    """
     execution = BackgroundExecution.objects.select_related("subscription").filter(pk=execution_id).first()
-    if execution is None or execution.status != statuses.PENDING:
+    if execution is None or execution.status not in RUNNABLE:
         return execution.status if execution else "missing"
     subscription = execution.subscription
     if not subscription.is_active:
@@ -64,9 +69,19 @@ def run(execution_id: int) -> str:
         return _run(execution, subscription)
     except DomainError as exc:
         _fail(execution, str(exc.detail))
-    except Exception:
+    except Exception as exc:
         logger.exception("subscription execution %s failed", execution_id)
-        _fail(execution, "Internal server error")
+        execution.refresh_from_db()
+        retries = int(subscription.spec.get("retryCount") or 0)
+        if execution.status == statuses.RUNNING and execution.retry_attempt < retries:
+            executions.transition(
+                execution,
+                statuses.RETRYING,
+                retry_attempt=execution.retry_attempt + 1,
+                error_message=f"Attempt {execution.retry_attempt + 1} failed: {type(exc).__name__}",
+            )
+        else:
+            _fail(execution, "Internal server error")
     execution.refresh_from_db()
     return execution.status
 
@@ -91,7 +106,8 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
         team_context=context,
         type="subscription",
         task_type="chat" if direct else "code",
-        source="subscription",
+        # The chat path's source: a cancel of the task (REST or the execution's) stops the stream.
+        source="chat_shell" if direct else "web",
         model_id=model_name,
         force_override_bot_model=bool(model_name and spec.get("forceOverrideBotModel")),
         path=turns.CHAT if direct else turns.EXECUTOR,

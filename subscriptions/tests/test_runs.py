@@ -162,3 +162,25 @@ def test_timeline_filters_and_public_executions(api, client_for, other_user, use
     assert bob.delete(f"{URL}/executions/{execution.pk}").status_code == 404
     assert api.get(f"{URL}/executions/stale", {"hours": 0}).status_code == 422
     assert api.get(f"{URL}/executions/stale").status_code == 200
+
+
+def test_executor_team_run_waits_for_dispatch_and_cancel_ends_its_task(api, user) -> None:  # type: ignore[no-untyped-def]
+    from kinds.tests.factories import bot_doc, ghost_doc, make_kind, model_doc, shell_doc, team_doc
+
+    make_kind(user, ghost_doc("x-ghost"))
+    make_kind(user, shell_doc("x-shell", "ClaudeCode"))
+    make_kind(user, model_doc("x-model"))
+    make_kind(user, bot_doc("x-bot", "x-ghost", "x-shell", "x-model"))
+    team = make_kind(user, team_doc("x-team", ["x-bot"]))
+    sub = make_subscription(user, team, name="code")
+    body = api.post(f"{URL}/{sub.pk}/trigger").json()
+    assert body["status"] == "RUNNING" and body["task_id"]
+    answer = Subtask.objects.get(task_id=body["task_id"], role=Subtask.ASSISTANT)
+    assert answer.status == "PENDING"  # waits for an executor to pull it
+    task = TaskResource.objects.get(pk=body["task_id"])
+    assert task.labels["type"] == "subscription" and task.labels["taskType"] == "code"
+    cancelled = api.post(f"{URL}/executions/{body['id']}/cancel").json()
+    assert cancelled["status"] == "CANCELLED"
+    task.refresh_from_db()
+    answer.refresh_from_db()
+    assert task.status == "CANCELLED" and answer.status == "CANCELLED"
