@@ -55,6 +55,8 @@ class Subscription(ResourceRow):
     success_count = models.PositiveIntegerField(default=0)
     failure_count = models.PositiveIntegerField(default=0)
     bound_task_id = models.BigIntegerField(default=0)
+    # The owner's own notification preference (``/{id}/developer/notification-settings``).
+    developer_settings = models.JSONField(default=dict, blank=True)
 
     class Meta(ResourceRow.Meta):
         constraints = [live_name_unique("uniq_live_subscription_name")]
@@ -127,3 +129,38 @@ class BackgroundExecution(models.Model):
     @property
     def can_delete(self) -> bool:
         return self.status in statuses.TERMINAL
+
+
+DIRECT, INVITED = "direct", "invited"
+INVITE_PENDING, INVITE_ACCEPTED, INVITE_REJECTED = "pending", "accepted", "rejected"
+NOTIFICATION_LEVELS = ("silent", "default", "notify")
+
+
+class SubscriptionFollow(models.Model):
+    """A user following a subscription: directly (public ones) or by the owner's invitation
+    (which they accept or reject). Accepted follows put its executions in their timeline."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="follows")
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    follow_type = models.CharField(max_length=16, default=DIRECT)
+    invited_by_user_id = models.BigIntegerField(default=0)
+    invitation_status = models.CharField(max_length=16, default=INVITE_ACCEPTED)
+    invited_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    # {notification_level: silent|default|notify, notification_channel_ids: [...]}
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "follower"], name="uniq_subscription_follower"),
+        ]
+        indexes = [
+            models.Index(fields=["follower", "invitation_status"], name="follow_follower_status_idx"),
+            models.Index(fields=["subscription", "invitation_status"], name="follow_sub_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} follows {self.subscription_id} ({self.invitation_status})"

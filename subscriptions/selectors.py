@@ -1,23 +1,98 @@
 """Reads of subscriptions and executions. ``for_user`` is the one visibility gate: a user sees
-their own subscriptions and public ones; only owners change or list-manage them."""
+their own subscriptions, public ones and those they follow by an accepted invitation; only
+owners change or list-manage them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from subscriptions import statuses
 from subscriptions.exceptions import ExecutionNotFound, SubscriptionNotFound
-from subscriptions.models import PUBLIC, BackgroundExecution, Subscription
+from subscriptions.models import (
+    INVITE_ACCEPTED,
+    INVITE_PENDING,
+    INVITED,
+    PUBLIC,
+    BackgroundExecution,
+    Subscription,
+    SubscriptionFollow,
+)
 
 MAX_ID = 2**63 - 1
 
 
+def _followed_ids(actor: User) -> QuerySet[SubscriptionFollow]:
+    return SubscriptionFollow.objects.filter(follower=actor, invitation_status=INVITE_ACCEPTED).values(
+        "subscription_id"
+    )
+
+
 def for_user(actor: User) -> QuerySet[Subscription]:
-    """Active subscriptions ``actor`` may read: their own, and public ones."""
-    return Subscription.objects.filter(Q(owner=actor) | Q(visibility=PUBLIC), is_active=True)
+    """Active subscriptions ``actor`` may read: their own, public ones, and followed ones."""
+    readable = Q(owner=actor) | Q(visibility=PUBLIC) | Q(pk__in=_followed_ids(actor))
+    return Subscription.objects.filter(readable, is_active=True)
+
+
+def with_followers(rows: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    accepted = Q(follows__invitation_status=INVITE_ACCEPTED)
+    return rows.annotate(followers=Count("follows", filter=accepted, distinct=True))
+
+
+def discover(actor: User, *, sort_by: str, search: str | None) -> QuerySet[Subscription]:
+    rows = with_followers(Subscription.objects.filter(visibility=PUBLIC, is_active=True)).select_related(
+        "owner"
+    )
+    if search:
+        rows = rows.filter(Q(name__icontains=search) | Q(document__spec__displayName__icontains=search))
+    order = ["-followers", "-id"] if sort_by == "popularity" else ["-created_at", "-id"]
+    return rows.order_by(*order)
+
+
+def following_ids(actor: User, subscription_ids: list[int]) -> set[int]:
+    return set(
+        SubscriptionFollow.objects.filter(
+            follower=actor, subscription_id__in=subscription_ids, invitation_status=INVITE_ACCEPTED
+        ).values_list("subscription_id", flat=True)
+    )
+
+
+def followers(actor: User, subscription_id: int) -> QuerySet[SubscriptionFollow]:
+    """The accepted followers of the caller's own subscription (404 for anyone else's)."""
+    owned_subscription(actor, subscription_id)
+    rows = SubscriptionFollow.objects.filter(
+        subscription_id=subscription_id, invitation_status=INVITE_ACCEPTED
+    )
+    return rows.select_related("follower").order_by("-created_at", "-id")
+
+
+def followers_count(actor: User, subscription_id: int) -> int:
+    row = for_user(actor).filter(pk=subscription_id).first()
+    if row is None:
+        raise SubscriptionNotFound()
+    return SubscriptionFollow.objects.filter(subscription=row, invitation_status=INVITE_ACCEPTED).count()
+
+
+def invitations_sent(actor: User, subscription_id: int) -> QuerySet[SubscriptionFollow]:
+    owned_subscription(actor, subscription_id)
+    rows = SubscriptionFollow.objects.filter(subscription_id=subscription_id, follow_type=INVITED)
+    return rows.select_related("follower").order_by("-created_at", "-id")
+
+
+def following(actor: User) -> QuerySet[SubscriptionFollow]:
+    rows = SubscriptionFollow.objects.filter(
+        follower=actor, invitation_status=INVITE_ACCEPTED, subscription__is_active=True
+    )
+    return rows.select_related("subscription", "subscription__owner").order_by("-created_at", "-id")
+
+
+def pending_invitations(actor: User) -> QuerySet[SubscriptionFollow]:
+    rows = SubscriptionFollow.objects.filter(
+        follower=actor, invitation_status=INVITE_PENDING, subscription__is_active=True
+    )
+    return rows.select_related("subscription", "subscription__owner").order_by("-created_at", "-id")
 
 
 def owned(actor: User) -> QuerySet[Subscription]:
@@ -25,7 +100,12 @@ def owned(actor: User) -> QuerySet[Subscription]:
 
 
 def owned_subscription(actor: User, subscription_id: int) -> Subscription:
-    row = owned(actor).select_related("periodic_task").filter(pk=subscription_id).first()
+    row = (
+        with_followers(owned(actor))
+        .select_related("periodic_task", "owner")
+        .filter(pk=subscription_id)
+        .first()
+    )
     if row is None:
         raise SubscriptionNotFound()
     return row
@@ -39,7 +119,8 @@ def owned_for_update(actor: User, subscription_id: int) -> Subscription:
 
 
 def own_list(actor: User, *, enabled: bool | None, trigger_type: str | None) -> QuerySet[Subscription]:
-    rows = owned(actor).select_related("periodic_task", "periodic_task__crontab", "periodic_task__interval")
+    rows = with_followers(owned(actor))
+    rows = rows.select_related("periodic_task", "periodic_task__crontab", "periodic_task__interval")
     rows = rows.select_related("periodic_task__clocked", "owner")
     if enabled is not None:
         rows = rows.filter(enabled=enabled)
@@ -52,8 +133,10 @@ def own_list(actor: User, *, enabled: bool | None, trigger_type: str | None) -> 
 
 
 def visible_executions(actor: User) -> QuerySet[BackgroundExecution]:
-    """Executions ``actor`` may read: their own, and those of public subscriptions."""
-    return BackgroundExecution.objects.filter(Q(user=actor) | Q(subscription__visibility=PUBLIC))
+    """Executions ``actor`` may read: their own, public subscriptions', followed ones'."""
+    return BackgroundExecution.objects.filter(
+        Q(user=actor) | Q(subscription__visibility=PUBLIC) | Q(subscription_id__in=_followed_ids(actor))
+    )
 
 
 def timeline(
@@ -65,8 +148,9 @@ def timeline(
     end_date: datetime | None = None,
     include_silent: bool = False,
 ) -> QuerySet[BackgroundExecution]:
-    """The caller's feed: their own executions (followed subscriptions join it with follows)."""
-    rows = BackgroundExecution.objects.filter(user=actor).select_related("subscription")
+    """The caller's feed: their own executions and those of subscriptions they follow."""
+    mine_or_followed = Q(user=actor) | Q(subscription_id__in=_followed_ids(actor))
+    rows = BackgroundExecution.objects.filter(mine_or_followed).select_related("subscription")
     if subscription_id is not None:
         rows = rows.filter(subscription_id=subscription_id)
     if status:

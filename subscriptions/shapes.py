@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from subscriptions.models import BackgroundExecution, Subscription
+from subscriptions.models import BackgroundExecution, Subscription, SubscriptionFollow
 from subscriptions.services import schedules
 from subscriptions.services.subscriptions import webhook_secret
 
@@ -46,8 +46,8 @@ def subscription(row: Subscription) -> dict[str, Any]:
         "success_count": row.success_count,
         "failure_count": row.failure_count,
         "bound_task_id": row.bound_task_id or None,
-        "followers_count": 0,
-        "is_following": False,
+        "followers_count": getattr(row, "followers", 0),
+        "is_following": False,  # the owner's view; the discover list has its own
         "owner_username": row.owner.user_name,
         "is_rental": False,
         "source_subscription_id": None,
@@ -83,4 +83,54 @@ def execution(row: BackgroundExecution, *, actor_id: int | None = None) -> dict[
         "team_name": None,
         "task_type": sub.spec.get("taskType") or "collection",
         "can_delete": row.can_delete and (actor_id is None or actor_id == row.user_id),
+    }
+
+
+def discovered(row: Subscription, *, following: bool) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "name": row.name,
+        "display_name": row.display_name,
+        "description": row.spec.get("description") or "",
+        "task_type": row.spec.get("taskType") or "collection",
+        "owner_user_id": row.owner_id,
+        "owner_username": row.owner.user_name,
+        "followers_count": getattr(row, "followers", 0),
+        "is_following": following,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def follower(row: SubscriptionFollow) -> dict[str, Any]:
+    return {
+        "user_id": row.follower_id,
+        "username": row.follower.user_name,
+        "follow_type": row.follow_type,
+        "followed_at": row.responded_at or row.created_at,
+    }
+
+
+def invitation(row: SubscriptionFollow) -> dict[str, Any]:
+    sub = row.subscription
+    return {
+        "id": row.pk,
+        "subscription_id": row.subscription_id,
+        "subscription_name": sub.name,
+        "subscription_display_name": sub.display_name,
+        "user_id": row.follower_id,
+        "username": row.follower.user_name,
+        "invited_by_user_id": row.invited_by_user_id,
+        "owner_username": sub.owner.user_name,
+        "invitation_status": row.invitation_status,
+        "invited_at": row.invited_at,
+        "responded_at": row.responded_at,
+    }
+
+
+def following(row: SubscriptionFollow) -> dict[str, Any]:
+    return {
+        "subscription": discovered(row.subscription, following=True),
+        "follow_type": row.follow_type,
+        "followed_at": row.responded_at or row.created_at,
     }

@@ -12,11 +12,12 @@ from subscriptions.services import executions, runs
 
 @shared_task(name="subscriptions.fire", acks_late=True, ignore_result=True)
 def fire(subscription_id: int) -> int | None:
-    """Beat's fire of one due subscription: its one execution (a duplicate makes none), run."""
+    """Beat's fire of one due subscription: its one execution (a duplicate makes none), whose
+    run is its own message, so fires due together are not held up behind each other's runs."""
     execution = executions.fire_scheduled(int(subscription_id))
     if execution is None:
         return None
-    _run(execution.pk)
+    dispatch(execution.pk)
     return execution.pk
 
 

@@ -16,6 +16,7 @@ from rest_framework.routers import SimpleRouter
 
 from subscriptions import selectors, shapes, tasks
 from subscriptions.api import serializers as s
+from subscriptions.api.follows import FollowActions
 from subscriptions.services import executions
 from subscriptions.services import subscriptions as service
 from wegent.api.pagination import envelope, page_params, paginate
@@ -40,7 +41,7 @@ STALE_LIMIT = 50
     destroy=extend_schema(responses={204: None, 404: NOT_FOUND}),
 )
 @extend_schema(tags=TAGS)
-class SubscriptionViewSet(viewsets.ViewSet):
+class SubscriptionViewSet(FollowActions, viewsets.ViewSet):
     lookup_field = "subscription_id"
     lookup_value_converter = "int"
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from subscriptions.api import subscriptions, webhooks
+from subscriptions.api import follows, subscriptions, webhooks
 
-urlpatterns = [*webhooks.urlpatterns, *subscriptions.urlpatterns]
+urlpatterns = [*webhooks.urlpatterns, *subscriptions.urlpatterns, *follows.urlpatterns]

@@ -78,7 +78,7 @@ def test_stale_sweep_requeues_pending_fails_running_cancels_orphans(user, chat_t
     _age(orphan, 3)
     service.delete(actor=user, subscription_id=gone.pk)
 
-    result = recover_stale.apply().get()
+    result = recover_stale.apply().result
     assert result == {"requeued": 1, "failed": 1, "cancelled": 1}
     statuses_now = {e.pk: e.status for e in BackgroundExecution.objects.all()}
     assert statuses_now[old_pending.pk] == statuses.COMPLETED  # run again by the requeue

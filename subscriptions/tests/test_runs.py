@@ -73,8 +73,8 @@ def test_a_beat_fire_creates_one_execution_even_when_delivered_twice(user, chat_
     sub = make_subscription(
         user, chat_team, name="every", trigger_type="interval", trigger_config={"value": 1, "unit": "minutes"}
     )
-    first = fire.apply(args=[sub.pk]).get()
-    again = fire.apply(args=[sub.pk]).get()  # a duplicated or retried message for the same fire
+    first = fire.apply(args=[sub.pk]).result
+    again = fire.apply(args=[sub.pk]).result  # a duplicated or retried message for the same fire
     assert first is not None and again is None
     assert BackgroundExecution.objects.filter(subscription=sub).count() == 1
     assert BackgroundExecution.objects.get(pk=first).status == statuses.COMPLETED
@@ -110,10 +110,10 @@ def test_disabled_or_deleted_subscriptions_do_not_fire(user, chat_team) -> None:
 
     sub = make_subscription(user, chat_team)
     service.toggle(actor=user, subscription_id=sub.pk, enabled=False)
-    assert fire.apply(args=[sub.pk]).get() is None
+    assert fire.apply(args=[sub.pk]).result is None
     service.toggle(actor=user, subscription_id=sub.pk, enabled=True)
     service.delete(actor=user, subscription_id=sub.pk)
-    assert fire.apply(args=[sub.pk]).get() is None
+    assert fire.apply(args=[sub.pk]).result is None
     assert not BackgroundExecution.objects.exists()
 
 
