@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import faulthandler
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -189,6 +191,7 @@ def _percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>`: where every thread is
     args = _args()
     _environment(args)
     import django
@@ -210,16 +213,25 @@ def main() -> None:
     )
     celery = EmbeddedCelery(with_beat=True)
     celery.start()
-    try:
-        STATEMENTS.clear()
-        deadline = time.monotonic() + (tick - datetime.now(UTC)).total_seconds() + 120
-        while time.monotonic() < deadline:
-            if BackgroundExecution.objects.filter(subscription_id__in=due_ids).count() >= len(due_ids):
-                break
-            time.sleep(0.5)
-        counts = dict(STATEMENTS)
-    finally:
-        celery.stop()
+    STATEMENTS.clear()
+    deadline = time.monotonic() + (tick - datetime.now(UTC)).total_seconds() + 120
+    while time.monotonic() < deadline:
+        if BackgroundExecution.objects.filter(subscription_id__in=due_ids).count() >= len(due_ids):
+            break
+        time.sleep(0.5)
+    counts = dict(STATEMENTS)
+    _report(tick, due_ids, counts)
+    # Stopping the embedded worker can block on the broker connection (Redis): give it a few
+    # seconds, then leave (the queue is purged at the next start).
+    stopper = threading.Thread(target=celery.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=10)
+    os._exit(0)
+
+
+def _report(tick: datetime, due_ids: list[int], counts: dict[tuple[str, str], int]) -> None:
+    from subscriptions.models import BackgroundExecution
+
     rows = list(BackgroundExecution.objects.filter(subscription_id__in=due_ids))
     latencies = [(row.created_at - tick).total_seconds() for row in rows]
     idle_runs = BackgroundExecution.objects.exclude(subscription_id__in=due_ids).count()
@@ -233,7 +245,11 @@ def main() -> None:
     beat_total = sum(n for (thread, _), n in counts.items() if thread == "celery-beat")
     print(f"database statements per fire (subscriptions.fire): {fires / max(len(rows), 1):.1f}")
     print(f"database statements of beat over the minute: {beat_total}")
-    print("statements by (thread, task):", {f"{t}/{k or '-'}": n for (t, k), n in sorted(counts.items())})
+    print(
+        "statements by (thread, task):",
+        {f"{t}/{k or '-'}": n for (t, k), n in sorted(counts.items())},
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

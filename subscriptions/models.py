@@ -55,6 +55,11 @@ class Subscription(ResourceRow):
     success_count = models.PositiveIntegerField(default=0)
     failure_count = models.PositiveIntegerField(default=0)
     bound_task_id = models.BigIntegerField(default=0)
+    # Rentals (market): a private copy whose team and prompt come from ``source`` at run time.
+    source = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rentals"
+    )
+    rental_count = models.PositiveIntegerField(default=0)
     # The owner's own notification preference (``/{id}/developer/notification-settings``).
     developer_settings = models.JSONField(default=dict, blank=True)
 
@@ -85,6 +90,10 @@ class Subscription(ResourceRow):
     @property
     def is_timed(self) -> bool:
         return self.trigger_type in TIMED_TRIGGERS
+
+    @property
+    def is_rental(self) -> bool:
+        return self.source_id is not None
 
 
 class BackgroundExecution(models.Model):

@@ -16,7 +16,7 @@ def execution_update(execution: Any) -> dict[str, Any]:
         "status": execution.status,
         "is_silent": execution.status == "COMPLETED_SILENT",
         "task_id": execution.task_id or None,
-        "prompt": execution.prompt,
+        "prompt": "" if subscription.is_rental else execution.prompt,  # a rental hides its source's
         "result_summary": execution.result_summary or None,
         "error_message": execution.error_message or None,
         "trigger_reason": execution.trigger_reason,

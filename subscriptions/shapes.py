@@ -14,6 +14,7 @@ WEBHOOK_PATH = "/api/subscriptions/webhook/{token}"
 
 def subscription(row: Subscription) -> dict[str, Any]:
     spec = row.spec
+    source = row.source if row.is_rental else None
     trigger = row.trigger
     return {
         "id": row.pk,
@@ -49,12 +50,12 @@ def subscription(row: Subscription) -> dict[str, Any]:
         "followers_count": getattr(row, "followers", 0),
         "is_following": False,  # the owner's view; the discover list has its own
         "owner_username": row.owner.user_name,
-        "is_rental": False,
-        "source_subscription_id": None,
-        "source_subscription_name": None,
-        "source_subscription_display_name": None,
-        "source_owner_username": None,
-        "rental_count": 0,
+        "is_rental": row.is_rental,
+        "source_subscription_id": row.source_id,
+        "source_subscription_name": source.name if source else None,
+        "source_subscription_display_name": source.display_name if source else None,
+        "source_owner_username": source.owner.user_name if source else None,
+        "rental_count": row.rental_count,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
@@ -62,6 +63,8 @@ def subscription(row: Subscription) -> dict[str, Any]:
 
 def execution(row: BackgroundExecution, *, actor_id: int | None = None) -> dict[str, Any]:
     sub = row.subscription
+    # A rental's prompt is its source's, which the renter does not get to read.
+    prompt = "" if sub.is_rental else row.prompt
     return {
         "id": row.pk,
         "user_id": row.user_id,
@@ -69,7 +72,7 @@ def execution(row: BackgroundExecution, *, actor_id: int | None = None) -> dict[
         "task_id": row.task_id or None,
         "trigger_type": row.trigger_type,
         "trigger_reason": row.trigger_reason,
-        "prompt": row.prompt,
+        "prompt": prompt,
         "status": row.status,
         "result_summary": row.result_summary or None,
         "error_message": row.error_message or None,
@@ -134,3 +137,32 @@ def following(row: SubscriptionFollow) -> dict[str, Any]:
         "follow_type": row.follow_type,
         "followed_at": row.responded_at or row.created_at,
     }
+
+
+def market(row: Subscription, *, rented: bool) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "name": row.name,
+        "display_name": row.display_name,
+        "description": row.spec.get("description") or "",
+        "task_type": row.spec.get("taskType") or "collection",
+        "trigger_type": row.trigger_type,
+        "trigger_description": trigger_description(row),
+        "owner_user_id": row.owner_id,
+        "owner_username": row.owner.user_name,
+        "rental_count": row.rental_count,
+        "is_rented": rented,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def trigger_description(row: Subscription) -> str:
+    config = row.trigger.get(row.trigger_type) or {}
+    if row.trigger_type == "cron":
+        return f"cron {config.get('expression')} ({config.get('timezone', 'UTC')})"
+    if row.trigger_type == "interval":
+        return f"every {config.get('value')} {config.get('unit')}"
+    if row.trigger_type == "one_time":
+        return f"once at {config.get('execute_at')}"
+    return f"on {config.get('event_type', 'webhook')} event"

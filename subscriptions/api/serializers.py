@@ -15,7 +15,7 @@ MAX_TEMPLATE = 60_000
 MAX_ID = MAX_DB_INTEGER
 
 
-class _Text(serializers.CharField):
+class Text(serializers.CharField):
     """A string only: a number or a list is an error, not text."""
 
     def to_internal_value(self, data: Any) -> str:
@@ -39,13 +39,13 @@ class _StrictInt(serializers.IntegerField):
 
 
 class RefSerializer(serializers.Serializer):
-    name = _Text(max_length=100)
-    namespace = _Text(max_length=100, required=False, default="default")
+    name = Text(max_length=100)
+    namespace = Text(max_length=100, required=False, default="default")
 
 
 class _SubscriptionFields(serializers.Serializer):
-    display_name = _Text(max_length=200)
-    description = _Text(required=False, allow_null=True, allow_blank=True, max_length=10_000)
+    display_name = Text(max_length=200)
+    description = Text(required=False, allow_null=True, allow_blank=True, max_length=10_000)
     task_type = serializers.ChoiceField(choices=list(TASK_TYPES), required=False)
     visibility = serializers.ChoiceField(choices=[PRIVATE, PUBLIC, MARKET], required=False)
     trigger_type = serializers.ChoiceField(choices=list(TRIGGER_TYPES))
@@ -54,14 +54,14 @@ class _SubscriptionFields(serializers.Serializer):
     workspace_id = _StrictInt(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     model_ref = RefSerializer(required=False, allow_null=True)
     force_override_bot_model = _StrictBool(required=False)
-    prompt_template = _Text(max_length=MAX_TEMPLATE, trim_whitespace=False)
+    prompt_template = Text(max_length=MAX_TEMPLATE, trim_whitespace=False)
     retry_count = _StrictInt(min_value=0, max_value=3, required=False)
     timeout_seconds = _StrictInt(min_value=60, max_value=3600, required=False)
     enabled = _StrictBool(required=False)
     preserve_history = _StrictBool(required=False)
     history_message_count = _StrictInt(min_value=0, max_value=50, required=False)
     knowledge_base_refs = RefSerializer(many=True, required=False, max_length=50)
-    namespace = _Text(max_length=100, required=False)
+    namespace = Text(max_length=100, required=False)
 
 
 class SubscriptionCreateSerializer(_SubscriptionFields):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from subscriptions.api import follows, subscriptions, webhooks
+from subscriptions.api import follows, market, subscriptions, webhooks
 
-urlpatterns = [*webhooks.urlpatterns, *subscriptions.urlpatterns, *follows.urlpatterns]
+urlpatterns = [
+    *webhooks.urlpatterns,
+    *subscriptions.urlpatterns,
+    *follows.urlpatterns,
+    *market.urlpatterns,
+]

@@ -31,7 +31,11 @@ STALE_BATCH = 500
 
 
 def _prompt(subscription: Subscription, now: datetime, webhook_data: Any = None) -> str:
-    template = str(subscription.spec.get("promptTemplate") or "")
+    # A rental runs its source's (hidden) prompt.
+    source = subscription.source if subscription.is_rental else None
+    if subscription.is_rental and (source is None or not source.is_active):
+        raise BadRequest("The rented subscription is no longer available")
+    template = str((source or subscription).spec.get("promptTemplate") or "")
     prompt = triggers.render_prompt(
         template, now=now, display_name=subscription.display_name, webhook_data=webhook_data
     )

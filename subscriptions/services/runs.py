@@ -90,13 +90,21 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
     owner = subscription.owner
     if not owner.is_active:
         raise DomainError("The subscription's owner is not active")
-    team = kind_selectors.readable_row(owner, "Team", subscription.team_id)
+    # A rental runs its source's team, as the source's owner may use it.
+    source = subscription.source if subscription.is_rental else None
+    team = (
+        kind_selectors.readable_row(source.owner, "Team", source.team_id)
+        if source is not None
+        else kind_selectors.readable_row(owner, "Team", subscription.team_id)
+    )
     if team is None:
         raise DomainError("The subscription's team is not available")
     context = kind_selectors.TeamContext([team])
     direct = config.supports_direct_chat(team, context)
     spec = subscription.spec
     model_name = (spec.get("modelRef") or {}).get("name")
+    if source is not None and not model_name:
+        model_name = (source.spec.get("modelRef") or {}).get("name")
     bound = _bound_task(subscription, owner)
     title = f"{subscription.display_name}: {execution.prompt}"[:TITLE_CHARS]
     options = turns.TurnOptions(

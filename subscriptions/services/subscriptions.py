@@ -194,15 +194,42 @@ def _checked(actor: User, data: SubscriptionInput, *, trigger_changed: bool) -> 
     return trigger
 
 
-def create(*, actor: User, data: SubscriptionInput) -> Subscription:
+def merged_for_create(data: SubscriptionInput) -> SubscriptionInput:
     full = _merged(None, data)
     if not full.name:
         raise _invalid("name is required", "name")
     if not full.trigger_type:
         raise _invalid("trigger_type is required", "trigger_type")
+    return full
+
+
+def checked_trigger(full: SubscriptionInput) -> dict[str, Any]:
+    """The stored trigger of a valid trigger type and config (422 otherwise)."""
+    return _trigger(str(full.trigger_type), full.trigger_config or {})
+
+
+def check_model(actor: User, model_ref: dict[str, Any] | None) -> None:
+    _check_model(actor, model_ref)
+
+
+def document_for(full: SubscriptionInput, trigger: dict[str, Any]) -> dict[str, Any]:
+    return _document(str(full.name), _spec(full, trigger))
+
+
+def webhook_fields(trigger_type: str) -> dict[str, Any]:
+    """A new webhook token and (encrypted) secret for event triggers; none otherwise."""
+    if trigger_type != EVENT:
+        return {"webhook_token": None, "webhook_secret": ""}
+    return {
+        "webhook_token": secrets.token_urlsafe(32),
+        "webhook_secret": crypto.encrypt(secrets.token_urlsafe(32)),
+    }
+
+
+def create(*, actor: User, data: SubscriptionInput) -> Subscription:
+    full = merged_for_create(data)
     trigger = _checked(actor, full, trigger_changed=True)
     assert trigger is not None
-    is_event = full.trigger_type == EVENT
     try:
         with transaction.atomic():
             row = Subscription.objects.create(
@@ -215,8 +242,7 @@ def create(*, actor: User, data: SubscriptionInput) -> Subscription:
                 visibility=full.visibility or PRIVATE,
                 team_id=full.team_id or 0,
                 workspace_id=full.workspace_id or 0,
-                webhook_token=secrets.token_urlsafe(32) if is_event else None,
-                webhook_secret=crypto.encrypt(secrets.token_urlsafe(32)) if is_event else "",
+                **webhook_fields(str(full.trigger_type)),
             )
             schedules.sync(row, reschedule=True)
     except IntegrityError as exc:
