@@ -72,6 +72,8 @@ def _environment(args: argparse.Namespace) -> None:
 # Statements by (thread, Celery task running in it): "celery-beat" has no task.
 STATEMENTS: collections.Counter[tuple[str, str]] = collections.Counter()
 _running = threading.local()
+# When beat published each fire message.
+SENT: list[datetime] = []
 
 
 def _count_statements() -> None:
@@ -95,6 +97,14 @@ def _count_statements() -> None:
 
     task_prerun.connect(started, weak=False)
     task_postrun.connect(ended, weak=False)
+
+    from celery.signals import before_task_publish
+
+    def published(sender=None, **_):  # type: ignore[no-untyped-def]
+        if sender == "subscriptions.fire":
+            SENT.append(datetime.now(UTC))
+
+    before_task_publish.connect(published, weak=False)
 
 
 # --- the data ---------------------------------------------------------------------------------------
@@ -240,6 +250,12 @@ def _report(tick: datetime, due_ids: list[int], counts: dict[tuple[str, str], in
         print(
             f"fire latency (due tick -> execution created): p50 {statistics.median(latencies):.3f} s, "
             f"p99 {_percentile(latencies, 99):.3f} s, max {max(latencies):.3f} s"
+        )
+    sent = [(at - tick).total_seconds() for at in SENT]
+    if sent:
+        print(
+            f"beat published the {len(sent)} fires: first +{min(sent):.3f} s, "
+            f"p50 +{statistics.median(sent):.3f} s, last +{max(sent):.3f} s after the tick"
         )
     fires = counts.get(("celery-worker", "subscriptions.fire"), 0)
     beat_total = sum(n for (thread, _), n in counts.items() if thread == "celery-beat")

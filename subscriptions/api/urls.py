@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from subscriptions.api import follows, market, subscriptions, webhooks
+from subscriptions.api import follows, market, monitor, subscriptions, webhooks
 
 urlpatterns = [
     *webhooks.urlpatterns,
     *subscriptions.urlpatterns,
     *follows.urlpatterns,
     *market.urlpatterns,
+    *monitor.urlpatterns,
 ]

@@ -55,3 +55,29 @@ def test_editing_the_beat_schedule_in_admin_moves_next_execution_time(api, user,
     entry.crontab = CrontabSchedule.objects.create(minute="30", hour="7", timezone="UTC")
     entry.save()
     assert api.get(f"/api/subscriptions/{sub.pk}").json()["next_execution_time"].endswith("T07:30:00Z")
+
+
+def test_subscription_monitor_is_for_admins(admin_api, api, anon_client, user, team) -> None:  # type: ignore[no-untyped-def]
+    from subscriptions import statuses
+    from subscriptions.services import executions
+
+    sub = make_subscription(user, team)
+    failed = executions.trigger_now(sub)
+    executions.transition(failed, statuses.RUNNING)
+    executions.transition(
+        BackgroundExecution.objects.get(pk=failed.pk), statuses.FAILED, error_message="boom"
+    )
+    executions.trigger_now(sub)
+    stats = admin_api.get("/api/admin/subscription-monitor/stats").json()
+    assert stats["total_subscriptions"] == 1 and stats["scheduled_subscriptions"] == 1
+    assert (
+        stats["by_status"]["FAILED"] == 1
+        and stats["by_status"]["PENDING"] == 1
+        and stats["success_rate"] == 0
+    )
+    errors = admin_api.get("/api/admin/subscription-monitor/errors").json()
+    assert errors["total"] == 1 and errors["items"][0]["error_message"] == "boom"
+    assert admin_api.get("/api/admin/subscription-monitor/stats", {"hours": 0}).status_code == 422
+    assert api.get("/api/admin/subscription-monitor/stats").status_code == 403
+    assert api.get("/api/admin/subscription-monitor/errors").status_code == 403
+    assert anon_client.get("/api/admin/subscription-monitor/errors").status_code == 401
