@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -66,34 +66,42 @@ def _new_execution(
 def fire_scheduled(subscription_id: int, now: datetime | None = None) -> BackgroundExecution | None:
     """The execution of a beat fire, or None when this fire already has one (a duplicate
     message, a second beat) or the subscription is no longer due to run."""
-    now = now or timezone.now()
+    try:
+        return _fire(subscription_id, now or timezone.now())
+    except IntegrityError:
+        logger.info("subscription %s: a concurrent fire created this fire's execution", subscription_id)
+        return None
+
+
+def _fire(subscription_id: int, now: datetime) -> BackgroundExecution | None:
+    # The subscription row is locked (with its beat entry read in the same statement): fires of
+    # one subscription are serialised, so a duplicate sees the first one's execution.
+    lock_self = {"of": ("self",)} if connection.features.has_select_for_update_of else {}
     with transaction.atomic():
         subscription = (
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(**lock_self)
+            .select_related("periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked")
             .filter(pk=subscription_id, is_active=True, enabled=True)
             .first()
         )
         if subscription is None or not subscription.is_timed or subscription.periodic_task_id is None:
             return None
-        subscription = Subscription.objects.select_related(
-            "periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked"
-        ).get(pk=subscription.pk)
         fired_at = schedules.fire_time(subscription, now)
         if fired_at is None:
             return None
         key = f"at:{fired_at.isoformat()}"
-        try:
-            with transaction.atomic():
-                execution = _new_execution(
-                    subscription,
-                    trigger_type=subscription.trigger_type,
-                    reason=f"Scheduled {subscription.trigger_type} fire at {fired_at.isoformat()}",
-                    now=now,
-                    fire_key=key,
-                )
-        except IntegrityError:
+        # Under the row lock a duplicate of this fire sees the first one's row; the unique key
+        # (subscription, fire_key) still holds if anything slips past (caught below).
+        if BackgroundExecution.objects.filter(subscription=subscription, fire_key=key).exists():
             logger.info("subscription %s: fire %s already has its execution", subscription_id, key)
             return None
+        execution = _new_execution(
+            subscription,
+            trigger_type=subscription.trigger_type,
+            reason=f"Scheduled {subscription.trigger_type} fire at {fired_at.isoformat()}",
+            now=now,
+            fire_key=key,
+        )
         subscription.last_execution_time = now
         subscription.execution_count = F("execution_count") + 1
         update = ["last_execution_time", "execution_count", "updated_at"]
@@ -106,7 +114,7 @@ def fire_scheduled(subscription_id: int, now: datetime | None = None) -> Backgro
         if subscription.trigger_type == ONE_TIME:
             subscription.refresh_from_db()
             schedules.sync(subscription)
-    _emit_after_commit(execution.pk)
+    transaction.on_commit(lambda: emit_update(execution.pk, execution))
     return execution
 
 
@@ -242,8 +250,11 @@ def _emit_after_commit(execution_id: int) -> None:
     transaction.on_commit(lambda: emit_update(execution_id))
 
 
-def emit_update(execution_id: int) -> None:
-    execution = BackgroundExecution.objects.select_related("subscription").filter(pk=execution_id).first()
+def emit_update(execution_id: int, execution: BackgroundExecution | None = None) -> None:
+    """``background:execution_update`` to the owner; ``execution``: the row as just written
+    (with its subscription), when the caller has it."""
+    if execution is None:
+        execution = BackgroundExecution.objects.select_related("subscription").filter(pk=execution_id).first()
     if execution is None:
         return
     try:
