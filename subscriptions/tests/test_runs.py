@@ -184,3 +184,15 @@ def test_executor_team_run_waits_for_dispatch_and_cancel_ends_its_task(api, user
     task.refresh_from_db()
     answer.refresh_from_db()
     assert task.status == "CANCELLED" and answer.status == "CANCELLED"
+
+
+def test_model_override_answers_with_the_chosen_model(api, user, chat_team, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from chat.tests.factories import model_doc_for
+    from kinds.tests.factories import make_kind
+
+    make_kind(user, model_doc_for(fake_llm, "three-words", "fake-n3"))
+    sub = make_subscription(user, chat_team, model_ref={"name": "three-words"}, force_override_bot_model=True)
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    assert run["status"] == "COMPLETED" and run["result_summary"] == "w0 w1 w2"
+    assert fake_llm.requests[-1].model == "fake-n3"
+    assert TaskResource.objects.get(pk=run["task_id"]).labels["modelId"] == "three-words"
