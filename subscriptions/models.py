@@ -173,3 +173,22 @@ class SubscriptionFollow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.follower_id} follows {self.subscription_id} ({self.invitation_status})"
+
+
+class SubscriptionShareNamespace(models.Model):
+    """A subscription shared with a group (namespace): its members were invited."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="shared_namespaces")
+    namespace_id = models.BigIntegerField()
+    shared_by_user_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "namespace_id"], name="uniq_subscription_namespace"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"subscription {self.subscription_id} shared with group {self.namespace_id}"

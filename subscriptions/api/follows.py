@@ -42,6 +42,16 @@ class InviteBody(serializers.Serializer):
     email = serializers.EmailField(required=False, max_length=100)
 
 
+class NamespaceBody(serializers.Serializer):
+    namespace_id = serializers.IntegerField(min_value=1, max_value=MAX_DB_INTEGER)
+
+
+class NamespaceInviteOut(serializers.Serializer):
+    message = serializers.CharField()
+    namespace_id = serializers.IntegerField()
+    invited_count = serializers.IntegerField()
+
+
 class DiscoverQuery(serializers.Serializer):
     sort_by = serializers.ChoiceField(choices=["popularity", "recent"], default="popularity")
     search = serializers.CharField(required=False, max_length=100, allow_blank=True)
@@ -213,6 +223,30 @@ class FollowActions:
     def revoke_invite(self, request: Request, subscription_id: int, user_id: int) -> Response:
         follows.revoke(actor=request.user, subscription_id=subscription_id, user_id=user_id)
         return Response({"message": "Invitation revoked"})
+
+    @extend_schema(tags=TAGS, request=NamespaceBody, responses=NamespaceInviteOut)
+    @action(detail=True, methods=["post"], url_path="invite-namespace", url_name="invite-namespace")
+    def invite_namespace(self, request: Request, subscription_id: int) -> Response:
+        namespace_id = validate_body(NamespaceBody, request)["namespace_id"]
+        count = follows.invite_namespace(
+            actor=request.user, subscription_id=subscription_id, namespace_id=namespace_id
+        )
+        return Response(
+            {"message": "Namespace invited", "namespace_id": namespace_id, "invited_count": count}
+        )
+
+    @extend_schema(tags=TAGS, request=None, responses=MessageOut)
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path="invite-namespace/<int:namespace_id>",
+        url_name="invite-namespace-revoke",
+    )
+    def revoke_namespace(self, request: Request, subscription_id: int, namespace_id: int) -> Response:
+        follows.revoke_namespace(
+            actor=request.user, subscription_id=subscription_id, namespace_id=namespace_id
+        )
+        return Response({"message": "Namespace invitation revoked"})
 
     @extend_schema(tags=TAGS, parameters=PAGE, responses=InvitationListOut)
     @action(detail=True, methods=["get"], url_path="invitations", url_name="invitations")

@@ -12,7 +12,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts import selectors as account_selectors
+from accounts.models import Group, User
 from subscriptions import selectors
 from subscriptions.exceptions import SubscriptionNotFound
 from subscriptions.models import (
@@ -24,6 +25,7 @@ from subscriptions.models import (
     NOTIFICATION_LEVELS,
     PUBLIC,
     SubscriptionFollow,
+    SubscriptionShareNamespace,
 )
 from wegent.errors import BadRequest, NotFound
 
@@ -173,3 +175,69 @@ def respond(*, actor: User, invitation_id: int, accept: bool) -> SubscriptionFol
         row.responded_at = timezone.now()
         row.save(update_fields=["invitation_status", "responded_at", "updated_at"])
     return row
+
+
+# --- sharing with a group ------------------------------------------------------------------------------
+
+
+def _group_members(actor: User, namespace_id: int) -> tuple[Any, list[int]]:
+    group = Group.objects.filter(pk=namespace_id).first()
+    if group is None or account_selectors.effective_group_role(actor, group.name) is None:
+        raise NotFound("Namespace not found")  # a group the owner is not in is not theirs to share with
+    members = account_selectors.group_members(group).filter(user__is_active=True)
+    return group, list(members.values_list("user_id", flat=True))
+
+
+def invite_namespace(*, actor: User, subscription_id: int, namespace_id: int) -> int:
+    """Shares the subscription with a group the owner belongs to: every other active member
+    gets a pending invitation. Returns how many were invited."""
+    row = selectors.owned_subscription(actor, subscription_id)
+    _, member_ids = _group_members(actor, namespace_id)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            SubscriptionShareNamespace.objects.create(
+                subscription=row, namespace_id=namespace_id, shared_by_user_id=actor.pk
+            )
+            taken = set(
+                SubscriptionFollow.objects.filter(subscription=row)
+                .exclude(invitation_status=INVITE_REJECTED)
+                .values_list("follower_id", flat=True)
+            )
+            wanted = [uid for uid in member_ids if uid != actor.pk and uid not in taken]
+            SubscriptionFollow.objects.filter(subscription=row, follower_id__in=wanted).delete()  # rejected
+            SubscriptionFollow.objects.bulk_create(
+                SubscriptionFollow(
+                    subscription=row,
+                    follower_id=uid,
+                    follow_type=INVITED,
+                    invited_by_user_id=actor.pk,
+                    invitation_status=INVITE_PENDING,
+                    invited_at=now,
+                    config=dict(DEFAULT_SETTINGS),
+                )
+                for uid in wanted
+            )
+    except IntegrityError as exc:
+        raise BadRequest("Subscription is already shared with this namespace") from exc
+    return len(wanted)
+
+
+def revoke_namespace(*, actor: User, subscription_id: int, namespace_id: int) -> None:
+    """Unshares: the group's pending invitations go; accepted follows stay (they were answered)."""
+    row = selectors.owned_subscription(actor, subscription_id)
+    with transaction.atomic():
+        deleted, _ = SubscriptionShareNamespace.objects.filter(
+            subscription=row, namespace_id=namespace_id
+        ).delete()
+        if not deleted:
+            raise NotFound("Namespace invitation not found")
+        group = Group.objects.filter(pk=namespace_id).first()
+        if group is not None:
+            members = account_selectors.group_members(group).values("user_id")
+            SubscriptionFollow.objects.filter(
+                subscription=row,
+                follow_type=INVITED,
+                invitation_status=INVITE_PENDING,
+                follower_id__in=members,
+            ).delete()

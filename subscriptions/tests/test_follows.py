@@ -138,3 +138,48 @@ def test_follow_routes_need_credentials(anon_client) -> None:  # type: ignore[no
         ("post", "/api/subscription-invitations/1/accept"),
     ]:
         assert getattr(anon_client, method)(url).status_code == 401
+
+
+def test_invite_a_namespace_invites_its_members(
+    api, bob, user, other_user, make_user, client_for, team
+) -> None:  # type: ignore[no-untyped-def]
+    from accounts.models import Group, GroupMember
+    from accounts.roles import GroupRole
+
+    sub = make_subscription(user, team, name="private")
+    carol = make_user("carol")
+    group = Group.objects.create(name="ops", owner=user)
+    for member, role in (
+        (user, GroupRole.OWNER),
+        (other_user, GroupRole.DEVELOPER),
+        (carol, GroupRole.REPORTER),
+    ):
+        GroupMember.objects.create(group=group, user=member, role=role)
+    elsewhere = Group.objects.create(name="elsewhere", owner=carol)
+    GroupMember.objects.create(group=elsewhere, user=carol, role=GroupRole.OWNER)
+
+    invited = api.post(f"{URL}/{sub.pk}/invite-namespace", {"namespace_id": group.pk}, format="json")
+    assert invited.status_code == 200 and invited.json()["invited_count"] == 2
+    assert (
+        api.post(f"{URL}/{sub.pk}/invite-namespace", {"namespace_id": group.pk}, format="json").status_code
+        == 400
+    )
+    assert (
+        api.post(
+            f"{URL}/{sub.pk}/invite-namespace", {"namespace_id": elsewhere.pk}, format="json"
+        ).status_code
+        == 404
+    )
+    assert (
+        api.post(f"{URL}/{sub.pk}/invite-namespace", {"namespace_id": "x"}, format="json").status_code == 422
+    )
+    assert (
+        bob.post(f"{URL}/{sub.pk}/invite-namespace", {"namespace_id": group.pk}, format="json").status_code
+        == 404
+    )
+    assert bob.get("/api/users/me/subscription-invitations").json()["total"] == 1
+    assert client_for(carol).get("/api/users/me/subscription-invitations").json()["total"] == 1
+
+    assert api.delete(f"{URL}/{sub.pk}/invite-namespace/{group.pk}").status_code == 200
+    assert api.delete(f"{URL}/{sub.pk}/invite-namespace/{group.pk}").status_code == 404
+    assert bob.get("/api/users/me/subscription-invitations").json()["total"] == 0
