@@ -20,6 +20,7 @@ from subscriptions.models import (
     Subscription,
     SubscriptionFollow,
 )
+from tasks.models import WORKSPACE, TaskResource
 
 MAX_ID = 2**63 - 1
 
@@ -183,3 +184,14 @@ def own_execution(actor: User, execution_id: int) -> BackgroundExecution:
     if row is None:
         raise ExecutionNotFound()
     return row
+
+
+def owned_workspace_repository(actor: User, workspace_id: int) -> dict | None:
+    """The repository block of the caller's active Workspace with this id (None otherwise)."""
+    if not 0 < workspace_id <= MAX_ID:
+        return None
+    row = TaskResource.objects.filter(pk=workspace_id, owner=actor, kind=WORKSPACE, is_active=True).first()
+    if row is None:
+        return None
+    repository = row.spec.get("repository")
+    return repository if isinstance(repository, dict) else {}

@@ -15,6 +15,7 @@ WEBHOOK_PATH = "/api/subscriptions/webhook/{token}"
 def subscription(row: Subscription) -> dict[str, Any]:
     spec = row.spec
     source = row.source if row.is_rental else None
+    git = spec.get("git") or {}
     trigger = row.trigger
     return {
         "id": row.pk,
@@ -29,6 +30,10 @@ def subscription(row: Subscription) -> dict[str, Any]:
         "trigger_config": dict(trigger.get(row.trigger_type) or {}),
         "team_id": row.team_id,
         "workspace_id": row.workspace_id or None,
+        "git_repo": git.get("gitRepo") or None,
+        "git_repo_id": git.get("gitRepoId") or None,
+        "git_domain": git.get("gitDomain") or None,
+        "branch_name": git.get("branchName") or None,
         "model_ref": spec.get("modelRef"),
         "force_override_bot_model": bool(spec.get("forceOverrideBotModel")),
         "prompt_template": spec.get("promptTemplate") or "",

@@ -107,6 +107,7 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
         model_name = (source.spec.get("modelRef") or {}).get("name")
     bound = _bound_task(subscription, owner)
     title = f"{subscription.display_name}: {execution.prompt}"[:TITLE_CHARS]
+    git = (source or subscription).spec.get("git") or {}
     options = turns.TurnOptions(
         prompt=execution.prompt,
         title=title,
@@ -116,6 +117,11 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
         task_type="chat" if direct else "code",
         # The chat path's source: a cancel of the task (REST or the execution's) stops the stream.
         source="chat_shell" if direct else "web",
+        git_url=str(git.get("gitUrl") or ""),
+        git_repo=str(git.get("gitRepo") or ""),
+        git_repo_id=int(git.get("gitRepoId") or 0),
+        git_domain=str(git.get("gitDomain") or ""),
+        branch_name=str(git.get("branchName") or ""),
         model_id=model_name,
         force_override_bot_model=bool(model_name and spec.get("forceOverrideBotModel")),
         path=turns.CHAT if direct else turns.EXECUTOR,

@@ -39,6 +39,10 @@ class SubscriptionInput:
     trigger_config: dict[str, Any] | None = None
     team_id: int | None = None
     workspace_id: int | None = None
+    git_repo: str | None = None
+    git_repo_id: int | None = None
+    git_domain: str | None = None
+    branch_name: str | None = None
     model_ref: dict[str, Any] | None = None
     force_override_bot_model: bool | None = None
     prompt_template: str | None = None
@@ -97,6 +101,35 @@ def _check_model(actor: User, model_ref: dict[str, Any] | None) -> None:
         raise BadRequest(f"Model '{name}' not found")
 
 
+def _git(data: SubscriptionInput) -> dict[str, Any] | None:
+    if not data.git_repo:
+        return None
+    domain = data.git_domain or "github.com"
+    return {
+        "gitRepo": data.git_repo,
+        "gitRepoId": data.git_repo_id or 0,
+        "gitDomain": domain,
+        "branchName": data.branch_name or "main",
+        "gitUrl": f"https://{domain}/{data.git_repo}.git",
+    }
+
+
+def _workspace_git(actor: User, data: SubscriptionInput) -> dict[str, Any] | None:
+    """The repository of the runs: the caller's workspace's (copied), or the one given."""
+    if not data.workspace_id:
+        return _git(data)
+    repository = selectors.owned_workspace_repository(actor, data.workspace_id)
+    if repository is None:
+        raise BadRequest(f"Workspace with id {data.workspace_id} not found")
+    return {
+        "gitRepo": repository.get("gitRepo") or "",
+        "gitRepoId": repository.get("gitRepoId") or 0,
+        "gitDomain": repository.get("gitDomain") or "",
+        "branchName": repository.get("branchName") or "",
+        "gitUrl": repository.get("gitUrl") or "",
+    }
+
+
 def _check_template(template: str) -> None:
     if not template.strip():
         raise _invalid("prompt_template must not be empty", "prompt_template")
@@ -116,7 +149,7 @@ def _trigger(trigger_type: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"type": trigger_type, trigger_type: stored}
 
 
-def _spec(data: SubscriptionInput, trigger: dict[str, Any]) -> dict[str, Any]:
+def _spec(data: SubscriptionInput, trigger: dict[str, Any], git: dict[str, Any] | None) -> dict[str, Any]:
     model_ref = (
         {"name": data.model_ref["name"], "namespace": data.model_ref.get("namespace") or DEFAULT_NAMESPACE}
         if data.model_ref
@@ -129,6 +162,8 @@ def _spec(data: SubscriptionInput, trigger: dict[str, Any]) -> dict[str, Any]:
         "trigger": trigger,
         "teamRef": {"id": data.team_id},
         "workspaceRef": {"id": data.workspace_id} if data.workspace_id else None,
+        # The repository each run's task works in (from the workspace, or given directly).
+        "git": git,
         "modelRef": model_ref,
         "forceOverrideBotModel": bool(data.force_override_bot_model),
         "promptTemplate": data.prompt_template,
@@ -166,6 +201,10 @@ def _input_of(row: Subscription) -> SubscriptionInput:
         trigger_config=dict(trigger.get(row.trigger_type) or {}),
         team_id=row.team_id,
         workspace_id=row.workspace_id or None,
+        git_repo=(spec.get("git") or {}).get("gitRepo") if not row.workspace_id else None,
+        git_repo_id=(spec.get("git") or {}).get("gitRepoId") if not row.workspace_id else None,
+        git_domain=(spec.get("git") or {}).get("gitDomain") if not row.workspace_id else None,
+        branch_name=(spec.get("git") or {}).get("branchName") if not row.workspace_id else None,
         model_ref=spec.get("modelRef"),
         force_override_bot_model=spec.get("forceOverrideBotModel"),
         prompt_template=spec.get("promptTemplate"),
@@ -179,8 +218,11 @@ def _input_of(row: Subscription) -> SubscriptionInput:
     )
 
 
-def _checked(actor: User, data: SubscriptionInput, *, trigger_changed: bool) -> dict[str, Any] | None:
-    """Checks everything a write needs; returns the new trigger when it is (re)parsed."""
+def _checked(
+    actor: User, data: SubscriptionInput, *, trigger_changed: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Checks everything a write needs; returns the new trigger when it is (re)parsed, and the
+    runs' repository."""
     if data.namespace != DEFAULT_NAMESPACE:
         raise BadRequest("Subscriptions live in the 'default' namespace")
     if not data.display_name:
@@ -191,7 +233,7 @@ def _checked(actor: User, data: SubscriptionInput, *, trigger_changed: bool) -> 
     trigger = _trigger(str(data.trigger_type), data.trigger_config or {}) if trigger_changed else None
     _check_team(actor, data.team_id)
     _check_model(actor, data.model_ref)
-    return trigger
+    return trigger, _workspace_git(actor, data)
 
 
 def merged_for_create(data: SubscriptionInput) -> SubscriptionInput:
@@ -213,7 +255,7 @@ def check_model(actor: User, model_ref: dict[str, Any] | None) -> None:
 
 
 def document_for(full: SubscriptionInput, trigger: dict[str, Any]) -> dict[str, Any]:
-    return _document(str(full.name), _spec(full, trigger))
+    return _document(str(full.name), _spec(full, trigger, None))
 
 
 def webhook_fields(trigger_type: str) -> dict[str, Any]:
@@ -228,7 +270,7 @@ def webhook_fields(trigger_type: str) -> dict[str, Any]:
 
 def create(*, actor: User, data: SubscriptionInput) -> Subscription:
     full = merged_for_create(data)
-    trigger = _checked(actor, full, trigger_changed=True)
+    trigger, git = _checked(actor, full, trigger_changed=True)
     assert trigger is not None
     try:
         with transaction.atomic():
@@ -236,7 +278,7 @@ def create(*, actor: User, data: SubscriptionInput) -> Subscription:
                 owner=actor,
                 namespace=DEFAULT_NAMESPACE,
                 name=full.name,
-                document=_document(full.name, _spec(full, trigger)),
+                document=_document(full.name, _spec(full, trigger, git)),
                 enabled=bool(full.enabled),
                 trigger_type=full.trigger_type,
                 visibility=full.visibility or PRIVATE,
@@ -268,7 +310,7 @@ def update(*, actor: User, subscription_id: int, data: SubscriptionInput) -> Sub
         full = _merged(row, data)
         full.name = row.name  # the name is the Kind's identity: not renamed by an update
         trigger_changed = bool(TRIGGER_FIELDS & data.given)
-        trigger = _checked(actor, full, trigger_changed=trigger_changed)
+        trigger, git = _checked(actor, full, trigger_changed=trigger_changed)
         was_enabled = row.enabled
         if trigger is None:
             trigger = row.trigger
@@ -278,7 +320,7 @@ def update(*, actor: User, subscription_id: int, data: SubscriptionInput) -> Sub
             row.webhook_secret = crypto.encrypt(secrets.token_urlsafe(32))
         elif not becomes_event:
             row.webhook_token, row.webhook_secret = None, ""
-        row.document = _document(row.name, _spec(full, trigger))
+        row.document = _document(row.name, _spec(full, trigger, git))
         row.enabled = bool(full.enabled)
         row.trigger_type = str(full.trigger_type)
         row.visibility = full.visibility or PRIVATE

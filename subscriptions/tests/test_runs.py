@@ -196,3 +196,26 @@ def test_model_override_answers_with_the_chosen_model(api, user, chat_team, fake
     assert run["status"] == "COMPLETED" and run["result_summary"] == "w0 w1 w2"
     assert fake_llm.requests[-1].model == "fake-n3"
     assert TaskResource.objects.get(pk=run["task_id"]).labels["modelId"] == "three-words"
+
+
+def test_runs_work_in_the_subscriptions_repository(api, user) -> None:  # type: ignore[no-untyped-def]
+    from kinds.tests.factories import bot_doc, ghost_doc, make_kind, model_doc, shell_doc, team_doc
+    from subscriptions.tests.factories import body
+    from tasks import selectors as task_selectors
+
+    make_kind(user, ghost_doc("g-ghost"))
+    make_kind(user, shell_doc("g-shell", "ClaudeCode"))
+    make_kind(user, model_doc("g-model"))
+    make_kind(user, bot_doc("g-bot", "g-ghost", "g-shell", "g-model"))
+    team = make_kind(user, team_doc("g-team", ["g-bot"]))
+    created = api.post(URL, body(team, "repo", git_repo="acme/app", branch_name="dev"), format="json").json()
+    assert created["git_repo"] == "acme/app" and created["git_domain"] == "github.com"
+    run = api.post(f"{URL}/{created['id']}/trigger").json()
+    workspace = task_selectors.workspace_for(TaskResource.objects.get(pk=run["task_id"]))
+    repository = workspace.spec["repository"]
+    assert repository["gitRepo"] == "acme/app" and repository["branchName"] == "dev"
+    assert repository["gitUrl"] == "https://github.com/acme/app.git"
+    # A workspace given by id lends its repository; someone else's (or none) is refused.
+    from_workspace = api.post(URL, body(team, "from-ws", workspace_id=workspace.pk), format="json")
+    assert from_workspace.status_code == 201 and from_workspace.json()["workspace_id"] == workspace.pk
+    assert api.post(URL, body(team, "no-ws", workspace_id=99999), format="json").status_code == 400
