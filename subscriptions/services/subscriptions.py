@@ -130,6 +130,14 @@ def _workspace_git(actor: User, data: SubscriptionInput) -> dict[str, Any] | Non
     }
 
 
+def _check_knowledge_bases(actor: User, refs: list[dict[str, Any]]) -> None:
+    # Kept in the spec for the runs; each must be a knowledge base the owner can read now.
+    for ref in refs:
+        namespace = ref.get("namespace") or DEFAULT_NAMESPACE
+        if kind_selectors.resolve(actor, "KnowledgeBase", str(ref.get("name")), namespace) is None:
+            raise BadRequest(f"Knowledge base '{ref.get('name')}' not found")
+
+
 def _check_template(template: str) -> None:
     if not template.strip():
         raise _invalid("prompt_template must not be empty", "prompt_template")
@@ -233,6 +241,7 @@ def _checked(
     trigger = _trigger(str(data.trigger_type), data.trigger_config or {}) if trigger_changed else None
     _check_team(actor, data.team_id)
     _check_model(actor, data.model_ref)
+    _check_knowledge_bases(actor, data.knowledge_base_refs or [])
     return trigger, _workspace_git(actor, data)
 
 

@@ -159,6 +159,10 @@ BAD_INPUT: list[tuple[dict[str, Any], int]] = [
     ({"team_id": 2**63}, 422),
     ({"namespace": "some-group"}, 400),
     ({"model_ref": {"name": "no-such-model"}}, 400),
+    ({"knowledge_base_refs": [{"name": "no-such-kb"}]}, 400),
+    ({"knowledge_base_refs": "kb"}, 422),
+    ({"workspace_id": 12345}, 400),
+    ({"git_repo": ["x"]}, 422),
 ]
 
 
