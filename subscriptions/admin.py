@@ -91,7 +91,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def run_now(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
         count = 0
         for row in queryset.filter(is_active=True):
-            execution = executions.trigger_now(row, reason=f"Run from admin by {request.user}")
+            try:
+                execution = executions.trigger_now(row, reason=f"Run from admin by {request.user}")
+            except DomainError as exc:  # e.g. a rental whose source is gone
+                self.message_user(request, f"{row.name}: {exc}", messages.WARNING)
+                continue
             tasks.dispatch(execution.pk)
             count += 1
         self.message_user(request, f"{count} run(s) started", messages.SUCCESS)

@@ -17,7 +17,8 @@ def fire(subscription_id: int) -> int | None:
     execution = executions.fire_scheduled(int(subscription_id))
     if execution is None:
         return None
-    dispatch(execution.pk)
+    if execution.status == statuses.PENDING:
+        dispatch(execution.pk)
     return execution.pk
 
 

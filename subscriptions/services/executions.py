@@ -52,15 +52,30 @@ def _new_execution(
     now: datetime,
     fire_key: str | None = None,
     webhook_data: Any = None,
+    record_failure: bool = False,
 ) -> BackgroundExecution:
-    return BackgroundExecution.objects.create(
+    """``record_failure``: a prompt that cannot be made (a rental whose source is gone) is kept
+    as a FAILED execution, so the fire shows in the timeline; otherwise it is raised."""
+    fields: dict[str, Any] = {}
+    try:
+        prompt = _prompt(subscription, now, webhook_data)
+    except DomainError as exc:
+        if not record_failure:
+            raise
+        prompt = ""
+        fields = {"status": statuses.FAILED, "error_message": str(exc.detail), "completed_at": now}
+    execution = BackgroundExecution.objects.create(
         user_id=subscription.owner_id,
         subscription=subscription,
         trigger_type=trigger_type,
         trigger_reason=reason[:MAX_REASON],
-        prompt=_prompt(subscription, now, webhook_data),
+        prompt=prompt,
         fire_key=fire_key,
+        **fields,
     )
+    if fields:
+        _count_result(execution)
+    return execution
 
 
 def fire_scheduled(subscription_id: int, now: datetime | None = None) -> BackgroundExecution | None:
@@ -101,6 +116,7 @@ def _fire(subscription_id: int, now: datetime) -> BackgroundExecution | None:
             reason=f"Scheduled {subscription.trigger_type} fire at {fired_at.isoformat()}",
             now=now,
             fire_key=key,
+            record_failure=True,
         )
         subscription.last_execution_time = now
         subscription.execution_count = F("execution_count") + 1

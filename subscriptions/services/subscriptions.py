@@ -227,7 +227,7 @@ def _input_of(row: Subscription) -> SubscriptionInput:
 
 
 def _checked(
-    actor: User, data: SubscriptionInput, *, trigger_changed: bool
+    actor: User, data: SubscriptionInput, *, trigger_changed: bool, rental: bool = False
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Checks everything a write needs; returns the new trigger when it is (re)parsed, and the
     runs' repository."""
@@ -239,7 +239,8 @@ def _checked(
         raise _invalid("team_id is required", "team_id")
     _check_template(data.prompt_template or "")
     trigger = _trigger(str(data.trigger_type), data.trigger_config or {}) if trigger_changed else None
-    _check_team(actor, data.team_id)
+    if not rental:  # a rental's team is its source's, which the renter cannot choose or read
+        _check_team(actor, data.team_id)
     _check_model(actor, data.model_ref)
     _check_knowledge_bases(actor, data.knowledge_base_refs or [])
     return trigger, _workspace_git(actor, data)
@@ -318,8 +319,11 @@ def update(*, actor: User, subscription_id: int, data: SubscriptionInput) -> Sub
         row = selectors.owned_for_update(actor, subscription_id)
         full = _merged(row, data)
         full.name = row.name  # the name is the Kind's identity: not renamed by an update
+        if row.is_rental:
+            # The source's team and prompt stay; the renter edits the schedule and the rest.
+            full.team_id, full.prompt_template = row.team_id, row.spec.get("promptTemplate")
         trigger_changed = bool(TRIGGER_FIELDS & data.given)
-        trigger, git = _checked(actor, full, trigger_changed=trigger_changed)
+        trigger, git = _checked(actor, full, trigger_changed=trigger_changed, rental=row.is_rental)
         was_enabled = row.enabled
         if trigger is None:
             trigger = row.trigger

@@ -87,3 +87,30 @@ def test_rent_refusals(api, client_for, other_user, user, chat_team) -> None:  #
 def test_market_needs_credentials(anon_client) -> None:  # type: ignore[no-untyped-def]
     assert anon_client.get(f"{MARKET}/subscriptions").status_code == 401
     assert anon_client.post(f"{MARKET}/subscriptions/1/rent", {}, format="json").status_code == 401
+
+
+def test_a_rental_edits_its_schedule_and_fails_visibly_when_the_source_is_gone(
+    api, client_for, other_user, user, chat_team
+) -> None:  # type: ignore[no-untyped-def]
+    from subscriptions.services import executions
+    from subscriptions.services import subscriptions as service
+
+    source = make_subscription(user, chat_team, name="m", visibility="market")
+    bob = client_for(other_user)
+    rental_id = bob.post(f"{MARKET}/subscriptions/{source.pk}/rent", _rent_body(), format="json").json()["id"]
+    changed = bob.put(
+        f"/api/subscriptions/{rental_id}",
+        {
+            "trigger_type": "interval",
+            "trigger_config": {"value": 1, "unit": "hours"},
+            "display_name": "Hourly",
+        },
+        format="json",
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["display_name"] == "Hourly" and changed.json()["is_rental"] is True
+    service.delete(actor=user, subscription_id=source.pk)
+    execution = executions.fire_scheduled(rental_id)
+    assert execution is not None and execution.status == "FAILED"
+    assert "no longer available" in execution.error_message
+    assert bob.post(f"/api/subscriptions/{rental_id}/trigger").status_code == 400
