@@ -6,3 +6,8 @@ from django.apps import AppConfig
 class SubscriptionsConfig(AppConfig):
     name = "subscriptions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from subscriptions import tools
+
+        tools.register()  # silent_exit in subscription runs' answers

@@ -109,6 +109,8 @@ class BackgroundExecution(models.Model):
     result_summary = models.TextField(blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     retry_attempt = models.PositiveIntegerField(default=0)
+    # Set when the agent called ``silent_exit``: the run ends COMPLETED_SILENT.
+    silent_reason = models.CharField(max_length=500, blank=True, default="")
     # Optimistic lock: every status change bumps it and is refused if it moved meanwhile.
     version = models.PositiveIntegerField(default=1)
     # What makes a fire happen once: the schedule's fire time ("at:<iso>"); NULL for manual

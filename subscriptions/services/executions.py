@@ -201,6 +201,13 @@ def _count_result(execution: BackgroundExecution) -> None:
     Subscription.objects.filter(pk=execution.subscription_id).update(**counters)
 
 
+def mark_silent(execution_id: int, reason: str) -> None:
+    """The agent asked to end this run silently (``silent_exit``); applied when it ends."""
+    BackgroundExecution.objects.filter(pk=execution_id, status=statuses.RUNNING).update(
+        silent_reason=reason or "Nothing to report", updated_at=timezone.now()
+    )
+
+
 def cancel(*, actor: User, execution_id: int) -> BackgroundExecution:
     """Ends the execution CANCELLED and stops its task's answer if one is streaming."""
     execution = selectors.own_execution(actor, execution_id)

@@ -21,7 +21,7 @@ from chat.services.sending import answer_for
 from chat.streams import WORKER_ID, Answer, runner
 from kinds import model_clients
 from kinds import selectors as kind_selectors
-from subscriptions import statuses
+from subscriptions import statuses, tools
 from subscriptions.models import BackgroundExecution, Subscription
 from subscriptions.services import executions
 from tasks import documents
@@ -156,7 +156,11 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
         keep = int(spec.get("historyMessageCount", 10)) + 1
         answer.messages = answer.messages[-keep:]
     timeout = float(spec.get("timeoutSeconds") or 600)
-    timed_out = _stream(answer, timeout)
+    tools.silenceable[answer.subtask_id] = execution.pk
+    try:
+        timed_out = _stream(answer, timeout)
+    finally:
+        tools.silenceable.pop(answer.subtask_id, None)
     return _finish(execution, turn.assistant_subtask.pk, timed_out=timed_out)
 
 
@@ -212,6 +216,8 @@ def _finish(execution: BackgroundExecution, answer_id: int, *, timed_out: bool) 
             error_message="Execution timed out",
             result_summary=text[:SUMMARY_CHARS],
         )
+    elif answer.status == task_statuses.COMPLETED and execution.silent_reason:
+        executions.transition(execution, statuses.COMPLETED_SILENT, result_summary=execution.silent_reason)
     elif answer.status == task_statuses.COMPLETED:
         executions.transition(execution, statuses.COMPLETED, result_summary=text[:SUMMARY_CHARS])
     else:

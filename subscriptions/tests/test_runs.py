@@ -219,3 +219,25 @@ def test_runs_work_in_the_subscriptions_repository(api, user) -> None:  # type: 
     from_workspace = api.post(URL, body(team, "from-ws", workspace_id=workspace.pk), format="json")
     assert from_workspace.status_code == 201 and from_workspace.json()["workspace_id"] == workspace.pk
     assert api.post(URL, body(team, "no-ws", workspace_id=99999), format="json").status_code == 400
+
+
+def test_silent_exit_ends_the_run_completed_silent(api, user, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from chat.tests.factories import make_chat_team
+
+    team = make_chat_team(user, fake_llm, "fake-tools-n3", "q")
+    template = 'Check the news\n@call silent_exit {"reason": "quiet day"}'
+    sub = make_subscription(user, team, name="quiet", prompt_template=template)
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    assert run["status"] == "COMPLETED_SILENT", run
+    assert run["result_summary"] == "quiet day"
+    # The tool was offered to this run's model, and hidden from the feed by default.
+    tools = fake_llm.requests[0].body.get("tools") or []
+    assert "silent_exit" in [tool["function"]["name"] for tool in tools]
+    assert api.get(f"{URL}/executions").json()["total"] == 0
+    sub.refresh_from_db()
+    assert (
+        sub.success_count == 0 and sub.failure_count == 0 and sub.last_execution_status == "COMPLETED_SILENT"
+    )
+    from subscriptions import tools as run_tools
+
+    assert run_tools.silenceable == {}  # offered only while that run streamed
