@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from subscriptions.api import follows, market, monitor, subscriptions, webhooks
+from subscriptions.api import follows, internal, market, monitor, subscriptions, webhooks
 
 urlpatterns = [
     *webhooks.urlpatterns,
@@ -10,4 +10,5 @@ urlpatterns = [
     *follows.urlpatterns,
     *market.urlpatterns,
     *monitor.urlpatterns,
+    *internal.urlpatterns,
 ]
