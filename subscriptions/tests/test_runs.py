@@ -241,3 +241,17 @@ def test_silent_exit_ends_the_run_completed_silent(api, user, fake_llm) -> None:
     from subscriptions import tools as run_tools
 
     assert run_tools.silenceable == {}  # offered only while that run streamed
+
+
+def test_a_run_past_its_timeout_is_stopped_and_failed(api, user, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    from chat.tests.factories import make_chat_team
+
+    team = make_chat_team(user, fake_llm, "fake-hang", "h")
+    sub = make_subscription(user, team, name="slow")
+    # The API allows 60 s at least; the mechanism is the same with one second.
+    document = {**sub.document, "spec": {**sub.spec, "timeoutSeconds": 1}}
+    Subscription.objects.filter(pk=sub.pk).update(document=document)
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    assert run["status"] == "FAILED" and run["error_message"] == "Execution timed out"
+    answer = Subtask.objects.get(task_id=run["task_id"], role=Subtask.ASSISTANT)
+    assert answer.status == "CANCELLED"
