@@ -8,6 +8,6 @@ class SubscriptionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from subscriptions import tools
+        from subscriptions import hooks
 
-        tools.register()  # silent_exit in subscription runs' answers
+        hooks.install()

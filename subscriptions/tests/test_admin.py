@@ -81,3 +81,19 @@ def test_subscription_monitor_is_for_admins(admin_api, api, anon_client, user, t
     assert api.get("/api/admin/subscription-monitor/stats").status_code == 403
     assert api.get("/api/admin/subscription-monitor/errors").status_code == 403
     assert anon_client.get("/api/admin/subscription-monitor/errors").status_code == 401
+
+
+def test_deleting_the_beat_entry_in_admin_disables_the_subscription(console, user, team) -> None:  # type: ignore[no-untyped-def]
+    sub = make_subscription(user, team)
+    entry = PeriodicTask.objects.get(task="subscriptions.fire")
+    response = console.post(f"/admin/django_celery_beat/periodictask/{entry.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert not sub.enabled and sub.periodic_task_id is None and sub.spec["enabled"] is False
+
+
+def test_a_deleted_account_takes_its_beat_entries_along(user, team) -> None:  # type: ignore[no-untyped-def]
+    make_subscription(user, team)
+    assert PeriodicTask.objects.filter(task="subscriptions.fire").count() == 1
+    user.delete()
+    assert not PeriodicTask.objects.filter(task="subscriptions.fire").exists()
