@@ -1,5 +1,6 @@
 """What the subscriptions app plugs in (installed by SubscriptionsConfig.ready): the
-``silent_exit`` chat tool, and keeping beat entries and subscriptions in step when either is
+``silent_exit`` chat tool, executor-team runs ended by their task's ending (``tasks.task_changed``),
+and keeping beat entries and subscriptions in step when either is
 deleted outside the services (a staff member deleting a beat entry in admin; a user's
 account deleted, whose subscriptions go with it)."""
 
@@ -12,6 +13,8 @@ from django_celery_beat.models import PeriodicTask
 
 from subscriptions import tools
 from subscriptions.models import Subscription
+from subscriptions.services import runs
+from tasks.services import events as task_events
 
 
 def _entry_deleted(sender: Any, instance: PeriodicTask, **_: Any) -> None:
@@ -31,5 +34,6 @@ def _subscription_deleted(sender: Any, instance: Subscription, **_: Any) -> None
 
 def install() -> None:
     tools.register()  # silent_exit in subscription runs' answers
+    task_events.task_listeners.register(runs.task_ended)
     pre_delete.connect(_entry_deleted, sender=PeriodicTask, dispatch_uid="subscriptions.entry_deleted")
     post_delete.connect(_subscription_deleted, sender=Subscription, dispatch_uid="subscriptions.row_deleted")

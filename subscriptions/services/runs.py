@@ -226,3 +226,38 @@ def _finish(execution: BackgroundExecution, answer_id: int, *, timed_out: bool) 
             execution, statuses.FAILED, error_message=message[:2000], result_summary=text[:SUMMARY_CHARS]
         )
     return execution.status
+
+
+# --- executor teams: the task's ending ends the execution ----------------------------------------------
+
+_ENDINGS = {
+    task_statuses.COMPLETED: statuses.COMPLETED,
+    task_statuses.FAILED: statuses.FAILED,
+    task_statuses.CANCELLED: statuses.CANCELLED,
+    task_statuses.DELETE: statuses.CANCELLED,
+}
+
+
+def task_ended(task: Any) -> None:
+    """After any task change: when an executor team's subscription task has ended, its
+    execution ends the same way (chat runs are ended by ``_finish`` instead). Other tasks
+    return at the label check, without a query."""
+    labels = task.labels
+    if labels.get("type") != "subscription" or labels.get("source") == "chat_shell":
+        return
+    target = _ENDINGS.get(task.status)
+    execution_id = str(labels.get("backgroundExecutionId") or "")
+    if target is None or not execution_id.isdigit():
+        return
+    execution = BackgroundExecution.objects.filter(pk=int(execution_id), task_id=task.pk).first()
+    if execution is None or execution.status not in (statuses.RUNNING, statuses.RETRYING):
+        return
+    answer = task_selectors.latest_answer(task)
+    result = answer.result if answer is not None and isinstance(answer.result, dict) else {}
+    changes: dict[str, Any] = {"result_summary": str(result.get("value") or "")[:SUMMARY_CHARS]}
+    if target == statuses.FAILED:
+        changes["error_message"] = (answer.error_message if answer is not None else "") or "Task failed"
+    try:
+        executions.transition(execution, target, **changes)
+    except DomainError:
+        pass  # changed meanwhile (cancelled, or another worker ended it)

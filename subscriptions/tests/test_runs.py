@@ -255,3 +255,23 @@ def test_a_run_past_its_timeout_is_stopped_and_failed(api, user, fake_llm) -> No
     assert run["status"] == "FAILED" and run["error_message"] == "Execution timed out"
     answer = Subtask.objects.get(task_id=run["task_id"], role=Subtask.ASSISTANT)
     assert answer.status == "CANCELLED"
+
+
+def test_an_executor_run_ends_with_its_task(api, user) -> None:  # type: ignore[no-untyped-def]
+    from kinds.tests.factories import bot_doc, ghost_doc, make_kind, model_doc, shell_doc, team_doc
+    from tasks.tests.factories import complete
+
+    make_kind(user, ghost_doc("y-ghost"))
+    make_kind(user, shell_doc("y-shell", "Agno"))
+    make_kind(user, model_doc("y-model"))
+    make_kind(user, bot_doc("y-bot", "y-ghost", "y-shell", "y-model"))
+    team = make_kind(user, team_doc("y-team", ["y-bot"]))
+    sub = make_subscription(user, team, name="exec")
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    assert run["status"] == "RUNNING"
+    answer = Subtask.objects.get(task_id=run["task_id"], role=Subtask.ASSISTANT)
+    complete(answer, "all done")  # as the executor's progress callback would
+    execution = BackgroundExecution.objects.get(pk=run["id"])
+    assert execution.status == statuses.COMPLETED and execution.result_summary == "all done"
+    sub.refresh_from_db()
+    assert sub.success_count == 1
