@@ -25,6 +25,7 @@ import argparse
 import collections
 import faulthandler
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -236,6 +237,7 @@ def main() -> None:
     stopper = threading.Thread(target=celery.stop, daemon=True)
     stopper.start()
     stopper.join(timeout=10)
+    shutil.rmtree(os.environ["WEGENT_DATA_DIR"], ignore_errors=True)  # the embedded run's SQLite file
     os._exit(0)
 
 
