@@ -7,6 +7,7 @@ Fixtures live in conftest files; the rows they make come from each app's ``tests
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -103,6 +104,13 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             lifespan="off",
+            # asyncio's loop, not uvloop (what `manage.py serve` picks): with uvloop here, about
+            # 5 in 12 full runs of the chat tests failed at random (a model connection's
+            # "Bad file descriptor", SQLite "disk I/O error", a stream that never ended: a
+            # descriptor closed under its owner, apparently when a closed test loop's handles
+            # were collected); 0 in 5 on asyncio. Production runs one loop for the process's
+            # life and the benchmarks (bench/) run on uvloop. WEGENT_TEST_LOOP=uvloop reproduces.
+            loop=os.environ.get("WEGENT_TEST_LOOP", "asyncio"),
             **websocket_options(),
         )
         self.server = uvicorn.Server(config)

@@ -59,7 +59,7 @@ def start_answer(task: TaskResource, answer: Subtask) -> bool:
     """Streams an answer a REST route wrote (a confirmed pipeline stage) when its team chats
     directly; it runs on this process's server loop (the route ran in the server)."""
     if not emitter.has_server_loop():
-        logger.warning("answer %s of task %s waits: no server loop in this process", answer.pk, task.pk)
+        logger.info("answer %s of task %s waits: no server loop in this process", answer.pk, task.pk)
         return False
     prepared = answers.resumable(task, answer)
     if prepared is None:

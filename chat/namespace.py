@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chat import protocol
+from chat import executors, protocol
 from chat.services import answers, joining, sending, skill_responses
 from chat.services.auth import authenticate
-from chat.services.outcome import ACCESS_DENIED, Outcome
+from chat.services.outcome import ACCESS_DENIED, Outcome, visible_task
 from chat.streams import EarlyStart, runner
 from wegent.errors import DomainError
 from wegent.realtime import emitter
@@ -76,6 +76,7 @@ class ChatNamespace(Namespace):
                 item.payload,
                 room=item.room,
                 skip=socket.connection_id if item.skip_sender else None,
+                namespace=item.namespace,
             )
         for answer in outcome.answers:
             runner.start(answer, early)
@@ -139,6 +140,10 @@ class ChatNamespace(Namespace):
         row = await run_sync(answers.cancellable_answer, socket.session["user"], payload)
         if isinstance(row, dict):
             return row
+        # An answer a device or executor runs is stopped there (devices app).
+        ended = await run_sync(executors.cancel, row, payload.partial_content)
+        if ended is not None:
+            return await self._deliver(socket, Outcome(ack={"success": True}, emits=ended))
         if not await run_sync(answers.end_unclaimed, row):
             await runner.request_cancel(row.pk)
         return {"success": True}
@@ -178,9 +183,11 @@ class ChatNamespace(Namespace):
         task_id = data.get("task_id") if isinstance(data, dict) else None
         if task_id is None:
             return protocol.error("Missing task_id")
-        if not await run_sync(joining.can_join, socket.session["user"], task_id):
+        task = await run_sync(visible_task, socket.session["user"], task_id)
+        if task is None:
             return protocol.error("Task not found")
-        # Devices (the /local-executor namespace) are not part of this server yet.
+        if await run_sync(executors.close_session, task):  # its device (devices app)
+            return {"success": True}
         return protocol.error("No device executor found for this task")
 
     async def on_skill_response(self, socket: Socket, data: Any) -> Any:

@@ -832,8 +832,10 @@ class Runner:
                 item.cancel()
             for stream in list(self.streams.values()):
                 stream.cancel("shutdown")
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=10)
+        here = asyncio.get_running_loop()
+        mine = [task for task in self._tasks if task.get_loop() is here]
+        if mine:
+            await asyncio.wait(mine, timeout=10)
         if self._listener is not None:
             self._listener.cancel()
         from chat.providers.common import aclose_http_client

@@ -363,8 +363,12 @@ class TaskBackend(WorkspaceBackend):
     @staticmethod
     def _start_turn(actor: User, task: TaskResource, team: Kind, bots: list[Kind]) -> None:
         prompt = task.spec.get("prompt") or ""
-        turns.add_messages(actor, task, team, bots, turns.TurnOptions(prompt=prompt, path=turns.EXECUTOR))
+        _, answer = turns.add_messages(
+            actor, task, team, bots, turns.TurnOptions(prompt=prompt, path=turns.EXECUTOR)
+        )
         events.task_changed(task)
+        if answer is not None:  # a Chat-shell team's answer streams at once
+            lifecycle.start_answer_after_commit(task, answer)
 
 
 def _fresh_status() -> dict[str, Any]:

@@ -22,17 +22,27 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``accounts.bootstrap_steps``, accounts/hooks.py -> kinds/hooks.py (init data): ``manage.py
   bootstrap``, after the admin exists.
 - ``tasks.task_changed``, tasks/services/events.py -> chat/hooks.py (``task:status``),
-  subscriptions/hooks.py (an executor team's run ends with its task): after the commit that
-  changed a task's status, title, members or messages; failures are logged.
-- ``tasks.task_deleted``, tasks/services/events.py -> nobody yet (devices will): after the commit
-  that deleted a task; failures are logged.
+  devices/hooks.py (a CANCELLING task's device gets ``task:cancel``; push mode takes a new
+  executor answer) and subscriptions/hooks.py (an executor team's run ends with its task):
+  after the commit that changed a task's status, title, members or messages; failures are
+  logged.
+- ``tasks.task_deleted``, tasks/services/events.py -> devices/hooks.py (``task:close-session`` to
+  the task's device): after the commit that deleted a task; failures are logged.
 - ``tasks.stream_stoppers``, tasks/services/lifecycle.py -> chat/hooks.py: ``POST
   /api/tasks/{id}/cancel`` of a running answer; the first that stops a live stream wins.
-- ``tasks.answer_starters``, tasks/services/lifecycle.py -> chat/hooks.py: after the commit of
-  ``POST /api/tasks/{id}/confirm-stage`` that wrote the next pipeline stage's answer; the first
-  that takes it (a Chat-shell team's stream) wins, else it waits PENDING for an executor.
+- ``tasks.answer_starters``, tasks/services/lifecycle.py -> chat/hooks.py and devices/hooks.py:
+  after the commit of a route that wrote an answer outside ``chat:send`` (REST and Kind API task
+  creation, ``POST /api/tasks/{id}/confirm-stage``); the first that takes it (a Chat-shell
+  team's stream, the task's device) wins, else it waits PENDING for an executor.
 - ``tasks.live_text_providers``, tasks/services/messages.py -> chat/hooks.py: reading a running
   answer's text so far; the first non-None answer wins, failures are logged.
+- ``chat.executor_dispatchers``, chat/executors.py -> devices/hooks.py: ``chat:send`` stored a
+  turn of an executor team (non-Chat shells); the first that routes its answer (to a device)
+  returns the events to send.
+- ``chat.executor_cancellers``, chat/executors.py -> devices/hooks.py: ``chat:cancel`` of an
+  answer a device runs (``task:cancel`` to it, the answer ends CANCELLED).
+- ``chat.executor_session_closers``, chat/executors.py -> devices/hooks.py: ``task:close-session``
+  of a task whose answers ran on a device.
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
 - ``kinds.running_task_finders``, kinds/events.py -> tasks/hooks.py: the teams and bots routes
@@ -43,7 +53,8 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 Not ``Hook``s, because they are lookup tables by key rather than lists of callbacks:
 
 - Socket.IO namespaces, ``wegent/realtime/namespaces.py`` ``register(namespace)``: path ->
-  handler object; filled by chat/hooks.py (``/chat``); the transport looks one up per packet.
+  handler object; filled by chat/hooks.py (``/chat``) and devices/hooks.py
+  (``/local-executor``); the transport looks one up per packet.
 - Kind types, ``kinds/registry.py`` ``register(KindType)``: URL plural -> schema and storage
   backend; filled by kinds itself and tasks/kind_backend.py (Task, Workspace); the Kind API
   looks one up per request.

@@ -178,6 +178,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Built-in periodic jobs (beat copies them into its tables, where staff can see and pause them).
 CELERY_BEAT_SCHEDULE = {
     "chat.end_interrupted_answers": {"task": "chat.end_interrupted_answers", "schedule": 15.0},
+    "devices.end_lapsed_device_answers": {"task": "devices.end_lapsed_device_answers", "schedule": 60.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -292,6 +293,28 @@ CHAT_MEMBER_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_MEMBER_TIMEOUT_SECONDS", 60
 # this many seconds; the browser's ``skill:response`` may carry at most this many bytes of JSON.
 CHAT_SKILL_REQUEST_TIMEOUT_SECONDS = env_float("WEGENT_CHAT_SKILL_REQUEST_TIMEOUT_SECONDS", 30.0)
 CHAT_SKILL_RESPONSE_MAX_BYTES = env_int("WEGENT_CHAT_SKILL_RESPONSE_MAX_BYTES", 256 * 1024)
+
+# --- Devices and executors (devices app) ---------------------------------------------------
+# A device is online while its entry (refreshed by register/heartbeat/status) lives; a periodic
+# job ends RUNNING device answers whose device lapsed. Slots are shown, not enforced.
+DEVICE_ONLINE_TTL_SECONDS = env_int("WEGENT_DEVICE_ONLINE_TTL_SECONDS", 90)
+DEVICE_SLOT_MAX = env_int("WEGENT_DEVICE_SLOT_MAX", 5)
+EXECUTOR_LATEST_VERSION = env_str("EXECUTOR_LATEST_VERSION", "1.0.0")
+# The service token Wegent's executor manager sends to /api/executors/* (Bearer or the
+# X-Executor-Token header); empty: those routes refuse everyone.
+EXECUTOR_TOKEN = env_secret("WEGENT_EXECUTOR_TOKEN")
+# How executor teams' tasks reach the executor manager: it polls (pull) or we POST (push).
+EXECUTOR_DISPATCH_MODE = env_str("TASK_DISPATCH_MODE", "pull")
+EXECUTOR_MANAGER_URL = env_str("EXECUTOR_MANAGER_URL", "http://127.0.0.1:8001")
+# Push mode (the reference's names): attempts per task, waiting RETRY_DELAY x attempt between
+# them, each with this timeout.
+EXECUTOR_PUSH_ATTEMPTS = env_int("TASK_DISPATCH_MAX_RETRIES", 3)
+EXECUTOR_PUSH_RETRY_SECONDS = env_float("TASK_DISPATCH_RETRY_DELAY", 1.0)
+EXECUTOR_PUSH_TIMEOUT_SECONDS = env_float("TASK_DISPATCH_TIMEOUT", 10.0)
+# The URL executors and devices call back (``backend_url`` of the task payload).
+EXECUTOR_BACKEND_URL = env_str("WEGENT_BACKEND_URL", "http://127.0.0.1:8000")
+# Lifetime of the user token handed to an executor with its task (``auth_token``).
+EXECUTOR_TASK_TOKEN_HOURS = env_int("WEGENT_EXECUTOR_TASK_TOKEN_HOURS", 24)
 
 # --- Outbound requests and MCP servers -------------------------------------------------------
 # URLs fetched for users (MCP servers, tool fetches) may not reach loopback, private,

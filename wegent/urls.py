@@ -25,6 +25,7 @@ api_patterns = [
     path("", include("tasks.api.urls")),
     path("", include("knowledge.api.urls")),
     path("", include("chat.api.views")),
+    path("", include("devices.api.urls")),
     path("", include("subscriptions.api.urls")),
 ]
 

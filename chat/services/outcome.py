@@ -21,6 +21,8 @@ class Emit:
     payload: dict[str, Any]
     room: str
     skip_sender: bool = False
+    # Events about devices go to ``/local-executor`` rooms (devices app).
+    namespace: str = protocol.NAMESPACE
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.models import User
-from chat import config, history, protocol
+from chat import config, executors, history, protocol
 from chat.services import teams
 from chat.services.outcome import ACCESS_DENIED, Emit, Outcome, failed, visible_task
 from chat.streams import WORKER_ID, Answer
@@ -356,6 +356,9 @@ def send(
         else:
             prepared.claimed = True  # in the turn (options.claim_by)
             outcome.answers.append(prepared)
+    elif turn.assistant_subtask is not None:  # an executor team: its device or executor runs it
+        executor_turn = executors.ExecutorTurn(actor, task, turn.assistant_subtask, team, payload.device_id)
+        outcome.emits += executors.dispatch(executor_turn)
     return outcome
 
 

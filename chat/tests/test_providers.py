@@ -444,7 +444,8 @@ def test_closing_the_generator_early_closes_the_upstream_connection(llm: FakeLLM
 
     deltas, disconnected = run(go)
 
-    assert deltas == ["w0", " w1", " w2"]
+    # Three reads (a busy machine may deliver two 20 ms-apart chunks in one read).
+    assert len(deltas) == 3 and "".join(deltas).startswith("w0 w1 w2")
     assert disconnected
     assert llm.completed == 0
 

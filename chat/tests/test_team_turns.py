@@ -100,8 +100,10 @@ def test_pipeline_stages_answer_in_order_each_reading_the_previous_output(live_s
     async def scenario() -> tuple[Recorder, int]:
         client = await connect(live_server_url, user)
         ack = await send(client, team, "Write a plan")
-        await client.wait_for("chat:done", lambda d: d.get("result", {}).get("value") == "w0 w1", timeout=30)
+        done = await client.wait_for("chat:done", lambda d: d["result"].get("value") == "w0 w1", timeout=30)
         await client.wait_for("task:status", lambda s: s["status"] == "COMPLETED", timeout=10)
+        # chat:bot_complete goes to the user's room after chat:done (another delivery path).
+        await client.wait_for("chat:bot_complete", lambda c: c["subtask_id"] == done["subtask_id"])
         await client.close()
         return client, ack["task_id"]
 
@@ -336,10 +338,11 @@ def test_collaborate_members_answer_in_turn_seeing_each_other(live_server_url, u
     async def scenario() -> tuple[Recorder, int, dict[str, Any]]:
         client = await connect(live_server_url, user)
         ack = await send(client, team, "Discuss")
-        await client.wait_for(
+        done = await client.wait_for(
             "chat:done", lambda d: d.get("result", {}).get("value") == "w0 w1 w2 w3", timeout=30
         )
         await client.wait_for("task:status", lambda s: s["status"] == "COMPLETED", timeout=10)
+        await client.wait_for("chat:bot_complete", lambda c: c["subtask_id"] == done["subtask_id"])
         joined = await client.call("task:join", {"task_id": ack["task_id"]})
         await client.close()
         return client, ack["task_id"], joined
@@ -353,7 +356,6 @@ def test_collaborate_members_answer_in_turn_seeing_each_other(live_server_url, u
     # task:join shows every member's answer with the bot that gave it.
     shown = [(s["role"], [b["name"] for b in s["bots"]]) for s in joined["subtasks"]]
     assert shown[1:] == [("ASSISTANT", ["a-bot"]), ("ASSISTANT", ["b-bot"]), ("ASSISTANT", ["c-bot"])]
-    # A follow-up message starts again with the first member, reading the whole conversation.
     assert [c["subtask_id"] for c in client.named("chat:bot_complete")] == [r.pk for r in rows]
 
 
@@ -376,3 +378,29 @@ def test_a_member_without_a_model_fails_its_answer_readably(live_server_url, use
     rows = answers(task_id)
     assert [r.status for r in rows] == ["COMPLETED", "FAILED"]
     assert error["subtask_id"] == rows[1].pk and "has no model" in error["error"]
+
+
+# --- answers written outside chat:send ------------------------------------------------------------
+
+
+def test_a_task_created_over_rest_for_a_chat_team_is_answered(live_server_url, user, fake_llm):
+    team = make_team(user, fake_llm, "pipeline", [("a", "fake-n3", {}), ("b", "fake-n2", {})])
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+
+    async def scenario() -> int:
+        client = await connect(live_server_url, user)  # the owner's room gets task:status
+        async with httpx.AsyncClient(base_url=live_server_url, headers=headers) as http:
+            created = await http.post("/api/tasks/create", json={"prompt": "Plan it", "team_id": team.pk})
+        assert created.status_code == 201, created.text
+        task_id = created.json()["id"]
+        await client.wait_for(
+            "task:status", lambda s: s["task_id"] == task_id and s["status"] == "COMPLETED", timeout=30
+        )
+        await client.close()
+        return task_id
+
+    task_id = run(scenario)
+    rows = answers(task_id)
+    assert bot_names(rows) == [["a-bot"], ["b-bot"]]
+    assert [r.result["value"] for r in rows] == ["w0 w1 w2", "w0 w1"]
+    assert "Plan it" in last_user_text(requests_of(fake_llm, "fake-n3")[0])

@@ -69,6 +69,8 @@ def _options(data: dict[str, Any]) -> turns.TurnOptions:
 def _created(request: Request, task_id: int | None) -> Response:
     options = _options(validate_body(TaskCreateSerializer, request))
     turn = turns.start_turn(actor=request.user, task_id=task_id, options=options)
+    if turn.assistant_subtask is not None:  # a Chat-shell team's answer streams at once
+        lifecycle.start_answer_after_commit(turn.task, turn.assistant_subtask)
     task = selectors.task_row(turn.task.pk)
     assert task is not None
     return Response(shapes.tasks_in_db([task])[0], status=201)
