@@ -21,10 +21,11 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   ``GET /api/users/me``; the first provider that knows a team wins.
 - ``accounts.bootstrap_steps``, accounts/hooks.py -> kinds/hooks.py (init data): ``manage.py
   bootstrap``, after the admin exists.
-- ``tasks.task_changed``, tasks/services/events.py -> chat/hooks.py (``task:status``) and
+- ``tasks.task_changed``, tasks/services/events.py -> chat/hooks.py (``task:status``),
   devices/hooks.py (a CANCELLING task's device gets ``task:cancel``; push mode takes a new
-  executor answer): after the
-  commit that changed a task's status, title, members or messages; failures are logged.
+  executor answer) and subscriptions/hooks.py (an executor team's run ends with its task):
+  after the commit that changed a task's status, title, members or messages; failures are
+  logged.
 - ``tasks.task_deleted``, tasks/services/events.py -> devices/hooks.py (``task:close-session`` to
   the task's device): after the commit that deleted a task; failures are logged.
 - ``tasks.stream_stoppers``, tasks/services/lifecycle.py -> chat/hooks.py: ``POST

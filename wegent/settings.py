@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "chat",
     "devices",
     "knowledge",
+    "subscriptions",
 ]
 
 MIDDLEWARE = [
@@ -433,6 +434,7 @@ SPECTACULAR_SETTINGS = {
         "SystemRoleEnum": "accounts.roles.SystemRole",
         "KnowledgeDocumentStatusEnum": "knowledge.models.DOCUMENT_STATUSES",
         "SplitterTypeEnum": "knowledge.splitters.TYPES",
+        "SubscriptionTaskTypeEnum": "subscriptions.models.TASK_TYPES",
     },
 }
 
@@ -508,3 +510,20 @@ KNOWLEDGE_CONTEXT_WINDOW = env_int("KNOWLEDGE_CONTEXT_WINDOW", 128_000)
 # how long the summary model may take.
 KNOWLEDGE_SUMMARY_ENABLED = env_bool("KNOWLEDGE_SUMMARY_ENABLED", True)
 KNOWLEDGE_SUMMARY_TIMEOUT = env_int("KNOWLEDGE_SUMMARY_TIMEOUT", 120)
+
+# --- Subscriptions (scheduled and webhook agent runs) ----------------------------------------
+# Largest webhook body accepted (bytes), and how long a replayed delivery (same signature and
+# body) is recognised and answered with the first delivery's execution.
+SUBSCRIPTION_WEBHOOK_MAX_BYTES = env_int("WEGENT_SUBSCRIPTION_WEBHOOK_MAX_BYTES", 256 * 1024)
+SUBSCRIPTION_WEBHOOK_REPLAY_SECONDS = env_int("WEGENT_SUBSCRIPTION_WEBHOOK_REPLAY_SECONDS", 300)
+# Seconds before an execution that failed unexpectedly is tried again (up to its retryCount);
+# hours after which a PENDING execution is queued again and a RUNNING one failed.
+SUBSCRIPTION_RETRY_DELAY_SECONDS = env_int("WEGENT_SUBSCRIPTION_RETRY_DELAY_SECONDS", 60)
+SUBSCRIPTION_STALE_PENDING_HOURS = env_float("WEGENT_SUBSCRIPTION_STALE_PENDING_HOURS", 2.0)
+SUBSCRIPTION_STALE_RUNNING_HOURS = env_float("WEGENT_SUBSCRIPTION_STALE_RUNNING_HOURS", 3.0)
+CELERY_BEAT_SCHEDULE["subscriptions.recover_stale"] = {
+    "task": "subscriptions.recover_stale",
+    "schedule": 600.0,
+    "description": "Queues again the subscription runs left PENDING too long and fails those left "
+    "RUNNING too long (WEGENT_SUBSCRIPTION_STALE_*_HOURS).",
+}

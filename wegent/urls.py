@@ -27,6 +27,7 @@ api_patterns = [
     path("", include("knowledge.api.urls")),
     path("", include("chat.api.views")),
     path("", include("devices.api.urls")),
+    path("", include("subscriptions.api.urls")),
 ]
 
 if settings.ENABLE_API_DOCS:

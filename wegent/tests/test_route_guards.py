@@ -18,8 +18,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 pytestmark = pytest.mark.django_db
 
-# Routes that answer without credentials, by design (login, OIDC, health, schema, docs).
-PUBLIC = re.compile(r"^/api/(auth/(login|oauth2|oidc/.*)|health|ready|openapi\.json|docs|redoc)$")
+# Routes that answer without credentials, by design (login, OIDC, health, schema, docs; a
+# subscription's webhook, whose token and signature are the credential).
+PUBLIC = re.compile(
+    r"^/api/(auth/(login|oauth2|oidc/.*)|health|ready|openapi\.json|docs|redoc|subscriptions/webhook/[^/]+)$"
+)
 METHODS = ("get", "post", "put", "delete")
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
 _SAMPLE = {
