@@ -48,7 +48,7 @@ class MetadataCondition(serializers.Serializer):
     conditions = Condition(many=True, max_length=20)
 
 
-class Ref(serializers.Serializer):
+class RetrieverRef(serializers.Serializer):
     name = Text(max_length=100, required=False, allow_null=True)
     namespace = Text(max_length=100, default="default")
 
@@ -66,7 +66,7 @@ class Weights(serializers.Serializer):
 class RetrieveBody(serializers.Serializer):
     query = Text(min_length=1, max_length=2000)
     knowledge_id = KnowledgeId(min_value=1)
-    retriever_ref = Ref(required=False)
+    retriever_ref = RetrieverRef(required=False)
     embedding_model_ref = EmbeddingRef(required=False)
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=5)
     score_threshold = serializers.FloatField(min_value=0, max_value=1, default=0.7)
