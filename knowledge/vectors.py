@@ -1,8 +1,11 @@
-"""Exact nearest-neighbour search over a knowledge base's chunk vectors, in this process.
+"""Nearest-neighbour search over a knowledge base's chunk vectors.
+
+On PostgreSQL with pgvector, the database searches (``knowledge.pgvector``, HNSW). Everywhere
+else the search is exact, in this process, as described below.
 
 Why not ``sqlite-vec``: this machine's Python ``sqlite3`` module is built without loadable
 extensions (``Connection.enable_load_extension`` is missing), so no SQLite extension can be
-loaded into Django's connections; and this PostgreSQL has no ``pgvector``. Vectors are stored
+loaded into Django's connections. Vectors are stored
 with their chunks (``KnowledgeChunk.embedding``, float32) on every database, and a query scores
 them exactly (cosine = dot product of unit vectors, one numpy matrix product) against a
 per-process cache of each knowledge base's matrix. The cache is keyed by the knowledge base's
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from knowledge import pgvector
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
 
 # Each cached knowledge base holds rows x dimensions float32 (10,000 chunks of 256: 10 MB).
@@ -50,6 +54,9 @@ def _documents(kb_id: int) -> dict[int, str]:
 
 def _load(kb_id: int, generation: int) -> _Matrix:
     documents = _documents(kb_id)
+    if pgvector.in_use():  # the database searches; only the document names are kept here
+        empty = np.zeros(0, np.int64)
+        return _Matrix(generation, documents, empty, empty, np.zeros((0, 0), np.float32))
     rows = KnowledgeChunk.objects.filter(kb_id=kb_id, embedding__isnull=False).values_list(
         "id", "document_id", "embedding"
     )
@@ -98,6 +105,8 @@ def search(
     kb_id: int, query: list[float], allowed_documents: set[int], limit: int
 ) -> list[tuple[int, float]]:
     """(chunk id, cosine similarity) of the ``limit`` nearest chunks of allowed documents."""
+    if pgvector.in_use():
+        return pgvector.search(kb_id, query, allowed_documents, limit)
     matrix = _matrix(kb_id)
     if not len(matrix.chunk_ids) or matrix.vectors.shape[1] != len(query) or limit <= 0:
         return []

@@ -25,7 +25,7 @@ from django.db import transaction
 from kinds import selectors as kind_selectors
 from kinds.connections import connection_for
 from kinds.models import Kind
-from knowledge import embeddings, protocol, selectors, specs, splitters
+from knowledge import embeddings, pgvector, protocol, selectors, specs, splitters
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
 from knowledge.services import summaries
 from tasks.attachments import parser, storage
@@ -263,7 +263,7 @@ def _store(
         if current is None or current.index_generation != generation:
             return
         KnowledgeChunk.objects.filter(document=current).delete()
-        KnowledgeChunk.objects.bulk_create(
+        rows = KnowledgeChunk.objects.bulk_create(
             [
                 KnowledgeChunk(
                     document=current,
@@ -279,6 +279,8 @@ def _store(
             ],
             batch_size=500,
         )
+        if pgvector.in_use():  # the chunks' vectors go with them, in this transaction
+            pgvector.store([(r.pk, r.kb_id, current.pk, r.embedding) for r in rows if r.embedding])
         current.index_status, current.index_progress, current.index_error = KnowledgeDocument.READY, 100, ""
         current.status, current.is_active = KnowledgeDocument.ENABLED, True
         current.chunk_count, current.text_length = len(split.chunks), length
