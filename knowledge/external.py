@@ -22,7 +22,6 @@ search, ``_delete_by_query``) on the outbound-guarded HTTP client. Both URLs pas
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -138,20 +137,3 @@ def found_of(data: dict[str, Any], score: float) -> Found | None:
         return Found(int(data["doc_ref"]), int(data["generation"]), int(data["chunk_index"]), float(score))
     except (KeyError, TypeError, ValueError):
         return None  # a point this server did not write (a shared index): not ours to answer
-
-
-# Store classes by type; the modules register themselves (they import their client lazily).
-_FACTORIES: dict[str, Callable[[StoreConfig, str], VectorStore]] = {}
-
-
-def register(kind: str, factory: Callable[[StoreConfig, str], VectorStore]) -> None:
-    _FACTORIES[kind] = factory
-
-
-def store_for(config: StoreConfig, kb_id: int, owner_id: int) -> VectorStore:
-    from knowledge import external_stores  # noqa: F401 (registers the store types)
-
-    factory = _FACTORIES.get(config.type)
-    if factory is None:
-        raise StoreError(f"Retriever '{config.name}': unsupported storage type '{config.type}'")
-    return factory(config, index_name(config, kb_id, owner_id))

@@ -1,4 +1,5 @@
-"""The Qdrant and Elasticsearch stores behind ``knowledge.external`` (one class each)."""
+"""The Qdrant and Elasticsearch stores behind ``knowledge.external`` (one class each), and
+``store_for``, which picks one for a Retriever."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from knowledge.external import (
     Point,
     StoreConfig,
     StoreError,
+    VectorStore,
     found_of,
+    index_name,
     payload,
     point_id,
-    register,
 )
 from wegent.outbound import OutboundRefused, acheck_url, check_url
 
@@ -327,5 +329,15 @@ class ElasticsearchStore:
         return [f for f in found if f is not None]
 
 
-register(QDRANT, QdrantStore)
-register(ELASTICSEARCH, ElasticsearchStore)
+STORES: dict[str, type[QdrantStore] | type[ElasticsearchStore]] = {
+    QDRANT: QdrantStore,
+    ELASTICSEARCH: ElasticsearchStore,
+}
+
+
+def store_for(config: StoreConfig, kb_id: int, owner_id: int) -> VectorStore:
+    """The store of a Retriever's type, on the knowledge base's index or collection."""
+    store = STORES.get(config.type)
+    if store is None:
+        raise StoreError(f"Retriever '{config.name}': unsupported storage type '{config.type}'")
+    return store(config, index_name(config, kb_id, owner_id))

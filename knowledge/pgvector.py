@@ -144,25 +144,3 @@ def search(
         found = [(int(chunk_id), float(score)) for chunk_id, score in cursor.fetchall()]
     # relaxed_order may hand back near-ties slightly out of order.
     return sorted(found, key=lambda item: -item[1])
-
-
-def rebuild(batch: int = 2000) -> int:
-    """Refills the table from the chunks' stored vectors; returns the rows written."""
-    from knowledge.models import KnowledgeChunk
-
-    written = 0
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {TABLE}")
-        rows: list[tuple[int, int, int, bytes]] = []
-        chunks = KnowledgeChunk.objects.filter(embedding__isnull=False).values_list(
-            "id", "kb_id", "document_id", "embedding"
-        )
-        for chunk_id, kb_id, doc_id, blob in chunks.iterator(chunk_size=batch):
-            rows.append((chunk_id, kb_id, doc_id, bytes(blob)))
-            if len(rows) >= batch:
-                store(rows)
-                written, rows = written + len(rows), []
-        store(rows)
-        written += len(rows)
-    return written

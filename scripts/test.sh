@@ -66,7 +66,7 @@ if need "Redis" 127.0.0.1 6379; then
   step "pytest on PostgreSQL + pgvector (knowledge)"
   PGV_DIR=$(mktemp -d /tmp/wegent-pgvector.XXXXXX)
   if PGV_URL=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} $PY scripts/pgvector_server.py start "$PGV_DIR" 2>/dev/null); then
-    env DATABASE_URL="$PGV_URL" REDIS_URL="${REDIS_TEST_URL%/*}/13" WEGENT_TEST_LEG=postgres WEGENT_REQUIRE_PGVECTOR=1 \
+    env DATABASE_URL="$PGV_URL" REDIS_URL="${REDIS_TEST_URL%/*}/13" WEGENT_TEST_LEG=postgres WEGENT_REQUIRE_VECTOR_INDEX=1 \
       $PY -m pytest -q knowledge "${PYTEST_ARGS[@]}" || failed+=("pytest on PostgreSQL + pgvector")
     XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} $PY scripts/pgvector_server.py stop "$PGV_DIR" || true
   else

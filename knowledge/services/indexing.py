@@ -25,7 +25,8 @@ from django.db import transaction
 from kinds import selectors as kind_selectors
 from kinds.connections import connection_for
 from kinds.models import Kind
-from knowledge import embeddings, external, pgvector, protocol, selectors, specs, splitters
+from knowledge import embeddings, external, protocol, selectors, specs, splitters
+from knowledge import vectors as vector_index
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
 from knowledge.services import summaries, vector_store
 from tasks.attachments import parser, storage
@@ -284,8 +285,8 @@ def _store(
             ],
             batch_size=500,
         )
-        if pgvector.in_use():  # the chunks' vectors go with them, in this transaction
-            pgvector.store([(r.pk, r.kb_id, current.pk, r.embedding) for r in rows if r.embedding])
+        # The database's vector index (pgvector, sqlite-vec) gets the vectors in this transaction.
+        vector_index.store([(r.pk, r.kb_id, current.pk, r.embedding) for r in rows if r.embedding])
         current.index_status, current.index_progress, current.index_error = KnowledgeDocument.READY, 100, ""
         current.status, current.is_active = KnowledgeDocument.ENABLED, True
         current.chunk_count, current.text_length = len(split.chunks), length

@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 
 from kinds.models import Kind
-from knowledge import embeddings, external, selectors, specs, vectors
+from knowledge import embeddings, external, external_stores, selectors, specs, vectors
 from knowledge.models import KnowledgeChunk
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def external_store(kb: Kind) -> external.VectorStore | None:
     )
     if row is None:
         raise external.StoreError(f"Retriever '{view.retriever_name}' of this knowledge base not found")
-    return external.store_for(external.config_of(row), kb.pk, kb.owner_id or 0)
+    return external_stores.store_for(external.config_of(row), kb.pk, kb.owner_id or 0)
 
 
 def write_points(

@@ -122,7 +122,7 @@ def test_points_of_a_crashed_run_never_answer(user, fake_embed, qdrant):
     retriever(user, "qd", "qdrant", "http://127.0.0.1:6333")
     kb, docs = kb_on(user, fake_embed, "qd")
     guide = docs["guide"]
-    store = external.store_for(external.config_of(kb_row_retriever(user)), kb.pk, user.pk)
+    store = external_stores.store_for(external.config_of(kb_row_retriever(user)), kb.pk, user.pk)
     # A later run wrote its points, then died before its chunks' transaction committed.
     stray = external.Point(0, [1.0] + [0.0] * 255, "stray text")
     store.upsert(kb.pk, guide.pk, guide.indexed_generation + 1, guide.name, [stray])
