@@ -26,6 +26,8 @@ from tasks import selectors as task_selectors
 from tasks.models import Subtask, TaskResource
 from wegent import crypto
 
+STAGE_INPUT = "[Output of the previous stage, your input]"
+
 
 def _git_identity(user: User, domain: str) -> dict[str, Any]:
     """The user's git entry for the workspace's domain (else their first one), token decrypted."""
@@ -109,10 +111,16 @@ def _task_token(task: TaskResource, answer: Subtask, lifetime: dt.timedelta) -> 
 
 
 def _prompt(task: TaskResource, answer: Subtask) -> str:
-    if answer.prompt:  # a pipeline stage the owner confirmed carries the prompt they confirmed
-        return answer.prompt
+    """The user's message; a later pipeline stage gets the previous stage's output with it (the
+    reference: "user prompt + previous stage result"), a stage the owner confirmed only the text
+    they confirmed (its answer follows the waiting stage's, not the user's message)."""
     question = Subtask.objects.filter(task=task, message_id=answer.parent_id, role=Subtask.USER).first()
-    return question.prompt if question is not None else str(task.spec.get("prompt") or "")
+    if answer.prompt and question is None:
+        return answer.prompt
+    asked = question.prompt if question is not None else str(task.spec.get("prompt") or "")
+    if answer.prompt:
+        return f"{asked}\n\n{STAGE_INPUT}\n{answer.prompt}"
+    return asked
 
 
 def format_task(

@@ -13,7 +13,7 @@ import pytest
 from accounts.services.tokens import issue_access_token
 from chat.tests.sockets import connect
 from devices.services import push
-from devices.tests.factories import make_code_team
+from devices.tests.factories import make_code_pipeline, make_code_team
 from devices.tests.fake_executor_manager import FakeExecutorManager
 from tasks import statuses
 from tasks.models import Subtask
@@ -147,3 +147,26 @@ def test_tasks_made_over_rest_wait_for_the_poll_in_pull_mode(live_server_url, us
     manager_headers = {"Authorization": "Bearer executor-service-token-0123456789"}
     claimed = httpx.post(f"{live_server_url}/api/executors/tasks/dispatch", headers=manager_headers).json()
     assert [task["prompt"] for task in claimed["tasks"]] == ["from the API"]
+
+
+def test_the_next_pipeline_stage_is_pushed_when_a_stage_completes(live_server_url, user, manager, settings):
+    settings.EXECUTOR_TOKEN = "executor-service-token-0123456789"
+    team = make_code_pipeline(user, confirm_first=False)
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+    body = {"prompt": "plan and build", "team_id": team.pk, "task_type": "code"}
+    assert (
+        httpx.post(f"{live_server_url}/api/tasks/create", json=body, headers=headers, timeout=30).status_code
+        == 201
+    )
+    (_, _, pushed) = manager.wait_for("/tasks/receive")[0]
+    (first,) = pushed["tasks"]
+    assert [bot["name"] for bot in first["bot"]] == ["pp-plan"]
+    callback = {"subtask_id": first["subtask_id"], "status": "COMPLETED", "result": {"value": "the plan"}}
+    service = {"Authorization": "Bearer executor-service-token-0123456789"}
+    response = httpx.put(f"{live_server_url}/api/executors/tasks", json=callback, headers=service, timeout=30)
+    assert response.status_code == 200
+    (_, _, pushed) = manager.wait_for("/tasks/receive", count=2)[1]
+    (second,) = pushed["tasks"]
+    assert [bot["name"] for bot in second["bot"]] == ["pp-build"]
+    assert second["prompt"].endswith("\nthe plan")
+    assert Subtask.objects.get(pk=second["subtask_id"]).status == statuses.RUNNING
