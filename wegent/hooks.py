@@ -54,6 +54,9 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   (running-tasks answers, deleting a team) ask for the PENDING/RUNNING tasks of some teams.
 - ``kinds.team_renamed``, kinds/events.py -> tasks/hooks.py: a team renamed through
   ``PUT /api/teams/{id}``; its tasks follow the new name, inside the rename's transaction.
+- ``kinds.live_status``, kinds/events.py -> devices/hooks.py: the Kind API renders documents
+  of a kind (list, get, create, update); an overlay fills status fields no row stores (a
+  Device's ``status.online`` from its online entry). Applied after the list cache, never cached.
 
 Not ``Hook``s, because they are lookup tables by key rather than lists of callbacks:
 
