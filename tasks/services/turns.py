@@ -333,9 +333,12 @@ def _reopen(task: TaskResource, options: TurnOptions) -> TaskResource:
     """
     stamp = documents.iso(timezone.now())
     if options.with_answer:
+        # A follow-up sent to a device binds the task to it before anything may take the answer
+        # (push mode takes a new executor answer as the turn commits, unless a device has it).
+        device = {"device_id": options.device_id} if options.device_id else {}
         document = documents.changed(
             task.document,
-            spec={"prompt": options.prompt},
+            spec={"prompt": options.prompt, **device},
             status=statuses.RUNNING if options.claimed else statuses.PENDING,
             progress=0,
             errorMessage=None,
