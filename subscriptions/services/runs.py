@@ -17,10 +17,13 @@ from typing import Any
 from django.utils import timezone
 
 from chat import config
+from chat.services import teams
 from chat.services.sending import answer_for
 from chat.streams import WORKER_ID, Answer, runner
 from kinds import model_clients
 from kinds import selectors as kind_selectors
+from kinds.models import DEFAULT_NAMESPACE
+from knowledge.services import turn_search
 from subscriptions import statuses, tools
 from subscriptions.models import BackgroundExecution, Subscription
 from subscriptions.services import executions
@@ -31,10 +34,18 @@ from tasks.models import Subtask
 from tasks.services import turns
 from wegent.errors import DomainError
 from wegent.realtime import emitter
+from wegent.realtime.db import run_sync
 
 logger = logging.getLogger(__name__)
 SUMMARY_CHARS = 2000
 TITLE_CHARS = 40
+KNOWLEDGE_BASE = "KnowledgeBase"
+# How long a run waits before looking again for the stream of a next member's answer (written,
+# started on the same loop a moment later).
+TURN_POLL_SECONDS = 0.05
+# Endings of a turn's last answer that complete the run: a pipeline stage that waits for its
+# owner's confirmation has done the run's work (the owner confirms it in the task).
+SUCCEEDED = (task_statuses.COMPLETED, task_statuses.PENDING_CONFIRMATION)
 
 
 def _fail(execution: BackgroundExecution, message: str) -> None:
@@ -143,25 +154,56 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
     if spec.get("preserveHistory"):
         Subscription.objects.filter(pk=subscription.pk).update(bound_task_id=task.pk)
     execution.refresh_from_db()
+    knowledge_ids = _knowledge_base_ids(subscription, source)
+    if knowledge_ids and turn.assistant_subtask is not None:
+        # The knowledge bases become the run's message's ``knowledge_base`` contexts (reference
+        # extras §2.5), whoever answers; a chat team's answer searches them.
+        turn_search.for_turn(owner.pk, knowledge_ids, (), turn.assistant_subtask.pk)
     if not direct or turn.assistant_subtask is None:
         # Executor teams: the answer waits in the dispatch queue; the execution stays RUNNING
         # until the executor reports (the executor callback path, not built here).
         return execution.status
     setup = config.resolve(task, team, owner, model_name=model_name, context=context)
     answer = answer_for(
-        task, turn.assistant_subtask, owner, setup, first_message=None if bound else execution.prompt
+        task,
+        turn.assistant_subtask,
+        owner,
+        setup,
+        first_message=None if bound else execution.prompt,
+        knowledge_base_ids=knowledge_ids,
     )
     answer.claimed = True
     if bound:
         keep = int(spec.get("historyMessageCount", 10)) + 1
         answer.messages = answer.messages[-keep:]
+    # A multi-bot team answers as in chat: each member's answer is its own message.
+    user_message_id = turn.user_subtask.message_id
+    answer = teams.conduct(
+        answer, task, team, context, owner, user_message_id=user_message_id, model_name=model_name
+    )
     timeout = float(spec.get("timeoutSeconds") or 600)
-    tools.silenceable[answer.subtask_id] = execution.pk
+    tools.silenceable[task.pk] = execution.pk
     try:
-        timed_out = _stream(answer, timeout)
+        timed_out = _stream(answer, user_message_id, timeout)
     finally:
-        tools.silenceable.pop(answer.subtask_id, None)
-    return _finish(execution, turn.assistant_subtask.pk, timed_out=timed_out)
+        tools.silenceable.pop(task.pk, None)
+    return _finish(execution, task.pk, user_message_id, timed_out=timed_out)
+
+
+def _knowledge_base_ids(subscription: Subscription, source: Subscription | None) -> tuple[int, ...]:
+    """The run's ``knowledgeBaseRefs`` (a rental's are its source's, as its source's owner
+    sees them); refs to knowledge bases that are gone now are left out."""
+    holder = source or subscription
+    refs = holder.spec.get("knowledgeBaseRefs") or []
+    found = []
+    for ref in refs if isinstance(refs, list) else []:
+        if not isinstance(ref, dict) or not ref.get("name"):
+            continue
+        namespace = str(ref.get("namespace") or DEFAULT_NAMESPACE)
+        kb = kind_selectors.resolve(holder.owner, KNOWLEDGE_BASE, str(ref["name"]), namespace)
+        if kb is not None and kb.pk not in found:
+            found.append(kb.pk)
+    return tuple(found)
 
 
 def _bound_task(subscription: Subscription, owner: Any) -> int | None:
@@ -174,20 +216,51 @@ def _bound_task(subscription: Subscription, owner: Any) -> int | None:
     return task.pk if task.status != task_statuses.DELETE else None
 
 
-async def _stream_with_timeout(answer: Answer, timeout: float) -> bool:
-    """Streams the answer; past ``timeout`` the stream is stopped (returns True)."""
-    running = asyncio.ensure_future(runner.run(answer))
+def _open_answers(task_id: int, user_message_id: int) -> list[int]:
+    """The answers of the run's turn that have not ended (PENDING or RUNNING)."""
+    return list(
+        Subtask.objects.filter(
+            task_id=task_id,
+            role=Subtask.ASSISTANT,
+            message_id__gt=user_message_id,
+            status__in=(task_statuses.PENDING, task_statuses.RUNNING),
+        )
+        .order_by("message_id")
+        .values_list("pk", flat=True)
+    )
+
+
+async def _whole_turn(answer: Answer, user_message_id: int) -> None:
+    """Streams the turn's first answer, then waits for the answers its team adds (a pipeline's
+    next stage, the next collaborator: the runner starts each as the one before ends)."""
+    await runner.run(answer)
+    while open_ids := await run_sync(_open_answers, answer.task_id, user_message_id):
+        stream = runner.streams.get(open_ids[0])
+        if stream is not None:
+            await stream.done.wait()
+        else:  # written, its stream about to start on this loop
+            await asyncio.sleep(TURN_POLL_SECONDS)
+
+
+async def _stream_with_timeout(answer: Answer, user_message_id: int, timeout: float) -> bool:
+    """Streams the run's whole turn; past ``timeout`` its answers are stopped (returns True)."""
+    running = asyncio.ensure_future(_whole_turn(answer, user_message_id))
     done, _ = await asyncio.wait({running}, timeout=timeout)
     if done:
         running.result()
         return False
-    runner.stop(answer.subtask_id)
-    await running
+    # Stopped answers end CANCELLED (and start no next member); one written meanwhile is
+    # stopped on the next pass.
+    while not running.done():
+        for subtask_id in await run_sync(_open_answers, answer.task_id, user_message_id):
+            runner.stop(subtask_id)
+        await asyncio.wait({running}, timeout=1)
+    running.result()
     return True
 
 
-def _stream(answer: Answer, timeout: float) -> bool:
-    coroutine = _stream_with_timeout(answer, timeout)
+def _stream(answer: Answer, user_message_id: int, timeout: float) -> bool:
+    coroutine = _stream_with_timeout(answer, user_message_id, timeout)
     if emitter.has_server_loop():
         result = emitter.in_server_loop(coroutine, timeout=timeout + 30)
         return bool(result)
@@ -202,8 +275,22 @@ async def _then_close_clients(coroutine: Any) -> bool:
         await model_clients.aclose_http_client()
 
 
-def _finish(execution: BackgroundExecution, answer_id: int, *, timed_out: bool) -> str:
-    answer = Subtask.objects.get(pk=answer_id)
+def _final_answer(task_id: int, user_message_id: int) -> Subtask:
+    """The answer the run's turn ended with: its newest answer, leaving out the answers of
+    members a coordinating leader asked (they reply to the leader, whose answer is the turn's)."""
+    rows = Subtask.objects.filter(
+        task_id=task_id, role=Subtask.ASSISTANT, message_id__gt=user_message_id, reply_to_subtask_id=0
+    )
+    return (
+        rows.order_by("-message_id").first()
+        or Subtask.objects.filter(task_id=task_id, role=Subtask.ASSISTANT, message_id__gt=user_message_id)
+        .order_by("-message_id")
+        .get()
+    )
+
+
+def _finish(execution: BackgroundExecution, task_id: int, user_message_id: int, *, timed_out: bool) -> str:
+    answer = _final_answer(task_id, user_message_id)
     result = answer.result if isinstance(answer.result, dict) else {}
     text = str(result.get("value") or "")
     execution.refresh_from_db()
@@ -216,9 +303,9 @@ def _finish(execution: BackgroundExecution, answer_id: int, *, timed_out: bool) 
             error_message="Execution timed out",
             result_summary=text[:SUMMARY_CHARS],
         )
-    elif answer.status == task_statuses.COMPLETED and execution.silent_reason:
+    elif answer.status in SUCCEEDED and execution.silent_reason:
         executions.transition(execution, statuses.COMPLETED_SILENT, result_summary=execution.silent_reason)
-    elif answer.status == task_statuses.COMPLETED:
+    elif answer.status in SUCCEEDED:
         executions.transition(execution, statuses.COMPLETED, result_summary=text[:SUMMARY_CHARS])
     else:
         message = answer.error_message or f"Answer ended {answer.status}"
