@@ -24,6 +24,7 @@ from kinds.specs.ghost import GhostView
 from kinds.specs.team import TeamView
 from tasks import selectors as task_selectors
 from tasks.models import Subtask, TaskResource
+from tasks.services import messages as task_messages
 from wegent import crypto
 
 STAGE_INPUT = "[Output of the previous stage, your input]"
@@ -117,7 +118,10 @@ def _prompt(task: TaskResource, answer: Subtask) -> str:
     question = Subtask.objects.filter(task=task, message_id=answer.parent_id, role=Subtask.USER).first()
     if answer.prompt and question is None:
         return answer.prompt
-    asked = question.prompt if question is not None else str(task.spec.get("prompt") or "")
+    if question is not None:
+        asked = task_messages.model_texts(task, [question]).get(question.pk, question.prompt)
+    else:
+        asked = str(task.spec.get("prompt") or "")
     if answer.prompt:
         return f"{asked}\n\n{STAGE_INPUT}\n{answer.prompt}"
     return asked

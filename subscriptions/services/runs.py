@@ -117,10 +117,15 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
     if source is not None and not model_name:
         model_name = (source.spec.get("modelRef") or {}).get("name")
     bound = _bound_task(subscription, owner)
-    title = f"{subscription.display_name}: {execution.prompt}"[:TITLE_CHARS]
+    # A rental's task never holds its source's prompt (private to the source's owner): its
+    # message shows a stand-in, its title only the name; the model reads the prompt in its place
+    # (``private_prompts``).
+    private = subscription.is_rental
+    shown = private_stand_in(subscription) if private else execution.prompt
+    title = (subscription.display_name if private else f"{subscription.display_name}: {shown}")[:TITLE_CHARS]
     git = (source or subscription).spec.get("git") or {}
     options = turns.TurnOptions(
-        prompt=execution.prompt,
+        prompt=shown,
         title=title,
         team=team,
         team_context=context,
@@ -150,7 +155,9 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
         },
     )
     task.save()
-    BackgroundExecution.objects.filter(pk=execution.pk).update(task_id=task.pk, updated_at=timezone.now())
+    BackgroundExecution.objects.filter(pk=execution.pk).update(
+        task_id=task.pk, private_message_id=turn.user_subtask.pk if private else 0, updated_at=timezone.now()
+    )
     if spec.get("preserveHistory"):
         Subscription.objects.filter(pk=subscription.pk).update(bound_task_id=task.pk)
     execution.refresh_from_db()
@@ -188,6 +195,42 @@ def _run(execution: BackgroundExecution, subscription: Subscription) -> str:
     finally:
         tools.silenceable.pop(task.pk, None)
     return _finish(execution, task.pk, user_message_id, timed_out=timed_out)
+
+
+def private_stand_in(subscription: Subscription) -> str:
+    return f"Scheduled run of {subscription.display_name} (its prompt is private to its publisher)"
+
+
+def private_prompts(task: Any, user_messages: list[Subtask]) -> dict[int, str]:
+    """``tasks.model_text_providers``: the prompts of rentals' runs, which the model reads in
+    place of the stand-ins their tasks show. Other tasks return at the label check."""
+    if task.labels.get("type") != "subscription":
+        return {}
+    rows = BackgroundExecution.objects.filter(
+        task_id=task.pk, private_message_id__in=[row.pk for row in user_messages]
+    ).values_list("private_message_id", "prompt")
+    return {message_id: prompt for message_id, prompt in rows if message_id}
+
+
+def rental_team(task: Any) -> Any:
+    """``tasks.team_resolvers``: the team of a rental's run task (its source's team, as the
+    source's owner sees it), found through the execution row that made the task for its owner;
+    None for any other task (the label check costs no query)."""
+    labels = task.labels
+    execution_id = str(labels.get("backgroundExecutionId") or "")
+    if labels.get("type") != "subscription" or not execution_id.isdigit():
+        return None
+    execution = (
+        BackgroundExecution.objects.select_related("subscription")
+        .filter(pk=int(execution_id), task_id=task.pk, user_id=task.owner_id)
+        .first()
+    )
+    source = (
+        execution.subscription.source if execution is not None and execution.subscription.is_rental else None
+    )
+    if source is None or not source.is_active:
+        return None
+    return kind_selectors.readable_row(source.owner, "Team", source.team_id)
 
 
 def _knowledge_base_ids(subscription: Subscription, source: Subscription | None) -> tuple[int, ...]:
