@@ -385,6 +385,11 @@ def task_ended(task: Any) -> None:
     answer = task_selectors.latest_answer(task)
     result = answer.result if answer is not None and isinstance(answer.result, dict) else {}
     changes: dict[str, Any] = {"result_summary": str(result.get("value") or "")[:SUMMARY_CHARS]}
+    if target == statuses.COMPLETED and result.get("silent_exit"):
+        # The executor's agent called silent_exit: its result says so (reference realtime §5.2).
+        target = statuses.COMPLETED_SILENT
+        reason = str(result.get("silent_exit_reason") or "Nothing to report")[:500]
+        changes = {"result_summary": reason}
     if target == statuses.FAILED:
         changes["error_message"] = (answer.error_message if answer is not None else "") or "Task failed"
     try:
