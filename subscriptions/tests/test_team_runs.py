@@ -153,3 +153,21 @@ def test_knowledge_base_refs_are_the_runs_message_contexts_and_its_tools(api, us
         subtask=message, context_type=SubtaskContext.KNOWLEDGE_BASE
     ).exists()
     assert BackgroundExecution.objects.filter(subscription=sub, status=statuses.COMPLETED).count() == 2
+
+
+def test_a_coordinate_run_ends_with_the_leaders_composed_answer(api, user, fake_llm) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    team = make_team(
+        user, fake_llm, "coordinate", [("lead", "fake-tools-n2", {"role": "leader"}), ("x", "fake-n3", {})]
+    )
+    ask = json.dumps({"member": "x-bot", "question": "What is x?"})
+    sub = make_subscription(user, team, name="led", prompt_template=f"Explain x\n@call ask_team_member {ask}")
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    assert run["status"] == "COMPLETED", run
+    assert answers(run["task_id"]) == [
+        ("lead-bot", "COMPLETED", "Tool results: w0 w1 w2\nw0 w1"),
+        ("x-bot", "COMPLETED", "w0 w1 w2"),
+    ]
+    # The member answered last in message order; the run's result is the leader's.
+    assert run["result_summary"] == "Tool results: w0 w1 w2\nw0 w1"
