@@ -21,3 +21,8 @@ team_renamed: Hook[Callable[[Kind, str], None]] = Hook(
     "kinds.team_renamed",
     "hook(team, old_name) after a team is renamed, inside the rename's transaction",
 )
+referrer_finders: Hook[Callable[[Kind], list[Any]]] = Hook(
+    "kinds.referrer_finders",
+    "finder(row) -> rows of other apps that refer to this Kind row (a team's tasks and "
+    "subscriptions), each a model instance; shown under 'Who refers to this' in admin",
+)
