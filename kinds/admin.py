@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
-from kinds import access, admin_batch, events, registry, selectors, services, skills
+from kinds import access, admin_batch, admin_editors, events, registry, selectors, services, skills
 from kinds.init_data import dump_yaml, yaml_problem
 from kinds.models import DEFAULT_NAMESPACE, Kind, ResourceMember, ShareLink, SkillBinary
 from wegent.errors import DomainError
@@ -33,10 +33,12 @@ logger = logging.getLogger(__name__)
 
 
 def editable_here(kind: str) -> bool:
-    """Kinds whose documents are edited here: those the Kind API writes (not Skills, whose archive
-    is uploaded, nor kinds other apps manage through their own routes)."""
+    """Kinds whose documents are edited here: those the Kind API writes, and those whose owning
+    app registered an editor (``kinds.admin_editors``). Skills take a new archive instead."""
     kind_type = registry.by_kind(kind)
-    return kind_type is not None and kind_type.writable and kind_type.backend is None
+    if kind_type is not None and kind_type.writable and kind_type.backend is None:
+        return True
+    return admin_editors.editor_for(kind) is not None
 
 
 def takes_archive(kind: str) -> bool:
@@ -125,9 +127,18 @@ class KindAdminForm(forms.ModelForm):
         row = self.instance
         if document is None or row.pk is None or self.operator is None:
             return cleaned
-        kind_type = registry.by_kind(row.kind)
-        if kind_type is None or not editable_here(row.kind):
+        if not editable_here(row.kind):
             raise forms.ValidationError(f"{row.kind} resources cannot be edited here.")
+        editor = admin_editors.editor_for(row.kind)
+        if editor is not None:  # a kind another app owns: written through its services
+            try:
+                with transaction.atomic():
+                    self.operation = editor(self.operator, row, document)
+            except DomainError as exc:
+                self.add_error("document_yaml", _one_line(exc.detail))
+            return cleaned
+        kind_type = registry.by_kind(row.kind)
+        assert kind_type is not None
         actor, owner = writer_for(self.operator, row)
         # The edit is written here, through the service, so that everything the service refuses
         # (schema, references, stale version, permissions) is shown on the form. The admin view
