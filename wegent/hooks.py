@@ -54,9 +54,10 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   (running-tasks answers, deleting a team) ask for the PENDING/RUNNING tasks of some teams.
 - ``kinds.team_renamed``, kinds/events.py -> tasks/hooks.py: a team renamed through
   ``PUT /api/teams/{id}``; its tasks follow the new name, inside the rename's transaction.
-- ``kinds.referrer_finders``, kinds/events.py -> tasks/hooks.py (a team's tasks) and
-  subscriptions/hooks.py (a team's subscriptions): a Kind's admin page lists who refers to it
-  beyond other Kind rows; failures are logged and that finder left out.
+- ``kinds.referrer_finders``, kinds/events.py -> tasks/hooks.py (a team's tasks),
+  knowledge/hooks.py (knowledge bases using a Model or Retriever) and subscriptions/hooks.py
+  (a team's subscriptions): a Kind's admin page lists who refers to it beyond other Kind rows;
+  failures are logged and that finder left out.
 
 Not ``Hook``s, because they are lookup tables by key rather than lists of callbacks:
 

@@ -99,3 +99,16 @@ def test_a_stale_version_is_refused(console, user):
     response = save(console, kb, document)
     assert response.status_code == 200
     assert "resourceVersion 42 is stale" in html.unescape(response.content.decode())
+
+
+def test_a_models_page_lists_the_knowledge_bases_using_it(console, user, other_user):
+    mine = embedding_model(user, "http://127.0.0.1:9/v1")
+    theirs = embedding_model(other_user, "http://127.0.0.1:9/v1")  # same name, bob's own
+    kb = make_kb(user, "Uses mine", rag=retrieval_config())
+    bobs = make_kb(other_user, "Uses his", rag=retrieval_config())
+    page = html.unescape(console.get(reverse("admin:kinds_kind_change", args=[mine.pk])).content.decode())
+    assert reverse("admin:kinds_kind_change", args=[kb.pk]) in page
+    assert reverse("admin:kinds_kind_change", args=[bobs.pk]) not in page
+    page = html.unescape(console.get(reverse("admin:kinds_kind_change", args=[theirs.pk])).content.decode())
+    assert reverse("admin:kinds_kind_change", args=[bobs.pk]) in page
+    assert reverse("admin:kinds_kind_change", args=[kb.pk]) not in page
