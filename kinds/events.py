@@ -21,6 +21,11 @@ team_renamed: Hook[Callable[[Kind, str], None]] = Hook(
     "kinds.team_renamed",
     "hook(team, old_name) after a team is renamed, inside the rename's transaction",
 )
+live_status: Hook[Callable[[int, str, list[dict[str, Any]]], list[dict[str, Any]] | None]] = Hook(
+    "kinds.live_status",
+    "overlay(reader_id, kind, documents) -> the documents with status fields that live outside "
+    "the row (a Device's online state), or None when it has none for that kind",
+)
 referrer_finders: Hook[Callable[[Kind], list[Any]]] = Hook(
     "kinds.referrer_finders",
     "finder(row) -> rows of other apps that refer to this Kind row (a team's tasks and "

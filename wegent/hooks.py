@@ -48,12 +48,22 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   gauge left out.
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
+- ``tasks.team_resolvers``, tasks/services/turns.py -> subscriptions/hooks.py: ``team_of`` found
+  no team for a task as its owner sees it; a resolver gives the team the task runs from the
+  server's own rows (a rental's run: its publisher's team). The first non-None wins.
+- ``tasks.model_text_providers``, tasks/services/messages.py -> subscriptions/hooks.py: the
+  model's history (chat) and an executor's task payload (devices) read user messages; a
+  provider gives the text to read instead of a stand-in (a rented subscription's private
+  prompt). Every provider is asked; each returns at once for tasks that are not its own.
 - ``tasks.knowledge_document_counts``, tasks/services/task_knowledge.py -> knowledge/hooks.py:
   the document counts of ``/api/tasks/{id}/knowledge-bases``; the first counter answers.
 - ``kinds.running_task_finders``, kinds/events.py -> tasks/hooks.py: the teams and bots routes
   (running-tasks answers, deleting a team) ask for the PENDING/RUNNING tasks of some teams.
 - ``kinds.team_renamed``, kinds/events.py -> tasks/hooks.py: a team renamed through
   ``PUT /api/teams/{id}``; its tasks follow the new name, inside the rename's transaction.
+- ``kinds.live_status``, kinds/events.py -> devices/hooks.py: the Kind API renders documents
+  of a kind (list, get, create, update); an overlay fills status fields no row stores (a
+  Device's ``status.online`` from its online entry). Applied after the list cache, never cached.
 - ``kinds.referrer_finders``, kinds/events.py -> tasks/hooks.py (a team's tasks),
   knowledge/hooks.py (knowledge bases using a Model or Retriever) and subscriptions/hooks.py
   (a team's subscriptions): a Kind's admin page lists who refers to it beyond other Kind rows;
@@ -67,6 +77,8 @@ Not ``Hook``s, because they are lookup tables by key rather than lists of callba
 - Kind types, ``kinds/registry.py`` ``register(KindType)``: URL plural -> schema and storage
   backend; filled by kinds itself and tasks/kind_backend.py (Task, Workspace); the Kind API
   looks one up per request.
+- Kinds console editors, ``kinds/admin_editors.py`` ``register(kind, editor)``: a kind another
+  app owns -> how admin writes its edited YAML; filled by knowledge/hooks.py (KnowledgeBase).
 - Django signals stay where any write of a model, from any path, must be seen: the list cache
   (kinds/hooks.py) and attachment files (tasks/services/attachments.py) follow ``post_save``/
   ``post_delete``. The hooks above are not model signals: most return answers (a refusal, a
