@@ -12,6 +12,7 @@ from chat.services import answers, joining, sending, skill_responses
 from chat.services.auth import authenticate
 from chat.services.outcome import ACCESS_DENIED, Outcome, visible_task
 from chat.streams import EarlyStart, runner
+from wegent import telemetry
 from wegent.errors import DomainError
 from wegent.realtime import emitter
 from wegent.realtime.db import Coalesced, run_sync
@@ -107,6 +108,24 @@ class ChatNamespace(Namespace):
         return {"success": True}
 
     async def on_chat_send(self, socket: Socket, data: Any) -> Any:
+        # Telemetry: the root span of a chat turn's trace (wegent/telemetry.py); the answer's
+        # stream, started inside it, continues the trace.
+        with telemetry.span("chat:send") as span:
+            ack = await self._chat_send(socket, data)
+            if span is not None:
+                sent = ack.value if isinstance(ack, AfterEmits) else ack
+                if isinstance(sent, dict):
+                    telemetry.annotate(
+                        span,
+                        {
+                            telemetry.TASK_ID: sent.get("task_id"),
+                            "wegent.message_subtask_id": sent.get("subtask_id"),
+                            "wegent.error": sent.get("error"),
+                        },
+                    )
+            return ack
+
+    async def _chat_send(self, socket: Socket, data: Any) -> Any:
         if (expired := await self._expired(socket)) is not None:
             return expired
         payload = protocol.parse(protocol.ChatSend, data)

@@ -31,7 +31,7 @@ from chat.tools.base import Problem, Tool, Toolbox, TurnContext
 from chat.tools.loop import CallOutcome, Trace, execute, failed
 from tasks import statuses
 from tasks.services import lifecycle
-from wegent import metrics
+from wegent import metrics, telemetry
 from wegent.realtime import emitter
 from wegent.realtime.db import Coalesced, run_sync
 from wegent.realtime.pubsub import listen_forever
@@ -220,6 +220,8 @@ class Stream:
     # Tokens the model calls of this answer used (input, output), summed over tool rounds;
     # None while no provider reported any.
     tokens: tuple[int, int] | None = None
+    # Telemetry: the span of the model call being read (None when tracing is off).
+    model_span: Any = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         if self.cancel_reason is None:
@@ -283,6 +285,58 @@ def _usage_of(stream: Stream) -> dict[str, int] | None:
 LIMIT_NOTE = (
     "The tool call limit for this answer is reached: answer now from what you have, without calling any tool."
 )
+
+
+# --- telemetry (wegent/telemetry.py): span attributes; nothing here runs while tracing is off ------
+
+
+def _answer_attributes(answer: Answer) -> dict[str, Any] | None:
+    if not telemetry.tracing():
+        return None
+    return {
+        telemetry.TASK_ID: answer.task_id,
+        telemetry.SUBTASK_ID: answer.subtask_id,
+        telemetry.TEAM: f"{answer.team_namespace}/{answer.team_name}" if answer.team_name else None,
+        "wegent.bot": answer.bot_name,
+        "wegent.shell_type": answer.shell_type,
+        telemetry.MODEL: getattr(answer.model, "model_id", None),
+    }
+
+
+def _model_attributes(answer: Answer) -> dict[str, Any] | None:
+    if not telemetry.tracing():
+        return None
+    return {
+        telemetry.MODEL: getattr(answer.model, "model_id", None),
+        "gen_ai.system": getattr(answer.model, "family", None),
+        telemetry.SUBTASK_ID: answer.subtask_id,
+    }
+
+
+def _ending_attributes(stream: Stream, ending: str) -> dict[str, Any]:
+    tokens = stream.tokens
+    return {
+        telemetry.FINISH_REASON: ending,
+        telemetry.INPUT_TOKENS: tokens[0] if tokens else None,
+        telemetry.OUTPUT_TOKENS: tokens[1] if tokens else None,
+    }
+
+
+def _end_model_span(stream: Stream, finish_reason: str) -> None:
+    if stream.model_span is not None:
+        telemetry.end_span(stream.model_span, {telemetry.FINISH_REASONS: [finish_reason]})
+        stream.model_span = None
+
+
+async def _traced_execute(toolbox: Toolbox, request: ToolCallRequest, timeout: float) -> CallOutcome:
+    if not telemetry.tracing():
+        return await execute(toolbox, request, timeout)
+    attributes = {telemetry.TOOL_NAME: request.name, "gen_ai.tool.call.id": request.id}
+    with telemetry.span(f"chat.tool_call {request.name}", attributes) as span:
+        outcome = await execute(toolbox, request, timeout)
+        if outcome.error is not None:
+            telemetry.annotate(span, {"wegent.tool_error": outcome.error[:500]})
+        return outcome
 
 
 class Runner:
@@ -387,6 +441,12 @@ class Runner:
         return task
 
     async def run(self, answer: Answer, early: EarlyStart | None = None) -> None:
+        # Telemetry: one span per answer, inside the trace of whoever started it (chat:send, a
+        # Celery run, an API call); model calls, tool calls and database writes nest in it.
+        with telemetry.span("chat.answer", _answer_attributes(answer)):
+            await self._run(answer, early)
+
+    async def _run(self, answer: Answer, early: EarlyStart | None = None) -> None:
         if not answer.claimed and not await run_sync(lifecycle.claim_subtask, answer.subtask_id, WORKER_ID):
             if early is not None:
                 await early.discard()
@@ -498,6 +558,7 @@ class Runner:
         messages = answer.messages
         calls_left = settings.CHAT_MAX_TOOL_CALLS
         iterator: Any = None
+        stream.model_span = telemetry.start_span("chat.model_call", _model_attributes(answer))
         try:
             if stream.early is not None:
                 iterator = stream.early.iterator
@@ -530,6 +591,7 @@ class Runner:
                         await self._publish_reasoning(stream, parts, item.text)
                     elif isinstance(item, Usage):
                         self._count_usage(stream, item)
+                _end_model_span(stream, "tool_calls" if requests else "stop")
                 if not requests or offer is None:
                     return _END
                 if offer.exhausted:
@@ -560,6 +622,7 @@ class Runner:
                 if calls_left <= 0:
                     offer = ToolOffer(offer.specs, exhausted=True)
                     system = f"{system}\n\n{LIMIT_NOTE}" if system else LIMIT_NOTE
+                stream.model_span = telemetry.start_span("chat.model_call", _model_attributes(answer))
                 iterator = self._open(answer, system, messages, offer)
         except _PublishError:
             raise  # ours, not the model's: the stream ends with an internal error
@@ -573,6 +636,7 @@ class Runner:
             logger.exception("provider stream failed")
             return ProviderError(f"Model call failed: {type(exc).__name__}")
         finally:
+            _end_model_span(stream, "interrupted")  # a call that did not end normally
             close = getattr(iterator, "aclose", None)
             if close is not None:
                 await close()
@@ -622,7 +686,7 @@ class Runner:
         for request in requests:
             trace.tool_started(request, stream.length)
             await self._publish_view(stream, parts)
-        running = [asyncio.ensure_future(execute(toolbox, request, timeout)) for request in requests]
+        running = [asyncio.ensure_future(_traced_execute(toolbox, request, timeout)) for request in requests]
         try:
             for next_done in asyncio.as_completed(running):
                 if stream.cancel_reason is not None:
@@ -673,6 +737,10 @@ class Runner:
     def _count_usage(self, stream: Stream, usage: Usage) -> None:
         before = stream.tokens or (0, 0)
         stream.tokens = (before[0] + usage.input_tokens, before[1] + usage.output_tokens)
+        telemetry.annotate(
+            stream.model_span,
+            {telemetry.INPUT_TOKENS: usage.input_tokens, telemetry.OUTPUT_TOKENS: usage.output_tokens},
+        )
         observer = self.observers.get(stream.answer.subtask_id)
         if observer is not None:
             observer.add_usage(usage.input_tokens, usage.output_tokens)
@@ -780,6 +848,8 @@ class Runner:
             else "cancelled"
         )
         metrics.stream_duration.labels(ending).observe(time.monotonic() - stream.started)
+        if telemetry.tracing():
+            telemetry.annotate(telemetry.current(), _ending_attributes(stream, ending))
         if outcome is _END:
             await self._complete(stream, text)
         elif isinstance(outcome, ProviderError):

@@ -13,6 +13,7 @@ from chat.services.outcome import Emit
 from devices import handoff, protocol
 from devices.services import lapse, registry, results
 from devices.streams import DeviceStream, DeviceStreams
+from wegent import telemetry
 from wegent.errors import DomainError
 from wegent.realtime import emitter
 from wegent.realtime.db import run_sync
@@ -133,6 +134,11 @@ class LocalExecutorNamespace(Namespace):
         payload = protocol.parse(protocol.TaskReport, data)
         if isinstance(payload, dict):
             return payload
+        # Telemetry: a report continues the trace of the chat:send that dispatched the answer.
+        with telemetry.resumed(f"device {event}", payload.subtask_id, {"wegent.event": event}):
+            return await self._handle_report(socket, event, payload)
+
+    async def _handle_report(self, socket: Socket, event: str, payload: Any) -> Any:
         if not socket.session.get("registered"):
             return protocol.error(protocol.NOT_REGISTERED)
         user, device_id = socket.session["user"], socket.session["device_id"]

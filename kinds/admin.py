@@ -2,13 +2,16 @@
 
 Edits go through ``kinds.services.update_resource`` (validation, references, secrets, version
 bump); errors are shown on the form. Secrets appear masked and a mask left in place keeps the
-stored value. Deleting is refused while other resources refer to the row. Rows are created
-through the API, the ``kinds`` command or init data, not here; Skill archives are uploaded
-through the skills API, so Skill rows are read-only here.
+stored value. A Skill's document is read from its archive, so a Skill's page takes a new
+archive instead (``kinds.skills.replace_archive``, as the skills API). Each page lists who
+refers to the row. Deleting is refused while other resources refer to the row. New rows come
+from the "Apply YAML" page (``kinds/admin_batch.py``, the CRD batch apply), the API, the
+``kinds`` command or init data.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import yaml
@@ -17,20 +20,30 @@ from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
-from kinds import access, registry, selectors, services
+from kinds import access, admin_batch, admin_editors, events, registry, selectors, services, skills
 from kinds.init_data import dump_yaml, yaml_problem
 from kinds.models import DEFAULT_NAMESPACE, Kind, ResourceMember, ShareLink, SkillBinary
 from wegent.errors import DomainError
 
+logger = logging.getLogger(__name__)
+
 
 def editable_here(kind: str) -> bool:
-    """Kinds whose documents are edited here: those the Kind API writes (not Skills, whose archive
-    is uploaded, nor kinds other apps manage through their own routes)."""
+    """Kinds whose documents are edited here: those the Kind API writes, and those whose owning
+    app registered an editor (``kinds.admin_editors``). Skills take a new archive instead."""
     kind_type = registry.by_kind(kind)
-    return kind_type is not None and kind_type.writable and kind_type.backend is None
+    if kind_type is not None and kind_type.writable and kind_type.backend is None:
+        return True
+    return admin_editors.editor_for(kind) is not None
+
+
+def takes_archive(kind: str) -> bool:
+    """Kinds whose rows change by uploading a new archive (their document is read from it)."""
+    return kind == skills.SKILL
 
 
 def _one_line(detail: Any) -> str:
@@ -114,9 +127,18 @@ class KindAdminForm(forms.ModelForm):
         row = self.instance
         if document is None or row.pk is None or self.operator is None:
             return cleaned
-        kind_type = registry.by_kind(row.kind)
-        if kind_type is None or not editable_here(row.kind):
+        if not editable_here(row.kind):
             raise forms.ValidationError(f"{row.kind} resources cannot be edited here.")
+        editor = admin_editors.editor_for(row.kind)
+        if editor is not None:  # a kind another app owns: written through its services
+            try:
+                with transaction.atomic():
+                    self.operation = editor(self.operator, row, document)
+            except DomainError as exc:
+                self.add_error("document_yaml", _one_line(exc.detail))
+            return cleaned
+        kind_type = registry.by_kind(row.kind)
+        assert kind_type is not None
         actor, owner = writer_for(self.operator, row)
         # The edit is written here, through the service, so that everything the service refuses
         # (schema, references, stale version, permissions) is shown on the form. The admin view
@@ -134,6 +156,74 @@ class KindAdminForm(forms.ModelForm):
         except DomainError as exc:
             self.add_error("document_yaml", _one_line(exc.detail))
         return cleaned
+
+
+def archive_writer(operator: User, row: Kind) -> tuple[User, bool]:
+    """Who uploads an operator's new archive for ``row``, and whether it is a public skill.
+
+    The skills service checks the actor as the API does: public skills by a system admin, a
+    personal skill by its owner (an operator writes on their behalf), a group's skill by a
+    member with a writing role (see ``writer_for``).
+    """
+    if row.owner_id is None:
+        return operator, True
+    if access.is_personal(row.namespace):
+        return row.owner, False
+    return writer_for(operator, row)[0], False
+
+
+class SkillArchiveForm(forms.ModelForm):
+    archive = forms.FileField(
+        label="New archive (ZIP)",
+        help_text=f"A new version of this skill: a ZIP with one folder holding SKILL.md (at most "
+        f"{skills.MAX_ARCHIVE_BYTES // (1024 * 1024)} MB). Name and namespace stay; the "
+        "document below is read from the archive.",
+    )
+    operator: User | None = None
+
+    class Meta:
+        model = Kind
+        fields: list[str] = []
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload = cleaned.get("archive")
+        row = self.instance
+        if upload is None or row.pk is None or self.operator is None:
+            return cleaned
+        if upload.size > skills.MAX_ARCHIVE_BYTES:
+            self.add_error("archive", f"The archive is larger than {skills.MAX_ARCHIVE_BYTES} bytes.")
+            return cleaned
+        actor, public = archive_writer(self.operator, row)
+        try:
+            with transaction.atomic():
+                skills.replace_archive(
+                    actor=actor, skill_id=row.pk, archive=upload.read(), filename=upload.name, public=public
+                )
+        except DomainError as exc:
+            self.add_error("archive", _one_line(exc.detail))
+        return cleaned
+
+
+def admin_link(obj: Any) -> str:
+    """A link to ``obj``'s admin page (plain text where it has none)."""
+    meta = obj._meta
+    try:
+        target = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return format_html("{}", str(obj))
+    return format_html('<a href="{}">{}</a>', target, str(obj))
+
+
+def who_refers(row: Kind) -> list[Any]:
+    """Kind rows that refer to ``row``, then what other apps report (a team's tasks, ...)."""
+    found: list[Any] = list(selectors.referrers(row))
+    for finder in events.referrer_finders:
+        try:
+            found.extend(finder(row))
+        except Exception:  # one app's failure must not hide the page
+            logger.exception("referrer finder %r failed for %s", finder, row)
+    return found
 
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -182,6 +272,7 @@ class KindAdmin(admin.ModelAdmin):
         "deactivated",
         "created_at",
         "updated_at",
+        "referred_by",
         "document_yaml",
     ]
     readonly_fields = [
@@ -194,7 +285,9 @@ class KindAdmin(admin.ModelAdmin):
         "deactivated",
         "created_at",
         "updated_at",
+        "referred_by",
     ]
+    change_list_template = "admin/kinds/kind/change_list.html"
 
     @admin.display(description="owner", ordering="owner__user_name")
     def owner_label(self, obj: Kind) -> str:
@@ -205,16 +298,48 @@ class KindAdmin(admin.ModelAdmin):
         # Used where the document is shown read-only (Skills and kinds other apps manage).
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', document_yaml_text(obj))
 
+    @admin.display(description="Who refers to this")
+    def referred_by(self, obj: Kind) -> str:
+        found = who_refers(obj)
+        if not found:
+            return "Nothing refers to it."
+        return format_html(
+            '<ul style="margin: 0; padding-left: 1em">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((admin_link(item),) for item in found)),
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Kind | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and takes_archive(obj.kind):
+            fields.insert(fields.index("document_yaml"), "archive")
+        return fields
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is not None and takes_archive(obj.kind):
+            kwargs["form"] = SkillArchiveForm
         form = super().get_form(request, obj, change=change, **kwargs)
         form.operator = request.user
         return form
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Kind | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and takes_archive(obj.kind):
+            fields.append("document_yaml")
+        return fields
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        extra_context = {**(extra_context or {}), "can_apply": admin_batch.may_apply(request.user)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self) -> list[URLPattern]:
+        apply_view = self.admin_site.admin_view(admin_batch.ApplyView.as_view(model_admin=self))
+        return [path("apply/", apply_view, name="kinds_kind_apply"), *super().get_urls()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Kind | None = None) -> bool:
-        if obj is not None and not editable_here(obj.kind):
+        if obj is not None and not (editable_here(obj.kind) or takes_archive(obj.kind)):
             return False
         return super().has_change_permission(request, obj)
 
@@ -226,7 +351,8 @@ class KindAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Kind, form: Any, change: bool) -> None:
-        # KindAdminForm.clean() already wrote the edit through kinds.services.update_resource.
+        # The form's clean() already wrote the edit through the service (update_resource, or
+        # replace_archive for a Skill); Django's change view logs it in the admin history.
         obj.refresh_from_db()
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

@@ -26,3 +26,8 @@ live_status: Hook[Callable[[int, str, list[dict[str, Any]]], list[dict[str, Any]
     "overlay(reader_id, kind, documents) -> the documents with status fields that live outside "
     "the row (a Device's online state), or None when it has none for that kind",
 )
+referrer_finders: Hook[Callable[[Kind], list[Any]]] = Hook(
+    "kinds.referrer_finders",
+    "finder(row) -> rows of other apps that refer to this Kind row (a team's tasks and "
+    "subscriptions), each a model instance; shown under 'Who refers to this' in admin",
+)

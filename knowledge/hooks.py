@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from knowledge import selectors
+from kinds import admin_editors
+from kinds import events as kind_events
+from knowledge import console, selectors
 from tasks.services import task_knowledge
 
 
 def install() -> None:
     task_knowledge.document_counters.register(selectors.document_counts)
+    admin_editors.register(selectors.KIND, console.edit)  # the Kinds console's YAML editor
+    kind_events.referrer_finders.register(selectors.knowledge_bases_using)

@@ -171,6 +171,56 @@ def retriever_row(actor: User, name: str, namespace: str = DEFAULT_NAMESPACE) ->
     return kind_selectors.resolve(actor, "Retriever", name, namespace)
 
 
+def knowledge_bases_using(row: Kind) -> list[Kind]:
+    """Active knowledge bases whose retrieval or summary settings name ``row`` (a Model or a
+    Retriever) and resolve to it for their owner (shown on the row's admin page)."""
+    if row.kind not in ("Model", "Retriever"):
+        return []
+    found = []
+    config_path = "document__spec__retrievalConfig__"
+    if row.kind == "Retriever":
+        named = Q(**{f"{config_path}retriever_name": row.name})
+    else:
+        named = (
+            Q(**{f"{config_path}embedding_config__model_name": row.name})
+            | Q(**{f"{config_path}rerank_config__model_name": row.name})
+            | Q(document__spec__summaryModelRef__name=row.name)
+        )
+    candidates = Kind.objects.filter(named, kind=KIND, is_active=True).select_related("owner").order_by("-id")
+    for kb in candidates.iterator():
+        spec = kb.spec
+        config = spec.get("retrievalConfig") if isinstance(spec.get("retrievalConfig"), dict) else {}
+        if row.kind == "Retriever":
+            refs = [(config.get("retriever_name"), config.get("retriever_namespace"))]
+        else:
+            refs = [
+                (
+                    (ref or {}).get("model_name") or (ref or {}).get("name"),
+                    (ref or {}).get("model_namespace") or (ref or {}).get("namespace"),
+                )
+                for ref in (
+                    config.get("embedding_config"),
+                    config.get("rerank_config"),
+                    spec.get("summaryModelRef"),
+                )
+                if isinstance(ref, dict) or ref is None
+            ]
+        for name, namespace in refs:
+            if name != row.name or str(namespace or DEFAULT_NAMESPACE) != row.namespace:
+                continue
+            target = (
+                retriever_row(kb.owner, row.name, row.namespace)
+                if row.kind == "Retriever"
+                else model_row(kb.owner, row.name, row.namespace)
+            )
+            if target is not None and target.pk == row.pk:
+                found.append(kb)
+                break
+        if len(found) == 50:
+            break
+    return found
+
+
 def locked_kb(kb_id: int) -> Kind:
     """The knowledge base row locked for the caller's transaction (serialises document adds, so
     the notebook cap holds under concurrency)."""

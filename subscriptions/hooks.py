@@ -11,6 +11,8 @@ from typing import Any
 from django.db.models.signals import post_delete, pre_delete
 from django_celery_beat.models import PeriodicTask
 
+from kinds import events as kind_events
+from kinds.models import Kind
 from subscriptions import tools
 from subscriptions.models import Subscription
 from subscriptions.services import runs
@@ -34,8 +36,16 @@ def _subscription_deleted(sender: Any, instance: Subscription, **_: Any) -> None
         PeriodicTask.objects.filter(pk=instance.periodic_task_id).delete()
 
 
+def team_subscriptions(row: Kind) -> list[Subscription]:
+    """Active subscriptions that run this team (shown on the team's admin page)."""
+    if row.kind != "Team":
+        return []
+    return list(Subscription.objects.filter(team_id=row.pk, is_active=True).order_by("-id")[:50])
+
+
 def install() -> None:
     tools.register()  # silent_exit in subscription runs' answers
+    kind_events.referrer_finders.register(team_subscriptions)
     task_events.task_listeners.register(runs.task_ended)
     task_messages.model_text_providers.register(runs.private_prompts)  # rentals' hidden prompts
     turns.team_resolvers.register(runs.rental_team)  # rentals run their publisher's team

@@ -51,6 +51,25 @@ def running_tasks(teams: list[Kind]) -> list[dict[str, Any]]:
     return found
 
 
+_REFERRERS_SHOWN = 50
+
+
+def team_tasks(row: Kind) -> list[TaskResource]:
+    """Active tasks whose ``teamRef`` means this team (the newest first, at most 50)."""
+    if row.kind != "Team":
+        return []
+    candidates = TaskResource.objects.filter(
+        kind=TASK, is_active=True, document__spec__teamRef__name=row.name
+    ).order_by("-id")
+    found: list[TaskResource] = []
+    for task in candidates.iterator():
+        if _refers_to(task, row):
+            found.append(task)
+            if len(found) == _REFERRERS_SHOWN:
+                break
+    return found
+
+
 def follow_team_rename(team: Kind, old_name: str) -> None:
     """Tasks keep pointing at a renamed team (their ``teamRef`` is by name)."""
     candidates = TaskResource.objects.filter(kind=TASK, document__spec__teamRef__name=old_name)
@@ -66,3 +85,4 @@ def install() -> None:
     attachments.connect_signals()
     kind_events.running_task_finders.register(running_tasks)
     kind_events.team_renamed.register(follow_team_rename)
+    kind_events.referrer_finders.register(team_tasks)

@@ -213,6 +213,9 @@ class WorkspaceBackend:
     def get(self, *, actor: User, namespace: str, name: str) -> dict[str, Any]:
         return render_one(self._readable(actor, namespace, name))
 
+    def row(self, *, actor: User, namespace: str, name: str) -> TaskResource | None:
+        return scoped_rows(actor, self.kind, namespace).filter(name=name).first()
+
     def _readable(self, actor: User, namespace: str, name: str) -> TaskResource:
         row = (
             scoped_rows(actor, self.kind, namespace).filter(name=name).first()

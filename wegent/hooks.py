@@ -64,6 +64,10 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``kinds.live_status``, kinds/events.py -> devices/hooks.py: the Kind API renders documents
   of a kind (list, get, create, update); an overlay fills status fields no row stores (a
   Device's ``status.online`` from its online entry). Applied after the list cache, never cached.
+- ``kinds.referrer_finders``, kinds/events.py -> tasks/hooks.py (a team's tasks),
+  knowledge/hooks.py (knowledge bases using a Model or Retriever) and subscriptions/hooks.py
+  (a team's subscriptions): a Kind's admin page lists who refers to it beyond other Kind rows;
+  failures are logged and that finder left out.
 
 Not ``Hook``s, because they are lookup tables by key rather than lists of callbacks:
 
@@ -73,6 +77,8 @@ Not ``Hook``s, because they are lookup tables by key rather than lists of callba
 - Kind types, ``kinds/registry.py`` ``register(KindType)``: URL plural -> schema and storage
   backend; filled by kinds itself and tasks/kind_backend.py (Task, Workspace); the Kind API
   looks one up per request.
+- Kinds console editors, ``kinds/admin_editors.py`` ``register(kind, editor)``: a kind another
+  app owns -> how admin writes its edited YAML; filled by knowledge/hooks.py (KnowledgeBase).
 - Django signals stay where any write of a model, from any path, must be seen: the list cache
   (kinds/hooks.py) and attachment files (tasks/services/attachments.py) follow ``post_save``/
   ``post_delete``. The hooks above are not model signals: most return answers (a refusal, a

@@ -18,6 +18,7 @@ from kinds.selectors import TeamContext
 from tasks import selectors, shapes, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, task_knowledge, turns
+from wegent import telemetry
 from wegent.errors import DomainError
 from wegent.realtime.rooms import task_room, user_room
 
@@ -362,6 +363,8 @@ def send(
             outcome.answers.append(prepared)
     elif turn.assistant_subtask is not None:  # an executor team: its device or executor runs it
         executor_turn = executors.ExecutorTurn(actor, task, turn.assistant_subtask, team, payload.device_id)
+        # Telemetry: the device's or executor's reports on this answer join this turn's trace.
+        telemetry.remember(turn.assistant_subtask.pk)
         outcome.emits += executors.dispatch(executor_turn)
     return outcome
 

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from devices import protocol
 from devices.services import executors
 from tasks import statuses
+from wegent import telemetry
 from wegent.api.validation import validate_body, validate_query
 from wegent.errors import DomainError
 from wegent.realtime import emitter
@@ -162,6 +163,8 @@ class ExecutorTaskView(_ExecutorView):
             result=data.get("result"),
             error_message=data.get("error_message") or None,
         )
-        updated = executors.update(task_id, change)
-        _send(updated.emits)
+        # Telemetry: the callback continues the trace of the chat:send that queued the answer.
+        with telemetry.resumed("executor update", change.subtask_id, {"wegent.status": change.status}):
+            updated = executors.update(task_id, change)
+            _send(updated.emits)
         return Response(updated.body)

@@ -17,6 +17,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from wegent import telemetry
+
 T = TypeVar("T")
 A = TypeVar("A")
 R = TypeVar("R")
@@ -96,7 +98,9 @@ class Coalesced(Generic[A, R]):
             while batches.waiting:
                 batch, batches.waiting = batches.waiting[: self._limit], batches.waiting[self._limit :]
                 try:
-                    results = await run_sync(self._many, [item for item, _ in batch])
+                    # A batch serves many callers (many traces): its writes belong to none.
+                    with telemetry.detached():
+                        results = await run_sync(self._many, [item for item, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - the whole batch failed: every caller hears it
                     results = [exc] * len(batch)
                 except BaseException:  # cancelled (shutdown): nobody may wait for good

@@ -44,3 +44,25 @@ def test_requests_are_traced_when_enabled():
     # The console exporter prints each span as JSON; the Django instrumentation names the route.
     assert '"name": "GET api/health"' in result.stdout
     assert "wegent-test" in result.stdout
+
+
+WORKER_SCRIPT = """
+import django
+django.setup()
+from celery import signals
+from wegent import telemetry
+from wegent.celery import app
+print("before:", telemetry.tracing())
+signals.worker_init.send(sender=None)
+print("after:", telemetry.tracing())
+"""
+
+
+def test_celery_worker_processes_configure_tracing():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update({"DJANGO_SETTINGS_MODULE": "wegent.settings", "OTEL_TRACES_EXPORTER": "console"})
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "before: False" in result.stdout and "after: True" in result.stdout
