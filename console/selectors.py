@@ -299,9 +299,14 @@ class MessageView:
     attachments: list[SubtaskContext]
 
     @property
-    def duration(self) -> dt.timedelta | None:
+    def duration(self) -> str:
+        """How long the answer took (or has been running), e.g. ``"2.5 s"``."""
+        if self.row.role != Subtask.ASSISTANT:
+            return ""
         end = self.row.completed_at or (timezone.now() if self.live else None)
-        return end - self.row.created_at if end else None
+        if end is None:
+            return ""
+        return f"{max((end - self.row.created_at).total_seconds(), 0.0):.1f} s"
 
 
 def _tokens(result: Any) -> dict[str, int] | None:
