@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts.models import User
+from chat.streams import WORKER_PREFIX
 from devices import selectors as devices
 from kinds import selectors as kinds
 from subscriptions.models import BackgroundExecution, Subscription
@@ -154,7 +155,7 @@ def _active_tasks() -> Section:
         Figure(
             status.title(),
             counted.get(status, 0),
-            changelist("tasks.taskresource", status__exact=status),
+            changelist("tasks.taskresource", status__exact=status, kind__exact="Task", is_active__exact=1),
             perm,
         )
         for status in (statuses.RUNNING, statuses.PENDING, statuses.CANCELLING)
@@ -162,38 +163,39 @@ def _active_tasks() -> Section:
     return Section("Active tasks", figures)
 
 
-def running_streams() -> QuerySet[Subtask]:
-    """Answers being produced now on any worker: RUNNING with a lease renewed recently (chat
-    streams renew it as they save; a device's or executor's progress renews it too)."""
-    fresh = timezone.now() - dt.timedelta(seconds=settings.CHAT_STREAM_LEASE_SECONDS)
-    return Subtask.objects.filter(role=Subtask.ASSISTANT, status=statuses.RUNNING, heartbeat_at__gte=fresh)
-
-
 def _streams_and_devices() -> Section:
+    """Chat streams hold a lease on their answer (``worker_id`` ``chat:...``, ``heartbeat_at``
+    renewed as they save), so the database says what every worker streams now; answers a
+    device or the executor manager runs are RUNNING without a chat lease."""
     perm = "tasks.view_subtask"
-    running = Subtask.objects.filter(role=Subtask.ASSISTANT, status=statuses.RUNNING)
     fresh = timezone.now() - dt.timedelta(seconds=settings.CHAT_STREAM_LEASE_SECONDS)
-    live = running.filter(heartbeat_at__gte=fresh).count()
-    stale = running.exclude(heartbeat_at__gte=fresh).count()
+    running = {"status__exact": statuses.RUNNING, "role__exact": Subtask.ASSISTANT}
+    chat = {**running, "worker_id__startswith": WORKER_PREFIX}
+    live = {**chat, "heartbeat_at__gte": fresh.isoformat()}
+    lapsed = {**chat, "heartbeat_at__lt": fresh.isoformat()}
+    rows = Subtask.objects.filter(role=Subtask.ASSISTANT, status=statuses.RUNNING)
+    # A device or the executor manager that took an answer names itself in executor_name.
+    elsewhere = {**running, "executor_name__gt": ""}
     online, total = devices.online_count()
     return Section(
         "Streams and devices",
         [
             Figure(
-                "Streams running now (all workers)",
-                live,
-                changelist("tasks.subtask", status__exact=statuses.RUNNING, role__exact=Subtask.ASSISTANT),
+                "Chat streams running now (all workers)",
+                rows.filter(worker_id__startswith=WORKER_PREFIX, heartbeat_at__gte=fresh).count(),
+                changelist("tasks.subtask", **live),
                 perm,
             ),
             Figure(
-                "Running without a recent heartbeat",
-                stale,
-                changelist(
-                    "tasks.subtask",
-                    status__exact=statuses.RUNNING,
-                    role__exact=Subtask.ASSISTANT,
-                    heartbeat_at__lt=fresh.isoformat(),
-                ),
+                "Chat streams whose worker stopped renewing",
+                rows.filter(worker_id__startswith=WORKER_PREFIX, heartbeat_at__lt=fresh).count(),
+                changelist("tasks.subtask", **lapsed),
+                perm,
+            ),
+            Figure(
+                "Answers running on devices or executors",
+                rows.filter(executor_name__gt="").count(),
+                changelist("tasks.subtask", **elsewhere),
                 perm,
             ),
             Figure(

@@ -144,7 +144,7 @@ def test_operator_console_in_chromium(live_server_url, admin_user, user, chat_te
         page.click("#console-dashboard-link a")
         page.wait_for_selector("#console-dashboard")
         running = page.locator(
-            '.console-figure:has(.label:text-is("Streams running now (all workers)")) a.value'
+            '.console-figure:has(.label:text-is("Chat streams running now (all workers)")) a.value'
         )
         assert running.inner_text() == "1"
         _shot(page, "02-dashboard.png")

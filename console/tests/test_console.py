@@ -72,11 +72,27 @@ def _figures(page: str) -> dict[str, str]:
     return {label: (value, href) for label, href, value in re.findall(pattern, page)}
 
 
+def _listed(client: Client, link: str) -> list[int]:
+    response = client.get(link.replace("&amp;", "&"))
+    assert response.status_code == 200 and "?e=1" not in response.get("Location", "")
+    return sorted(row.pk for row in response.context["cl"].result_list)
+
+
 def test_dashboard_counts_and_links_to_the_rows(console, admin_user, user, other_user, team, make_task):
-    running = make_task(user, team, answer=None)
-    lifecycle.claim_subtask(running.assistant_subtask.pk, "chat-test-worker")
+    streaming = make_task(user, team, answer=None)
+    lifecycle.claim_subtask(streaming.assistant_subtask.pk, "chat:test-worker")
+    lapsed = make_task(user, team, answer=None)
+    lifecycle.claim_subtask(lapsed.assistant_subtask.pk, "chat:dead-worker")
+    Subtask.objects.filter(pk=lapsed.assistant_subtask.pk).update(
+        heartbeat_at=timezone.now() - dt.timedelta(minutes=10)
+    )
+    on_device = make_task(user, team, answer=None)
+    lifecycle.update_subtask(
+        on_device.assistant_subtask.pk,
+        lifecycle.SubtaskChanges(status=statuses.RUNNING, executor_name="laptop-1"),
+    )
     failed = make_task(user, team, answer=None)
-    lifecycle.claim_subtask(failed.assistant_subtask.pk, "chat-test-worker")
+    lifecycle.claim_subtask(failed.assistant_subtask.pk, "chat:test-worker")
     lifecycle.update_subtask(failed.assistant_subtask.pk, lifecycle.SubtaskChanges(status=statuses.FAILED))
     make_task(user, team)  # completed: counted nowhere below
     other_user.is_active = False
@@ -86,20 +102,28 @@ def test_dashboard_counts_and_links_to_the_rows(console, admin_user, user, other
     assert response.status_code == 200
     figures = _figures(response.content.decode())
     assert figures["Users"][0] == "3" and figures["Disabled"][0] == "1" and figures["Active"][0] == "2"
-    assert figures["Running"][0] == "1"
-    assert figures["Streams running now (all workers)"][0] == "1"
+    assert figures["Running"][0] == "3"
+    assert figures["Chat streams running now (all workers)"][0] == "1"
+    assert figures["Chat streams whose worker stopped renewing"][0] == "1"
+    assert figures["Answers running on devices or executors"][0] == "1"
     assert figures["Answers"][0] == "1"
     assert figures["Subscription runs"][0] == "0"
     assert figures["Devices online (of 0)"][0] == "0"
 
     # Each number's link lists exactly the rows it counts.
-    listing = console.get(figures["Running"][1].replace("&amp;", "&"))
-    assert listing.status_code == 200 and listing.context["cl"].result_count == 1
-    failed_list = console.get(figures["Answers"][1].replace("&amp;", "&"))
-    assert failed_list.status_code == 200
-    assert [row.pk for row in failed_list.context["cl"].result_list] == [failed.assistant_subtask.pk]
-    disabled = console.get(figures["Disabled"][1].replace("&amp;", "&"))
-    assert [row.pk for row in disabled.context["cl"].result_list] == [other_user.pk]
+    tasks = [streaming.task.pk, lapsed.task.pk, on_device.task.pk]
+    assert _listed(console, figures["Running"][1]) == sorted(tasks)
+    assert _listed(console, figures["Chat streams running now (all workers)"][1]) == [
+        streaming.assistant_subtask.pk
+    ]
+    assert _listed(console, figures["Chat streams whose worker stopped renewing"][1]) == [
+        lapsed.assistant_subtask.pk
+    ]
+    assert _listed(console, figures["Answers running on devices or executors"][1]) == [
+        on_device.assistant_subtask.pk
+    ]
+    assert _listed(console, figures["Answers"][1]) == [failed.assistant_subtask.pk]
+    assert _listed(console, figures["Disabled"][1]) == [other_user.pk]
 
     # The admin index links to the dashboard.
     assert DASHBOARD in console.get("/admin/").content.decode()
@@ -198,7 +222,10 @@ def test_inspector_list_filters(console, user, other_user, team, make_task):
     assert console.get(TASKS, {"team": str(other_team.pk)}).context["cl"].result_count == 0
     by_owner = console.get(TASKS, {"owner__id__exact": str(user.pk), "kind__exact": "Task"})
     assert by_owner.context["cl"].result_count == 5
-    today = console.get(TASKS, {"created_at__gte": timezone.now().date().isoformat(), "kind__exact": "Task"})
+    today = console.get(
+        TASKS,
+        {"created_at__gte": (timezone.now() - dt.timedelta(hours=1)).isoformat(), "kind__exact": "Task"},
+    )
     assert today.context["cl"].result_count == 5
     assert console.get(TASKS, {"status__exact": "COMPLETED"}).context["cl"].result_count == 5
     # Nonsense filter values leave the list as it is (never a 500).
