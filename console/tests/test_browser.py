@@ -120,7 +120,7 @@ class SocketThread:
 # ``browser_page`` last: the rows are made before Playwright's loop runs on this thread.
 def test_operator_console_in_chromium(live_server_url, admin_user, user, chat_team, browser_page):
     page = browser_page
-    team = _db(lambda: chat_team(user, "fake-n600-d40"))
+    team = _db(lambda: chat_team(user, "fake-n2000-d40"))
     ghost_id = _db(lambda: Kind.objects.get(kind="Ghost", name="c-ghost").pk)
     token = _db(lambda: issue_access_token(user))
 
