@@ -132,7 +132,7 @@ def test_dashboard_counts_and_links_to_the_rows(console, admin_user, user, other
 def test_dashboard_lists_failed_runs_and_due_schedules(console, admin_user, user, team):
     now = timezone.now()
     sections = {section.title: section for section in selectors.dashboard(admin_user, now)}
-    assert sections["Schedules due next"].note == "No timed subscription is due."
+    assert sections["Schedules due next"].note == "Nothing is scheduled."
     subscription = make_subscription(user, team)
     off = make_subscription(user, team, name="paused", enabled=False)
     BackgroundExecution.objects.create(
@@ -153,7 +153,26 @@ def test_dashboard_lists_failed_runs_and_due_schedules(console, admin_user, user
     }
     assert len(due) == 1
     assert not [value for value in figures.values() if value[1].endswith(f"/{off.pk}/change/")]
-    assert figures["Enabled beat entries (all)"][0] != "0"
+    assert figures["Enabled beat entries (all)"][0] == "1"
+
+
+def test_dashboard_lists_the_platform_jobs_due_next(console):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    now = timezone.now()
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES)
+    job = PeriodicTask.objects.create(
+        name="Sweep stale runs", task="subscriptions.recover_stale", interval=every, last_run_at=now
+    )
+    PeriodicTask.objects.create(name="Switched off", task="x", interval=every, enabled=False)
+    figures = _figures(console.get(DASHBOARD).content.decode())
+    value, link = figures["Sweep stale runs"]
+    # Due about ten minutes after its last run.
+    due = dt.datetime.strptime(value.rsplit(" ", 1)[0], "%Y-%m-%d %H:%M")
+    expected = timezone.localtime(now + dt.timedelta(minutes=10)).replace(tzinfo=None)
+    assert abs((due - expected).total_seconds()) <= 60
+    assert link == reverse("admin:django_celery_beat_periodictask_change", args=[job.pk])
+    assert "Switched off" not in figures and figures["Enabled beat entries (all)"][0] == "1"
 
 
 def test_dashboard_shows_only_what_the_operator_may_view(make_user, user):
