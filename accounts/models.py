@@ -49,6 +49,18 @@ class User(AbstractBaseUser):
     preferences = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The operator console: a system admin sees all of it unless restricted to the listed
+    # Django model permissions (e.g. an operator who may view tasks but not change users).
+    console_restricted = models.BooleanField(
+        default=False,
+        help_text="Limit this admin's console to the permissions below (no effect on non-admins).",
+    )
+    console_permissions = models.ManyToManyField(
+        "auth.Permission",
+        blank=True,
+        related_name="+",
+        help_text="What a restricted admin may see and do in the console.",
+    )
 
     objects = UserManager()
 
@@ -73,16 +85,31 @@ class User(AbstractBaseUser):
 
     @property
     def is_superuser(self) -> bool:
-        return self.is_staff
+        return self.is_staff and not self.console_restricted
+
+    def console_permission_names(self) -> frozenset[str]:
+        """``app_label.codename`` of the console permissions (read once per user object)."""
+        cached = self.__dict__.get("_console_perms")
+        if cached is None:
+            rows = self.console_permissions.values_list("content_type__app_label", "codename")
+            cached = frozenset(f"{app_label}.{codename}" for app_label, codename in rows)
+            self.__dict__["_console_perms"] = cached
+        return cached
 
     def has_perm(self, perm: str, obj: object = None) -> bool:
-        return self.is_staff
+        if not self.is_staff:
+            return False
+        return not self.console_restricted or perm in self.console_permission_names()
 
     def has_perms(self, perm_list: Any, obj: object = None) -> bool:
-        return self.is_staff
+        return all(self.has_perm(perm, obj) for perm in perm_list)
 
     def has_module_perms(self, app_label: str) -> bool:
-        return self.is_staff
+        if not self.is_staff:
+            return False
+        if not self.console_restricted:
+            return True
+        return any(name.startswith(f"{app_label}.") for name in self.console_permission_names())
 
 
 class ApiKey(models.Model):

@@ -177,3 +177,15 @@ def lapsed_answers() -> list[Subtask]:
         if presence.get(int(owner), row.executor_name.removeprefix("device-")) is None:
             lapsed.append(row)
     return lapsed
+
+
+def online_count() -> tuple[int, int]:
+    """(devices online now, active devices) over all users, for the operator console: one read
+    of the rows and one cache round trip per owner."""
+    by_owner: dict[int, list[str]] = {}
+    for owner_id, name in Kind.objects.filter(
+        kind=DEVICE, namespace=DEFAULT_NAMESPACE, is_active=True
+    ).values_list("owner_id", "name"):
+        by_owner.setdefault(owner_id, []).append(name)
+    online = sum(len(presence.get_many(owner_id, names)) for owner_id, names in by_owner.items())
+    return online, sum(len(names) for names in by_owner.values())

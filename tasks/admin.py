@@ -1,19 +1,19 @@
-"""Operator console for tasks: browse conversations and their messages, stop stuck work.
+"""Operator console for messages, attachments and projects.
 
-Rows are read-only here: tasks and messages change through the services (the admin actions
-call them), so the status rules and the task status derived from its messages stay true.
+Rows are read-only here: messages change through the services (the admin actions call them),
+so the status rules and the task status derived from its messages stay true. Tasks themselves
+are shown by the task inspector (console/admin.py), whose actions go through the chat services.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tasks import statuses
-from tasks.models import Project, Subtask, SubtaskContext, TaskResource
+from tasks.models import Project, Subtask, SubtaskContext
 from tasks.services import lifecycle, projects
-from wegent.errors import DomainError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,55 +24,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class SubtaskInline(admin.TabularInline):
-    model = Subtask
-    fields = ("message_id", "role", "status", "sender_user", "prompt", "updated_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ("message_id",)
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-@admin.register(TaskResource)
-class TaskResourceAdmin(ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "kind",
-        "title",
-        "owner",
-        "status",
-        "task_type",
-        "is_group_chat",
-        "is_active",
-        "updated_at",
-    )
-    list_filter = ("kind", "status", "task_type", "is_group_chat", "is_active")
-    search_fields = ("title", "name", "owner__user_name")
-    list_select_related = ("owner",)
-    readonly_fields = [field.name for field in TaskResource._meta.fields]
-    inlines = [SubtaskInline]
-    actions = ["cancel_tasks"]
-
-    @admin.action(description="Cancel selected tasks")
-    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[TaskResource]) -> None:
-        done = 0
-        for task in queryset.filter(kind="Task", is_active=True).select_related("owner"):
-            try:
-                lifecycle.cancel_task(actor=task.owner, task_id=task.pk)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, f"Task {task.pk}: {exc.detail}", messages.WARNING)
-        self.message_user(request, f"Cancelled {done} task(s).")
-
-
 @admin.register(Subtask)
 class SubtaskAdmin(ReadOnlyAdmin):
     list_display = ("id", "task", "message_id", "role", "status", "worker_id", "heartbeat_at", "updated_at")
-    list_filter = ("role", "status")
+    list_filter = ("role", "status", ("updated_at", admin.DateFieldListFilter))
     search_fields = ("prompt", "task__title")
     list_select_related = ("task",)
     readonly_fields = [field.name for field in Subtask._meta.fields]
@@ -86,6 +41,7 @@ class SubtaskAdmin(ReadOnlyAdmin):
                 row.pk,
                 lifecycle.SubtaskChanges(status=statuses.FAILED, error_message="Stopped by an operator"),
             )
+            self.log_change(request, row, "Marked the answer FAILED from the console")
             failed += 1
         self.message_user(request, f"Marked {failed} answer(s) as FAILED.")
 
@@ -120,5 +76,8 @@ class ProjectAdmin(ReadOnlyAdmin):
         done = 0
         for project in queryset.filter(is_active=True).select_related("user"):
             projects.delete_project(actor=project.user, project_id=project.pk)
+            self.log_change(
+                request, project, "Deleted the project from the console (its tasks are kept, unfiled)"
+            )
             done += 1
         self.message_user(request, f"Deleted {done} project(s).")

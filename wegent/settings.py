@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "devices",
     "knowledge",
     "subscriptions",
+    "console",
 ]
 
 MIDDLEWARE = [

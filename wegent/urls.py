@@ -41,6 +41,7 @@ urlpatterns = [
     path("", RootView.as_view(), name="root"),
     path("metrics", metrics_view, name="metrics"),
     path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", include("console.urls")),  # the dashboard, before the admin site's catch-all
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
 ]

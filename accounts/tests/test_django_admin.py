@@ -76,13 +76,15 @@ def test_changelists_and_change_pages_open(console, admin_user, user):
         (User, user),
         (ApiKey, key),
         (Group, group),
-        (GroupMember, member),
         (SystemConfig, config),
     ):
         listing = console.get(_admin_url(model, "changelist"))
         assert listing.status_code == 200, model
         change = console.get(_admin_url(model, "change", obj.pk))
         assert change.status_code == 200, model
+    # Members and their roles are edited on their group's page (one "Groups").
+    page = console.get(_admin_url(Group, "change", group.pk)).content.decode()
+    assert f'name="members-0-id" value="{member.pk}"' in page and "Developer" in page
     assert console.get(_admin_url(User, "changelist"), {"q": "ali"}).status_code == 200
     assert console.get(_admin_url(User, "add")).status_code == 200
 

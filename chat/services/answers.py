@@ -122,23 +122,29 @@ def interrupted_answers(lease_seconds: int, worker_prefix: str) -> list[dict[str
     """Fails RUNNING answers whose stream's lease ran out, keeping their partial text; returns
     the ``chat:error`` payloads to send."""
     ended = []
+    message = "The answer was interrupted because the server producing it stopped"
     for row in lifecycle.stale_answers(lease_seconds=lease_seconds, worker_prefix=worker_prefix):
-        stored = row.result.get("value") if isinstance(row.result, dict) else None
-        live = stream_state.text(row.pk)
-        text = max((t for t in (stored, live) if isinstance(t, str)), key=len, default="")
-        message = "The answer was interrupted because the server producing it stopped"
-        try:
-            lifecycle.update_subtask(
-                row.pk,
-                lifecycle.SubtaskChanges(
-                    status=statuses.FAILED, error_message=message, result={"value": text, "error": message}
-                ),
-            )
-        except DomainError:
-            continue
-        ended.append(
-            protocol.chat_error(
-                task_id=row.task_id, subtask_id=row.pk, error_text=message, message_id=row.message_id
-            )
-        )
+        payload = fail_answer(row, message)
+        if payload is not None:
+            ended.append(payload)
     return ended
+
+
+def fail_answer(row: Subtask, message: str) -> dict[str, Any] | None:
+    """Ends an answer FAILED with ``message``, keeping its partial text (saved or live); the
+    ``chat:error`` payload to send, or None when its status may no longer move (it ended)."""
+    stored = row.result.get("value") if isinstance(row.result, dict) else None
+    live = stream_state.text(row.pk)
+    text = max((t for t in (stored, live) if isinstance(t, str)), key=len, default="")
+    try:
+        lifecycle.update_subtask(
+            row.pk,
+            lifecycle.SubtaskChanges(
+                status=statuses.FAILED, error_message=message, result={"value": text, "error": message}
+            ),
+        )
+    except DomainError:
+        return None
+    return protocol.chat_error(
+        task_id=row.task_id, subtask_id=row.pk, error_text=message, message_id=row.message_id
+    )
