@@ -85,3 +85,16 @@ def test_rest_task_creation_over_quota_is_429_with_the_reset_and_writes_nothing(
     assert int(response["Retry-After"]) == body["retry_after"] > 0
     assert body["reset_at"].endswith("T00:00:00+00:00") and body["quota"]["used_requests"] == 1
     assert (TaskResource.objects.count(), Subtask.objects.count()) == counts
+
+
+def test_kind_api_task_create_over_quota_is_429_and_writes_nothing(api, user, team):
+    from tasks.tests.test_kind_api_tasks import BASE, task_doc, workspace_doc
+
+    make_quota(user=user, period="day", max_requests=1)
+    assert api.post(f"{BASE}/workspaces", workspace_doc(), format="json").status_code == 201
+    assert api.post(f"{BASE}/tasks", task_doc("first"), format="json").status_code == 201
+    counts = (TaskResource.objects.count(), Subtask.objects.count())
+    refused = api.post(f"{BASE}/tasks", task_doc("second"), format="json")
+    assert refused.status_code == 429 and refused.json()["error_code"] == "quota_exceeded"
+    assert int(refused["Retry-After"]) > 0
+    assert (TaskResource.objects.count(), Subtask.objects.count()) == counts
