@@ -1,11 +1,12 @@
 """Records every successful write that comes over HTTP.
 
-API writes (unsafe methods answered 2xx/3xx by an authenticated caller) get one row after the
-response is made: the caller, for a service key the key's owner acting as the impersonated
-user, the route pattern, the object the URL names (or the id a create answered with), the
-client address and the request id. Admin writes are mirrored from the ``LogEntry`` rows the
-admin wrote during the request (Django writes several at once with ``bulk_create``, which sends
-no signal), so every admin action is here with its address too.
+API writes (unsafe methods answered 2xx/3xx) get one row after the response is made: the
+caller (none for logins, webhooks and the executors' service-token callbacks; for a service key
+the key's owner acting as the impersonated user), the route pattern, the object the URL names
+(or the id a create answered with), the client address and the request id. Admin writes are
+mirrored from the ``LogEntry`` rows the admin wrote during the request (Django writes several
+at once with ``bulk_create``, which sends no signal), so every admin action is here with its
+address too.
 
 Cost: one INSERT per API write, after the view's own transaction; an admin write adds a read of
 the newest ``LogEntry`` id before the view runs. Reads (GET/HEAD/OPTIONS) cost nothing.
@@ -83,10 +84,13 @@ def _action(request: HttpRequest) -> str:
 
 
 def _record_api(request: HttpRequest, response: HttpResponse, origin: context.Origin) -> None:
+    if not 200 <= response.status_code < 400:
+        return  # a refused or failed write changed nothing
     user = _user(request)
-    if user is None or not 200 <= response.status_code < 400:
-        return  # refused or failed writes changed nothing; anonymous ones are logins
-    actor, on_behalf_of, detail = _actors(request, user)
+    if user is not None:
+        actor, on_behalf_of, detail = _actors(request, user)
+    else:  # no user: a login, a webhook delivery, an executor's callback with the service token
+        actor, on_behalf_of, detail = None, None, {"auth": "no user"}
     match = request.resolver_match
     services.record(
         via=AuditEntry.API,

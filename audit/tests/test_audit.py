@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.roles import KeyType
 from accounts.services import api_keys
+from accounts.tests.factories import PASSWORD
 from audit import services, tasks
 from audit.models import AuditEntry
 from quotas.models import Quota
@@ -50,7 +51,7 @@ def test_an_api_write_is_recorded_with_who_what_where(api, user):
     ]
 
 
-def test_reads_refusals_and_anonymous_calls_are_not_recorded(api, anon_client, client_for, other_user):
+def test_reads_and_refusals_are_not_recorded(api, anon_client, client_for, other_user):
     api.get("/api/projects")
     assert api.post("/api/projects", {"name": ""}, format="json").status_code == 422
     theirs = client_for(other_user).post("/api/projects", {"name": "Theirs"}, format="json").json()["id"]
@@ -59,6 +60,16 @@ def test_reads_refusals_and_anonymous_calls_are_not_recorded(api, anon_client, c
     login = anon_client.post("/api/auth/login", {"user_name": "alice", "password": "nope"}, format="json")
     assert login.status_code == 400  # a failed login changes nothing of anyone
     assert list(AuditEntry.objects.values_list("actor__user_name", "action")) == [("bob", "create")]
+
+
+def test_a_write_without_a_user_is_recorded_without_an_actor(anon_client, user):
+    login = anon_client.post(
+        "/api/auth/login", {"user_name": "alice", "password": PASSWORD}, format="json", REMOTE_ADDR="10.0.0.5"
+    )
+    assert login.status_code == 200
+    entry = AuditEntry.objects.get()
+    assert entry.actor is None and entry.actor_name == "" and entry.route == "/api/auth/login"
+    assert entry.ip_address == "10.0.0.5" and entry.detail == {"auth": "no user", "path": "/api/auth/login"}
 
 
 def test_a_service_key_records_its_owner_acting_as_the_user(anon_client, admin_user, user):

@@ -265,7 +265,7 @@ def _finish_plan(
     with_answer = (not is_group or _mentions(team, payload.message)) and direct
     if with_answer and not accepting:
         return failed("Server is shutting down")
-    if with_answer:
+    if with_answer or not direct:  # an executor team's turn always gets an answer (``send``)
         # Before anything is written or the model stream opens; the conversation's owner pays.
         try:
             quotas.check(existing.owner_id if existing is not None else actor.pk)
