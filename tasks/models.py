@@ -180,8 +180,12 @@ class Subtask(models.Model):
         indexes = [
             models.Index(fields=["task", "role", "status"], name="subtask_task_role_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="subtask_lease_idx"),
-            # Quotas: one user's answers since a day or month began (tasks.selectors.answer_usage).
-            models.Index(fields=["user", "role", "created_at"], name="subtask_usage_idx"),
+            # Quotas: one user's answers since a day or month began, and their tokens, read from
+            # the index alone (tasks.selectors.answer_usage).
+            models.Index(
+                fields=["user", "role", "created_at", "input_tokens", "output_tokens"],
+                name="subtask_usage_idx",
+            ),
         ]
 
     def __str__(self) -> str:
