@@ -1,8 +1,8 @@
 """What quotas and the audit trail add to a write: the quota check per answer and one audit row.
 
 Runs in this process against a fresh database (a temp SQLite data dir by default, the WAL
-database the embedded mode uses; ``--database-url`` for PostgreSQL or MySQL, whose database is
-DROPPED and recreated by ``migrate`` on a new name), and times, each over --calls calls (median
+database the embedded mode uses; ``--database-url`` names an EMPTY PostgreSQL or MySQL database,
+migrated here), and times, each over --calls calls (median
 and p99, microseconds):
 
   check-none    ``quotas.services.check`` with no quota configured (the rules are cached per
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=1000, help="answers per user this month")
     parser.add_argument("--members", type=int, default=20, help="members of the group")
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--database-url", help="a database URL (its database is replaced)")
+    parser.add_argument("--database-url", help="an empty database (migrated, then filled)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
