@@ -23,6 +23,7 @@ from accounts.services.tokens import issue_access_token
 from accounts.tests import factories as account_factories
 from kinds.models import Kind
 from kinds.tests import factories as kind_factories
+from quotas import selectors as quota_selectors
 from tasks.tests import factories as task_factories
 from wegent.tests.helpers import free_port
 
@@ -32,9 +33,11 @@ def _clear_cache() -> Iterator[None]:
     # Throttle buckets and cached state must not leak between tests (Redis persists them).
     for alias in ("default", "login"):
         caches[alias].clear()
+    quota_selectors.rules.clear()  # a rolled-back test's quotas send no delete signal
     yield
     for alias in ("default", "login"):
         caches[alias].clear()
+    quota_selectors.rules.clear()
 
 
 @pytest.fixture

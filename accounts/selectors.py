@@ -183,3 +183,23 @@ def owner_count(group: Group) -> int:
 
 def has_subgroups(name: str) -> bool:
     return Group.objects.filter(name__startswith=f"{name}/", is_active=True).exists()
+
+
+def member_group_ids(user_id: int, among: Iterable[int]) -> set[int]:
+    """Which of the groups ``among`` the user is an active member of (active groups only)."""
+    wanted = set(among)
+    if not wanted:
+        return set()
+    rows = GroupMember.objects.filter(
+        user_id=user_id, is_active=True, group_id__in=wanted, group__is_active=True
+    ).values_list("group_id", flat=True)
+    return set(rows)
+
+
+def active_member_ids(group_id: int) -> list[int]:
+    """The user ids of a group's active members."""
+    return list(
+        GroupMember.objects.filter(group_id=group_id, is_active=True)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )

@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from audit.services import Target
 from chat import executors, protocol
-from chat.services import answers, joining, sending, skill_responses
+from chat.services import answers, joining, sending, skill_responses, trail
 from chat.services.auth import authenticate
 from chat.services.outcome import ACCESS_DENIED, Outcome, visible_task
 from chat.streams import EarlyStart, runner
@@ -26,6 +27,20 @@ def _plan_sends(requests: list[tuple[Any, protocol.ChatSend]]) -> list[Any]:
 
 # Messages sent at about the same moment are checked and looked up together.
 _plan_send = Coalesced(_plan_sends)
+
+
+def _send(user: Any, payload: protocol.ChatSend, plan: Any, address: str) -> Outcome:
+    outcome = sending.send(user, payload, accepting=runner.accepting, plan=plan)
+    return trail.record_send(user, address, outcome)
+
+
+def _retry(user: Any, payload: protocol.ChatRetry, address: str) -> Outcome:
+    outcome = answers.retry(user, payload, accepting=runner.accepting)
+    if outcome.ack == {"success": True}:
+        trail.record(
+            user, "chat:retry", address, Target("Subtask", payload.subtask_id), task_id=payload.task_id
+        )
+    return outcome
 
 
 class ChatNamespace(Namespace):
@@ -143,7 +158,7 @@ class ChatNamespace(Namespace):
             messages = [{"role": "user", "content": payload.message}]
             early = await runner.start_early(setup.model, setup.system_prompt, messages)
         try:
-            outcome = await run_sync(sending.send, user, payload, accepting=runner.accepting, plan=plan)
+            outcome = await run_sync(_send, user, payload, plan, socket.address)
         except BaseException:
             if early is not None:
                 await early.discard()
@@ -159,6 +174,10 @@ class ChatNamespace(Namespace):
         row = await run_sync(answers.cancellable_answer, socket.session["user"], payload)
         if isinstance(row, dict):
             return row
+        target = Target("Subtask", row.pk)
+        await run_sync(
+            trail.record, socket.session["user"], "chat:cancel", socket.address, target, task_id=row.task_id
+        )
         # An answer a device or executor runs is stopped there (devices app).
         ended = await run_sync(executors.cancel, row, payload.partial_content)
         if ended is not None:
@@ -173,7 +192,7 @@ class ChatNamespace(Namespace):
         payload = protocol.parse(protocol.ChatRetry, data)
         if isinstance(payload, dict):
             return payload
-        outcome = await run_sync(answers.retry, socket.session["user"], payload, accepting=runner.accepting)
+        outcome = await run_sync(_retry, socket.session["user"], payload, socket.address)
         return await self._deliver(socket, outcome)
 
     async def on_chat_resume(self, socket: Socket, data: Any) -> Any:

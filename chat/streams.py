@@ -889,7 +889,9 @@ class Runner:
         # The next member's answer is written before this one ends, so the task stays RUNNING
         # (its status follows its newest answer) instead of flashing COMPLETED in between.
         follow = await answer.conductor.after(answer, text) if answer.conductor is not None else FollowUp()
-        changes = lifecycle.SubtaskChanges(status=follow.status, progress=100, result=result)
+        changes = lifecycle.SubtaskChanges(
+            status=follow.status, progress=100, result=result, usage=stream.tokens
+        )
         if not await self._end(answer, changes):
             await follow.abandon()
             return
@@ -910,7 +912,9 @@ class Runner:
     async def _fail(self, stream: Stream, text: str, message: str) -> None:
         answer = stream.answer
         result = self._traced(stream, text, {"value": text, "error": message})
-        changes = lifecycle.SubtaskChanges(status=statuses.FAILED, result=result, error_message=message)
+        changes = lifecycle.SubtaskChanges(
+            status=statuses.FAILED, result=result, error_message=message, usage=stream.tokens
+        )
         await self._end(answer, changes)
         self._tell_ended(answer.subtask_id, "failed", message)
         await emitter.emit(
@@ -930,7 +934,9 @@ class Runner:
     async def _cancelled(self, stream: Stream, text: str) -> None:
         answer = stream.answer
         result = self._traced(stream, text, {"value": text, "cancelled": True})
-        changes = lifecycle.SubtaskChanges(status=statuses.CANCELLED, progress=100, result=result)
+        changes = lifecycle.SubtaskChanges(
+            status=statuses.CANCELLED, progress=100, result=result, usage=stream.tokens
+        )
         if not await self._end(answer, changes):
             return
         self._tell_ended(answer.subtask_id, "cancelled")

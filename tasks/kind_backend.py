@@ -315,6 +315,7 @@ class TaskBackend(WorkspaceBackend):
         turns.check_prompt(document["spec"]["prompt"])
         document = _with_team_owner(document, team)
         document["status"] = _fresh_status()
+        turns.answer_gates.call_all(actor.pk)  # its answer is the creator's (429 over a quota)
         task = _insert(actor, self.kind, namespace, name, document)
         self._start_turn(actor, task, team, bots)
         return task
@@ -334,6 +335,7 @@ class TaskBackend(WorkspaceBackend):
             )
         bots = turns.team_bots(team)
         turns.check_prompt(document["spec"]["prompt"])
+        turns.answer_gates.call_all(row.owner_id)  # a new answer for the task's owner
         stamp = documents.iso(timezone.now())
         document["status"] = {
             **_fresh_status(),

@@ -167,6 +167,10 @@ class Subtask(models.Model):
     # Who is producing this answer and when it last showed life; a stale lease marks a dead worker.
     worker_id = models.CharField(max_length=64, blank=True, default="")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Tokens the answer's model calls used, from the providers' usage reports (summed over tool
+    # rounds and retries); what quotas count. 0 when the provider reported none.
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["message_id", "id"]
@@ -176,6 +180,12 @@ class Subtask(models.Model):
         indexes = [
             models.Index(fields=["task", "role", "status"], name="subtask_task_role_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="subtask_lease_idx"),
+            # Quotas: one user's answers since a day or month began, and their tokens, read from
+            # the index alone (tasks.selectors.answer_usage).
+            models.Index(
+                fields=["user", "role", "created_at", "input_tokens", "output_tokens"],
+                name="subtask_usage_idx",
+            ),
         ]
 
     def __str__(self) -> str:

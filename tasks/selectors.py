@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, Q, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 
 from accounts.models import User
 from kinds.models import ResourceMember
@@ -184,6 +186,25 @@ def latest_answers(task_ids: list[int], known: dict[int, Subtask] | None = None)
         rows = _deciding_answers().filter(query)
         found.update({row.task_id: row for row in rows.order_by("pk")})
     return found
+
+
+def answer_usage(user_ids: list[int], windows: dict[str, datetime]) -> dict[str, tuple[int, int]]:
+    """(answers, tokens) of the answers in the conversations of ``user_ids`` created since each
+    window's start, by window name: one query over ``subtask_usage_idx`` whatever the number of
+    windows (the earliest start bounds the scan). Deleted answers count: their tokens were used."""
+    if not user_ids or not windows:
+        return {name: (0, 0) for name in windows}
+    tokens = F("input_tokens") + F("output_tokens")
+    aggregates = {}
+    for name, since in windows.items():
+        within = Q(created_at__gte=since)
+        aggregates[f"{name}_n"] = Count("id", filter=within)
+        aggregates[f"{name}_t"] = Sum(tokens, filter=within)
+    rows = Subtask.objects.filter(
+        user_id__in=user_ids, role=Subtask.ASSISTANT, created_at__gte=min(windows.values())
+    )
+    found = rows.aggregate(**aggregates)
+    return {name: (found[f"{name}_n"] or 0, found[f"{name}_t"] or 0) for name in windows}
 
 
 def has_active_answer(task: TaskResource) -> bool:

@@ -34,6 +34,10 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
   after the commit of a route that wrote an answer outside ``chat:send`` (REST and Kind API task
   creation, ``POST /api/tasks/{id}/confirm-stage``); the first that takes it (a Chat-shell
   team's stream, the task's device) wins, else it waits PENDING for an executor.
+- ``tasks.answer_gates``, tasks/services/turns.py -> quotas/hooks.py: a turn that asks for an
+  answer (REST and Kind API task creation, subscription runs; ``chat:send`` and
+  ``/api/v1/responses`` check earlier and say so with ``TurnOptions.gates_passed``), before any
+  row is written; a gate refuses by raising (``QuotaExceeded``, 429).
 - ``tasks.live_text_providers``, tasks/services/messages.py -> chat/hooks.py: reading a running
   answer's text so far; the first non-None answer wins, failures are logged.
 - ``chat.executor_dispatchers``, chat/executors.py -> devices/hooks.py: ``chat:send`` stored a

@@ -60,8 +60,10 @@ INSTALLED_APPS = [
     "channels",
     "wegent",
     "accounts",
+    "audit",
     "kinds",
     "tasks",
+    "quotas",
     "chat",
     "devices",
     "knowledge",
@@ -83,6 +85,7 @@ MIDDLEWARE = [
     "wegent.middleware.SiteAuthenticationMiddleware",
     "wegent.middleware.SiteMessageMiddleware",
     "wegent.middleware.PathIntegerRangeMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -527,4 +530,18 @@ CELERY_BEAT_SCHEDULE["subscriptions.recover_stale"] = {
     "schedule": 600.0,
     "description": "Queues again the subscription runs left PENDING too long and fails those left "
     "RUNNING too long (WEGENT_SUBSCRIPTION_STALE_*_HOURS).",
+}
+
+# --- Quotas and the audit trail ----------------------------------------------------------------
+# Quota days and months begin at midnight in this zone; how long a process keeps the active
+# quota rules before reading them again (a save in the console applies at once in its process).
+QUOTA_TIME_ZONE = env_str("WEGENT_QUOTA_TIME_ZONE", "UTC")
+QUOTA_RULES_CACHE_SECONDS = env_float("WEGENT_QUOTA_RULES_CACHE_SECONDS", 5.0)
+# Days an audit entry is kept; the purge job deletes older ones (0 keeps them forever).
+AUDIT_RETENTION_DAYS = env_int("WEGENT_AUDIT_RETENTION_DAYS", 365)
+CELERY_BEAT_SCHEDULE["audit.purge_expired"] = {
+    "task": "audit.purge_expired",
+    "schedule": 3600.0,
+    "description": "Deletes audit trail entries older than WEGENT_AUDIT_RETENTION_DAYS "
+    "(0 keeps them forever).",
 }

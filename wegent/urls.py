@@ -24,6 +24,7 @@ api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("kinds.api.urls")),
     path("", include("tasks.api.urls")),
+    path("", include("quotas.api.urls")),
     path("", include("knowledge.api.urls")),
     path("", include("chat.api.views")),
     path("", include("devices.api.urls")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accounts.api import admin, api_keys, auth, groups, oidc, quota, users
+from accounts.api import admin, api_keys, auth, groups, oidc, users
 
 urlpatterns = [
     *auth.urlpatterns,
@@ -11,5 +11,4 @@ urlpatterns = [
     *api_keys.urlpatterns,
     *admin.urlpatterns,
     *groups.urlpatterns,
-    *quota.urlpatterns,
 ]

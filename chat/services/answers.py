@@ -9,9 +9,11 @@ from typing import Any
 from accounts.models import User
 from chat import config, protocol, stream_state
 from chat.services import teams
-from chat.services.outcome import Outcome, failed, visible_task
+from chat.services.outcome import Outcome, failed, over_quota, visible_task
 from chat.services.sending import answer_for, claim
 from chat.streams import Answer
+from quotas import services as quotas
+from quotas.exceptions import QuotaExceeded
 from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
@@ -67,6 +69,10 @@ def retry(actor: User, payload: protocol.ChatRetry, *, accepting: bool = True) -
         return failed("Team not found")
     if not accepting:
         return failed("Server is shutting down")
+    try:
+        quotas.check(task.owner_id)  # a retry calls the model again: the owner's quotas apply
+    except QuotaExceeded as exc:
+        return over_quota(exc)
     try:
         answer = lifecycle.reset_answer(answer.pk)
     except DomainError as exc:

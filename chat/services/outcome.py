@@ -8,6 +8,7 @@ from typing import Any
 from accounts.models import User
 from chat import protocol
 from chat.streams import Answer
+from quotas.exceptions import QuotaExceeded
 from tasks import selectors
 from tasks.exceptions import TaskNotFound
 from tasks.models import TaskResource
@@ -37,6 +38,11 @@ class Outcome:
 
 def failed(message: str) -> Outcome:
     return Outcome(ack=protocol.error(message))
+
+
+def over_quota(exc: QuotaExceeded) -> Outcome:
+    """The refusal of a message or retry over a quota: the error, when it resets, the quota."""
+    return Outcome(ack={**protocol.error(str(exc.detail)), **exc.extra})
 
 
 def visible_task(actor: User, task_id: Any) -> TaskResource | None:

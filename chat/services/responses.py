@@ -22,6 +22,7 @@ from kinds import selectors as kind_selectors
 from kinds.models import Kind
 from kinds.selectors import TeamContext
 from kinds.specs.ghost import GhostView
+from quotas import services as quotas
 from tasks import selectors, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, turns
@@ -156,6 +157,8 @@ def plan(actor: User, data: Any, *, api_key_name: str | None) -> Plan:
     team = _team(actor, ref)
     context = TeamContext([team])
     _check_models(actor, ref, team, context)
+    # 429 with the reset time before anything is written or a model stream opens.
+    quotas.check(previous.owner_id if previous is not None else actor.pk)
     direct = config.supports_direct_chat(team, context)
     if not direct and body.stream:
         raise BadRequest("Streaming is only supported for teams whose bots all use the Chat shell")
@@ -218,6 +221,7 @@ def store(actor: User, planned: Plan) -> Created:
         additional_skills=[{"name": name, "namespace": "default"} for name in planned.skills],
         path=turns.CHAT if direct else turns.EXECUTOR,
         claim_by=WORKER_ID if direct else None,
+        gates_passed=True,  # ``plan`` checked the quotas
     )
     turn = turns.start_turn(actor=actor, task_id=previous.pk if previous else None, options=options)
     created = Created(

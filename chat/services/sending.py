@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from accounts.models import User
 from chat import config, executors, history, protocol
 from chat.services import teams
-from chat.services.outcome import ACCESS_DENIED, Emit, Outcome, failed, visible_task
+from chat.services.outcome import ACCESS_DENIED, Emit, Outcome, failed, over_quota, visible_task
 from chat.streams import WORKER_ID, Answer
 from chat.tools import web_search as web_search_tool
 from kinds import access
 from kinds import selectors as kind_selectors
 from kinds.models import Kind
 from kinds.selectors import TeamContext
+from quotas import services as quotas
+from quotas.exceptions import QuotaExceeded
 from tasks import selectors, shapes, statuses
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle, task_knowledge, turns
@@ -264,6 +266,12 @@ def _finish_plan(
     with_answer = (not is_group or _mentions(team, payload.message)) and direct
     if with_answer and not accepting:
         return failed("Server is shutting down")
+    if with_answer or not direct:  # an executor team's turn always gets an answer (``send``)
+        # Before anything is written or the model stream opens; the conversation's owner pays.
+        try:
+            quotas.check(existing.owner_id if existing is not None else actor.pk)
+        except QuotaExceeded as exc:
+            return over_quota(exc)
     plan = SendPlan(existing=existing, team=team, context=context, direct=direct, with_answer=with_answer)
     if with_answer and _first_message_only(payload) and teams.opens_early(team, context):
         try:
@@ -328,6 +336,7 @@ def send(
         team=team,
         team_context=context,
         claim_by=WORKER_ID if direct and with_answer else None,
+        gates_passed=True,  # the plan checked the quotas
     )
     try:
         turn = turns.start_turn(actor=actor, task_id=payload.task_id, options=options)

@@ -10,10 +10,18 @@ from chat import protocol
 from chat.services import sending
 from chat.services.outcome import ACCESS_DENIED
 from chat.streams import WORKER_ID
+from quotas import selectors as quota_selectors
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _quota_rules_loaded() -> None:
+    """The quota rules are read once per process and kept (none are configured here): loaded
+    first, so the counts below are a steady-state send's own."""
+    quota_selectors.rules.get()
 
 
 def test_send_takes_the_answer_inside_the_turn(user, chat_team) -> None:  # type: ignore[no-untyped-def]

@@ -128,6 +128,9 @@ class SubtaskChanges:
     executor_deleted_at: bool | None = None
     # The bots the answer is from (a routing team's leader chose one member).
     bot_ids: list[int] | None = None
+    # Tokens (input, output) the model used for this answer: added to what the row holds (a
+    # retried answer keeps what its earlier attempts used).
+    usage: tuple[int, int] | None = None
 
 
 def _check_transition(row: Subtask, new: str) -> None:
@@ -198,6 +201,11 @@ def _apply(row: Subtask, changes: SubtaskChanges) -> list[str]:
     if changes.executor_deleted_at is not None:
         row.executor_deleted_at = changes.executor_deleted_at
         changed.append("executor_deleted_at")
+    if changes.usage is not None:
+        used_in, used_out = changes.usage
+        row.input_tokens += max(0, int(used_in))
+        row.output_tokens += max(0, int(used_out))
+        changed += ["input_tokens", "output_tokens"]
     return list(dict.fromkeys(changed))
 
 

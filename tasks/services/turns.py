@@ -33,6 +33,13 @@ TITLE_CHARS = 50
 EXECUTOR, CHAT = "executor", "chat"
 PIPELINE, ROUTE, COORDINATE = "pipeline", "route", "coordinate"
 
+# The quotas app registers a gate: gate(user_id) raises a DomainError (429, with the reset time)
+# when the user whose conversation would get a new answer is over a quota. Called before any
+# row of the turn is written.
+answer_gates: Hook[Callable[[int], None]] = Hook(
+    "tasks.answer_gates", "refuses a turn with an answer when its conversation's owner is over a quota"
+)
+
 
 @dataclass
 class TurnOptions:
@@ -72,6 +79,9 @@ class TurnOptions:
     # A chat worker that streams the answer itself takes it inside the turn (RUNNING under its
     # lease, task RUNNING): the separate claim cost seven more queries per message.
     claim_by: str | None = None
+    # The caller has already passed ``answer_gates`` for this turn (chat:send checks before it
+    # opens the model stream early); the gates are not asked twice.
+    gates_passed: bool = False
 
     @property
     def claimed(self) -> bool:
@@ -211,6 +221,10 @@ def start_turn(*, actor: User, task_id: int | None, options: TurnOptions) -> Tur
 
 def _start_turn_locked(*, actor: User, task_id: int | None, options: TurnOptions) -> Turn:
     row = _locked_target(actor, task_id)
+    if options.with_answer and not options.gates_passed:
+        # The conversation's owner is charged for its answers (``Subtask.user``).
+        owner_id = row.owner_id if row is not None and row.kind != PLACEHOLDER else actor.pk
+        answer_gates.call_all(owner_id)
     if row is None or row.kind == PLACEHOLDER:
         team = options.team or team_for_new_task(actor, options)
         bots = team_bots(team, options.team_context)

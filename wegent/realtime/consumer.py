@@ -42,6 +42,13 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def scope_address(scope: dict[str, Any]) -> str:
+    """The client's address as the server saw it (a trusted proxy's forwarded one: uvicorn's
+    ``FORWARDED_ALLOW_IPS``)."""
+    client = scope.get("client")
+    return str(client[0])[:64] if client else ""
+
+
 def origin_allowed(scope: dict[str, Any]) -> bool:
     allowed = settings.SOCKETIO_ALLOWED_ORIGINS
     if "*" in allowed:
@@ -131,6 +138,7 @@ class EngineSession:
     tasks: set[asyncio.Task[Any]] | None = None  # running event handlers, made on the first
     pong_at: float = 0.0  # when the last pong (or the open) arrived
     ping_sent: float = 0.0  # when the unanswered ping went out; 0 when none is outstanding
+    client_address: str = ""  # the client's IP (the audit trail records it for socket writes)
 
     async def send_frame(self, frame: str) -> None:
         raise NotImplementedError
@@ -358,6 +366,7 @@ class SocketIOConsumer(EngineSession):
             await self.close(code=POLICY_VIOLATION)
             return
         self.member_id = uuid.uuid4().hex
+        self.client_address = scope_address(scope)
         await self.base_send({"type": "websocket.accept"})
         self.start()
         await self.send_frame(self.open_frame(self.member_id[:20], []))

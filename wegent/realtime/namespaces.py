@@ -42,6 +42,11 @@ class Socket:
         return self._consumer.member_id
 
     @property
+    def address(self) -> str:
+        """The client's IP address ("" when unknown)."""
+        return self._consumer.client_address
+
+    @property
     def connected(self) -> bool:
         return self._consumer.sockets.get(self.namespace) is self
 

@@ -34,7 +34,14 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from wegent.realtime.consumer import POLICY_VIOLATION, EngineSession, Receive, Send, origin_allowed
+from wegent.realtime.consumer import (
+    POLICY_VIOLATION,
+    EngineSession,
+    Receive,
+    Send,
+    origin_allowed,
+    scope_address,
+)
 from wegent.realtime.hub import PROCESS_ID
 from wegent.realtime.packets import EnginePacket
 from wegent.realtime.pubsub import listen_forever
@@ -429,7 +436,7 @@ async def _respond(scope: dict[str, Any], receive: Receive) -> str:
     if not sid:
         if method != "GET":
             raise BadRequest(2)
-        return await _handshake()
+        return await _handshake(scope_address(scope))
     if method == "GET":
         return "\x1e".join(await store().take(sid, float(settings.SOCKETIO_PING_INTERVAL)))
     if method == "POST":
@@ -439,8 +446,9 @@ async def _respond(scope: dict[str, Any], receive: Receive) -> str:
     raise BadRequest(3)
 
 
-async def _handshake() -> str:
+async def _handshake(address: str) -> str:
     session = PollingSession()
+    session.client_address = address
     await store().open(session)
     session.start()
     return session.open_frame(session.sid, ["websocket"])

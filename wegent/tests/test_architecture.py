@@ -13,7 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Lowest first: an app may import the apps before it, never those after it. ``wegent`` is the
 # project package (settings, transport, shared API pieces); apps fill its registries.
-APPS = ("accounts", "kinds", "tasks", "knowledge", "chat", "devices", "subscriptions", "console")
+APPS = (
+    "accounts",
+    "audit",
+    "kinds",
+    "tasks",
+    "quotas",
+    "knowledge",
+    "chat",
+    "devices",
+    "subscriptions",
+    "console",
+)
 PACKAGES = ("wegent", *APPS)
 
 
