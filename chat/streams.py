@@ -718,6 +718,10 @@ class Runner:
         answer = stream.answer
         assert stream.trace is not None
         view = stream.trace.view("".join(parts))
+        if stream.toolbox is not None and stream.toolbox.result_extras.get("sources"):
+            # The sources found so far (reference realtime §2.4: a tool chunk's ``result`` may
+            # carry ``sources``), so the client can number citations while the answer streams.
+            view["sources"] = stream.toolbox.result_extras["sources"]
         try:
             await stream_state.set_result(answer.subtask_id, view)
             await emitter.emit(
@@ -795,6 +799,9 @@ class Runner:
         if trace is not None and trace.rich:
             blocks, extra = trace.final(text, fallback_id=str(uuid.uuid4()))
             result.update(extra, blocks=blocks)
+        if stream.toolbox is not None and stream.toolbox.result_extras.get("sources"):
+            # A failed or cancelled answer still keeps what it cited before it ended.
+            result["sources"] = stream.toolbox.result_extras["sources"]
         return result
 
     async def _complete(self, stream: Stream, text: str) -> None:

@@ -62,15 +62,23 @@ def make_kb(owner: Any, embed: FakeEmbedServer, name: str = "Handbook") -> tuple
     return kb, docs
 
 
-def run_turn(url: str, user: Any, payload: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+def run_turn(
+    url: str, user: Any, payload: dict[str, Any], chunks: list[Any] | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The answer's ``chat:done`` result and the ``chat:sources`` events (``chunks`` gets the
+    ``chat:chunk`` events when given)."""
+
     async def scenario() -> tuple[dict[str, Any], list[Any]]:
         client = await connect(url, user)
         ack = await client.call("chat:send", payload)
         assert "task_id" in ack, ack
         done = await client.wait_for("chat:done", timeout=30)
         sources = client.named("chat:sources")
+        if chunks is not None:
+            chunks.extend(client.named("chat:chunk"))
         await client.close()
         return done["result"], sources
+
 
     return asyncio.run(scenario())
 
@@ -99,7 +107,8 @@ def test_search_answers_with_numbered_sources(
         "message": call("how long are backup snapshots kept"),
         "contexts": contexts,
     }
-    result, announced = run_turn(live_server_url, user, payload)
+    chunks: list[Any] = []
+    result, announced = run_turn(live_server_url, user, payload, chunks)
     output = tool_output(result)
     assert output["mode"] == ("direct_injection" if window > 1000 else "rag_retrieval")
     top = (
@@ -109,7 +118,19 @@ def test_search_answers_with_numbered_sources(
     )
     assert "thirty days" in top["content"] and top["source"] == "guide.md"
     sources = result["sources"]
-    assert sources[0] == {"index": 1, "title": top["source"], "kb_id": kb.pk, "document_id": docs["guide"].pk}
+    first = sources[0]
+    assert {k: first[k] for k in ("index", "title", "kb_id", "url", "document_id")} == {
+        "index": 1,
+        "title": top["source"],
+        "kb_id": kb.pk,
+        "url": None,
+        "document_id": docs["guide"].pk,
+    }
+    assert first["snippet"] and first["snippet"] in GUIDE.decode()
+    # The tool's closing chunk already carries the sources (before chat:done).
+    tool_views = [c["result"] for c in chunks if c.get("result") and c["result"].get("sources")]
+    assert tool_views and tool_views[-1]["sources"] == sources
+    assert not any((c.get("result") or {}).get("sources") for c in chunks[:1])
     assert [s["index"] for s in sources] == list(range(1, len(sources) + 1))  # numbered, no duplicates
     assert len({(s["kb_id"], s["title"]) for s in sources}) == len(sources)
     assert announced and announced[-1]["sources"] == sources

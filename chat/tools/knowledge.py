@@ -30,6 +30,7 @@ SEARCH, LS, HEAD = "knowledge_base_search", "kb_ls", "kb_head"
 CHAT_SOURCES = "chat:sources"
 DEFAULT_RESULTS, MAX_RESULTS = 20, 50
 DEFAULT_HEAD, MAX_HEAD = 50_000, 500_000
+SNIPPET_CHARS = 200  # of a source's first passage, shown beside its citation number
 DIRECT_INJECTION_SHARE = 0.30  # of the context window: a smaller knowledge base is given whole
 WARN_SHARE, REFUSE_SHARE = 0.70, 0.90
 
@@ -86,14 +87,19 @@ class _Session:
             return "Warning: knowledge base results fill most of the context; search only if essential."
         return None
 
-    def number(self, kb_id: int, title: str, document_id: int) -> int:
-        key = (kb_id, title)
+    def number(self, hit: Any, url: str | None) -> int:
+        """The source number of a hit's document; a new document gets the next number. The
+        entry has the reference's ``{index, title, kb_id, url, snippet}`` plus ``document_id``
+        (for the chunk and detail routes the citation popups read)."""
+        key = (hit.kb_id, hit.document_name)
         if key not in self.sources:
             self.sources[key] = {
                 "index": len(self.sources) + 1,
-                "title": title,
-                "kb_id": kb_id,
-                "document_id": document_id,
+                "title": hit.document_name,
+                "kb_id": hit.kb_id,
+                "url": url,
+                "snippet": hit.content[:SNIPPET_CHARS],
+                "document_id": hit.document_id,
             }
         return self.sources[key]["index"]
 
@@ -151,11 +157,12 @@ class KnowledgeSearch:
             raise ToolError(f"Knowledge base search failed: {exc.detail}") from None
         except DomainError as exc:
             raise ToolError(str(exc.detail)) from None
+        urls = await run_sync(turn_search.document_urls, {hit.document_id for hit in hits})
         results = [
             {
                 "content": hit.content,
                 "source": hit.document_name,
-                "source_index": session.number(hit.kb_id, hit.document_name, hit.document_id),
+                "source_index": session.number(hit, urls.get(hit.document_id)),
                 "score": hit.score,
                 "knowledge_base_id": hit.kb_id,
             }

@@ -185,6 +185,19 @@ def all_chunks(turn: TurnKnowledge) -> list[retrieval.Hit]:
     ]
 
 
+def document_urls(doc_ids: set[int]) -> dict[int, str | None]:
+    """The web address of each document that came from one (``source_config.url``; web pages
+    and tables), for the ``url`` of a citation; None for files and pasted text."""
+    if not doc_ids:
+        return {}
+    rows = KnowledgeDocument.objects.filter(pk__in=doc_ids).values_list("pk", "source_config")
+    urls: dict[int, str | None] = {}
+    for pk, config in rows:
+        url = config.get("url") if isinstance(config, dict) else None
+        urls[pk] = url if isinstance(url, str) and url else None
+    return urls
+
+
 def list_documents(turn: TurnKnowledge, kb_id: int) -> list[dict[str, Any]] | None:
     """``kb_ls``: the knowledge base's documents (None: not one of the turn's)."""
     if turn.by_id(kb_id) is None:
