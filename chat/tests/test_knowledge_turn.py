@@ -79,7 +79,6 @@ def run_turn(
         await client.close()
         return done["result"], sources
 
-
     return asyncio.run(scenario())
 
 
