@@ -92,6 +92,8 @@ class Answer:
     search_engine: str = ""
     knowledge_base_ids: tuple[int, ...] = ()  # picked in the message (knowledge tool source)
     bound_knowledge_base_ids: tuple[int, ...] = ()  # bound to the task
+    # Documents the message narrowed its knowledge bases to (``protocol.DocumentScope``).
+    document_scopes: tuple[tuple[int, tuple[int, ...], bool], ...] = ()
     # When this answer's row was known here: a cancel remembered for its id before then was for
     # an earlier row with the same id (SQLite reuses the ids of deleted rows), not for this one.
     prepared_at: float = field(default_factory=time.monotonic)
@@ -114,6 +116,7 @@ class Answer:
             search_engine=self.search_engine,
             knowledge_base_ids=self.knowledge_base_ids,
             bound_knowledge_base_ids=self.bound_knowledge_base_ids,
+            document_scopes=self.document_scopes,
             placeholders={
                 "user": {"name": user_name, "id": user_id},
                 "task_id": self.task_id,

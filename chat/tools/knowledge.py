@@ -12,7 +12,7 @@ runner merges ``Toolbox.result_extras`` into the result it stores and sends with
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +33,7 @@ DEFAULT_HEAD, MAX_HEAD = 50_000, 500_000
 SNIPPET_CHARS = 200  # of a source's first passage, shown beside its citation number
 DIRECT_INJECTION_SHARE = 0.30  # of the context window: a smaller knowledge base is given whole
 WARN_SHARE, REFUSE_SHARE = 0.70, 0.90
+SELECTED_SHARE = 0.50  # of the context window: selected documents that fit are given whole
 
 STRICT = (
     "The user selected the knowledge bases below for this message. Search them with "
@@ -282,6 +283,30 @@ def _prompt(knowledge: turn_search.TurnKnowledge) -> str:
     return "<knowledge_base>\n" + "\n\n".join(parts) + "\n</knowledge_base>"
 
 
+def _selected_block(documents: list[tuple[Any, str]]) -> str:
+    parts = [f"[Document: {doc.name} (ID: {doc.pk})]\n{text}" for doc, text in documents]
+    return "<selected_documents>\n" + "\n\n".join(parts) + "\n</selected_documents>"
+
+
+async def _inject_selected(
+    knowledge: turn_search.TurnKnowledge, toolbox: Toolbox
+) -> turn_search.TurnKnowledge:
+    """The notebook's selected documents that fit in half the context window are given whole
+    (a ``<selected_documents>`` block); the knowledge bases left are searched through the
+    tools, narrowed to their selected documents (reference extras §1.9)."""
+    room = SELECTED_SHARE * settings.KNOWLEDGE_CONTEXT_WINDOW
+    given = [b for b in knowledge.bases if b.selected and b.estimated_tokens <= room]
+    if not given:
+        return knowledge
+    documents = [doc for base in given for doc in await run_sync(turn_search.selected_text, base)]
+    if documents:
+        toolbox.instructions.append(
+            "The user selected these documents for this message; answer from them.\n"
+            + _selected_block(documents)
+        )
+    return replace(knowledge, bases=[b for b in knowledge.bases if b not in given])
+
+
 async def knowledge_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
     if not ctx.knowledge_base_ids and not ctx.bound_knowledge_base_ids:
         return  # most turns: no knowledge base, no query
@@ -291,8 +316,12 @@ async def knowledge_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> No
         ctx.knowledge_base_ids,
         ctx.bound_knowledge_base_ids,
         ctx.subtask_id,
+        ctx.document_scopes,
     )
     if knowledge is None:
+        return
+    knowledge = await _inject_selected(knowledge, toolbox)
+    if not knowledge.bases:
         return
     session = _Session(ctx, knowledge, toolbox)
     if any(b.rag_enabled for b in knowledge.bases):
