@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from knowledge import selectors
+from knowledge import mcp_server, selectors
 from tasks.services import task_knowledge
+from wegent import lifespan, mounts
 
 
 def install() -> None:
     task_knowledge.document_counters.register(selectors.document_counts)
+    for prefix in mcp_server.PATHS:
+        mounts.register(prefix, mcp_server.asgi_app)
+    lifespan.shutdown.register(mcp_server.endpoint.shutdown)
