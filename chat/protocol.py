@@ -119,8 +119,8 @@ class ChatSend(Payload):
         for item in self.contexts or []:
             kb_id = _context_kb(item)
             raw = item.data.get("document_ids")
-            if kb_id is None or not isinstance(raw, list):
-                continue
+            if kb_id is None or not isinstance(raw, list) or not raw:
+                continue  # no list, or an empty one: the whole knowledge base
             ids = tuple(dict.fromkeys(i for i in map(_id, raw[:MAX_SCOPED_DOCUMENTS]) if i is not None))
             scopes.append((kb_id, ids, item.type == "selected_documents"))
         return tuple(scopes)

@@ -333,9 +333,10 @@ def test_document_scopes_read_only_well_formed_ids() -> None:
                 "data": {"knowledge_base_id": "7", "document_ids": [1, "2", True, -3, 2]},
             },
             {"type": "knowledge_base", "data": {"knowledge_id": 8, "document_ids": "not a list"}},
+            {"type": "knowledge_base", "data": {"knowledge_id": 10, "document_ids": []}},
             {"type": "knowledge_base", "data": {"knowledge_id": 9, "document_ids": [2**70, 4]}},
             {"type": "selected_documents", "data": {"knowledge_base_id": None, "document_ids": [5]}},
         ],
     )
-    assert payload.knowledge_base_ids() == (7, 8, 9)
+    assert payload.knowledge_base_ids() == (7, 8, 10, 9)
     assert payload.document_scopes() == ((7, (1, 2), True), (9, (4,), False))
