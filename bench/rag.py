@@ -112,7 +112,7 @@ def main() -> None:
 
     from accounts.models import User
     from kinds.tests.factories import make_kind, model_doc
-    from knowledge import embeddings, splitters
+    from knowledge import embeddings, splitters, vectors
     from knowledge.models import KnowledgeChunk
     from knowledge.services import bases, documents, indexing, retrieval
     from knowledge.tests.fake_embed import FakeEmbedServer
@@ -166,8 +166,10 @@ def main() -> None:
         index_seconds = time.perf_counter() - start
         chunks = KnowledgeChunk.objects.filter(kb_id=kb.pk).count()
 
+        index = vectors.database_store()
+        store = getattr(index, "__name__", "in-process exact search").rsplit(".", 1)[-1]
         print(
-            f"database: {connection.vendor}; {len(docs)} documents, "
+            f"database: {connection.vendor}, vector store: {store}; {len(docs)} documents, "
             f"{total_bytes / 1e6:.1f} MB, {chunks} chunks"
         )
         print(f"upload (attachment parse + document rows): {upload_seconds:.1f}s")

@@ -7,6 +7,7 @@ from typing import Any
 from tasks import selectors, statuses
 from tasks.attachments import model_content
 from tasks.models import Subtask, SubtaskContext, TaskResource
+from tasks.services import messages as task_messages
 
 
 def _user_content(contexts: list[SubtaskContext], text: str) -> str | list[dict[str, Any]]:
@@ -41,11 +42,13 @@ def history(task: TaskResource, *, before_message_id: int | None = None) -> list
     completed answers, in order. Group-chat user messages carry their sender's name so the model
     can tell people apart."""
     rows = selectors.conversation(task, before_message_id=before_message_id)
-    contexts = selectors.contexts_by_message([row.pk for row in rows if row.role == Subtask.USER])
+    questions = [row for row in rows if row.role == Subtask.USER]
+    contexts = selectors.contexts_by_message([row.pk for row in questions])
+    hidden = task_messages.model_texts(task, questions)
     messages: list[dict[str, Any]] = []
     for row in rows:
         if row.role == Subtask.USER:
-            text = row.prompt or ""
+            text = hidden.get(row.pk, row.prompt or "")
             if task.is_group_chat and row.sender_user is not None:
                 text = f"User[{row.sender_user.user_name}]: {text}"
             messages.append({"role": "user", "content": _user_content(contexts.get(row.pk, []), text)})

@@ -5,10 +5,11 @@ answers to devices (``chat:send``), stopping them (``chat:cancel``), closing dev
 from __future__ import annotations
 
 from chat import executors
-from devices import protocol
+from devices import protocol, selectors
 from devices.namespace import LocalExecutorNamespace
 from devices.services import dispatch, push
 from devices.tasks import push_answer
+from kinds import events as kind_events
 from tasks.models import Subtask, TaskResource
 from tasks.services import events, lifecycle
 from wegent import lifespan
@@ -62,3 +63,4 @@ def install() -> None:
     events.task_listeners.register(task_changed)
     lifecycle.answer_starters.register(start_answer)
     lifespan.shutdown.register(shutdown)
+    kind_events.live_status.register(selectors.live_documents)

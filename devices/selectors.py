@@ -95,10 +95,33 @@ class DeviceInfo:
 
     @property
     def status(self) -> str:
-        if self.online is None:
-            return "offline"
-        status = self.online.get("status")
-        return status if status in protocol.DEVICE_STATUSES else "online"
+        return _shown_status(self.online)
+
+
+def _shown_status(online: dict[str, Any] | None) -> str:
+    if online is None:
+        return "offline"
+    status = online.get("status")
+    return status if status in protocol.DEVICE_STATUSES else "online"
+
+
+def live_documents(reader_id: int, kind: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Device documents as the Kind API shows them (``kinds.live_status``): ``status.online``,
+    ``deviceStatus`` and ``lastHeartbeat`` from the reader's online entries (one cache round
+    trip), never what a stored document says. None for other kinds."""
+    if kind != DEVICE:
+        return None
+    names = [str((document.get("metadata") or {}).get("name") or "") for document in documents]
+    online = presence.get_many(reader_id, [name for name in names if name])
+    shown = []
+    for document, name in zip(documents, names, strict=True):
+        entry = online.get(name)
+        status = dict(document.get("status") or {})
+        status.update(online=entry is not None, deviceStatus=_shown_status(entry))
+        if entry is not None:
+            status["lastHeartbeat"] = entry.get("last_heartbeat")
+        shown.append({**document, "status": status})
+    return shown
 
 
 def device_infos(actor: User, *, online_only: bool = False) -> list[DeviceInfo]:

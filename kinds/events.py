@@ -21,3 +21,8 @@ team_renamed: Hook[Callable[[Kind, str], None]] = Hook(
     "kinds.team_renamed",
     "hook(team, old_name) after a team is renamed, inside the rename's transaction",
 )
+live_status: Hook[Callable[[int, str, list[dict[str, Any]]], list[dict[str, Any]] | None]] = Hook(
+    "kinds.live_status",
+    "overlay(reader_id, kind, documents) -> the documents with status fields that live outside "
+    "the row (a Device's online state), or None when it has none for that kind",
+)

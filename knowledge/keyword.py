@@ -37,8 +37,10 @@ def search(kb_ids: list[int], query: str, allowed_documents: set[int], limit: in
     if vendor == "sqlite":
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         sql = (
+            # CROSS JOIN keeps the FTS scan outside: SQLite 3.51's planner otherwise walks the
+            # chunks by (kb_id, document_id) and runs the MATCH once per chunk (~40x slower).
             f"SELECT c.id, -bm25(knowledge_chunk_fts) AS score FROM knowledge_chunk_fts "
-            f"JOIN {TABLE} c ON c.id = knowledge_chunk_fts.rowid "
+            f"CROSS JOIN {TABLE} c ON c.id = knowledge_chunk_fts.rowid "
             f"WHERE knowledge_chunk_fts MATCH %s AND c.kb_id IN ({_placeholders(kb_ids)}) "
             f"AND c.document_id IN ({_placeholders(docs)}) ORDER BY score DESC LIMIT %s"
         )

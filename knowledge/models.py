@@ -47,6 +47,9 @@ class KnowledgeDocument(models.Model):
     # Bumped by every (re)index request: a run that finds a newer generation stops writing, so
     # two runs for one document never interleave their chunks.
     index_generation = models.PositiveIntegerField(default=0)
+    # The generation whose run wrote the current chunks: a Retriever store's points carry their
+    # generation, and only points of this one answer (knowledge.external).
+    indexed_generation = models.PositiveIntegerField(default=0)
     splitter_type = models.CharField(max_length=32, blank=True, default="")
     splitter_subtype = models.CharField(max_length=32, blank=True, default="")
     chunk_count = models.PositiveIntegerField(default=0)

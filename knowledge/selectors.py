@@ -147,27 +147,6 @@ def readable_kbs(actor: User, kb_ids: Iterable[int]) -> list[Kind]:
     return [row for row in rows.values() if can(actor, row, READ)]
 
 
-def kb_ids_for_refs(actor: User, refs: Any) -> tuple[int, ...]:
-    """The knowledge bases a subscription's ``knowledgeBaseRefs`` name, as ids, for a run that
-    acts as ``actor`` (the owner): ``{id}`` or ``{name, namespace}`` (the Kind name, as task
-    bindings use). Refs that are malformed, gone or no longer readable are left out, so a run
-    never searches a knowledge base its owner lost access to."""
-    ids: list[int] = []
-    for ref in refs if isinstance(refs, list) else []:
-        if not isinstance(ref, dict):
-            continue
-        ref_id, name = ref.get("id"), ref.get("name")
-        namespace = ref.get("namespace") or DEFAULT_NAMESPACE
-        kb: Kind | None = None
-        if isinstance(ref_id, int) and not isinstance(ref_id, bool):
-            kb = kind_row(ref_id)
-        elif isinstance(name, str) and name and isinstance(namespace, str):
-            kb = kind_selectors.resolve(actor, KIND, name, namespace)
-        if kb is not None and can(actor, kb, READ):
-            ids.append(kb.pk)
-    return tuple(dict.fromkeys(ids))
-
-
 def documents_of(kb_id: int) -> QuerySet[KnowledgeDocument]:
     return KnowledgeDocument.objects.filter(kind_id=kb_id)
 

@@ -40,6 +40,7 @@ class RetrievalSettings:
     embedding_namespace: str
     retriever_name: str | None
     rerank_model: str | None
+    retriever_namespace: str = "default"
 
 
 @dataclass(frozen=True)
@@ -99,4 +100,5 @@ class KnowledgeBaseView:
             embedding_namespace=str(embedding.get("model_namespace") or "default"),
             retriever_name=config.get("retriever_name") or None,
             rerank_model=rerank.get("model_name") or None,
+            retriever_namespace=str(config.get("retriever_namespace") or "default"),
         )

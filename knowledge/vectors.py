@@ -1,8 +1,9 @@
-"""Exact nearest-neighbour search over a knowledge base's chunk vectors, in this process.
+"""Nearest-neighbour search over a knowledge base's chunk vectors.
 
-Why not ``sqlite-vec``: this machine's Python ``sqlite3`` module is built without loadable
-extensions (``Connection.enable_load_extension`` is missing), so no SQLite extension can be
-loaded into Django's connections; and this PostgreSQL has no ``pgvector``. Vectors are stored
+The database searches where it can: PostgreSQL with pgvector (``knowledge.pgvector``, HNSW),
+SQLite with sqlite-vec (``knowledge.sqlite_vec``; the embedded mode with the pysqlite3 driver).
+Everywhere else (MariaDB, PostgreSQL without pgvector, a Python without loadable SQLite
+extensions) the search is exact, in this process, as described below. Vectors are stored
 with their chunks (``KnowledgeChunk.embedding``, float32) on every database, and a query scores
 them exactly (cosine = dot product of unit vectors, one numpy matrix product) against a
 per-process cache of each knowledge base's matrix. The cache is keyed by the knowledge base's
@@ -14,13 +15,67 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+from django.db import connection, transaction
 
+from knowledge import pgvector, sqlite_vec
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
 
 # Each cached knowledge base holds rows x dimensions float32 (10,000 chunks of 256: 10 MB).
 MAX_CACHED_KBS = 16
+
+
+class DatabaseStore(Protocol):
+    def store(self, rows: list[tuple[int, int, int, bytes]]) -> None: ...
+
+    def search(
+        self, kb_id: int, query: list[float], allowed_documents: set[int], limit: int
+    ) -> list[tuple[int, float]]: ...
+
+
+def database_store() -> DatabaseStore | None:
+    """The database's own vector index, or None where the search runs in this process."""
+    if pgvector.in_use():
+        return pgvector  # type: ignore[return-value]
+    if sqlite_vec.in_use():
+        return sqlite_vec  # type: ignore[return-value]
+    return None
+
+
+def store(rows: list[tuple[int, int, int, bytes]]) -> None:
+    """(chunk id, knowledge base id, document id, float32 vector) rows into the database's index,
+    in the caller's transaction (nothing where the search runs in process)."""
+    index = database_store()
+    if index is not None and rows:
+        index.store(rows)
+
+
+def rebuild(batch: int = 2000) -> int:
+    """Refills the database's index from the chunks' stored vectors; returns the rows written.
+    Raw SQL, not the model: migrations call it."""
+    index = database_store()
+    if index is None:
+        return 0
+    written = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for table in _index_tables(cursor):
+            cursor.execute(f"DELETE FROM {table}")
+        cursor.execute(
+            "SELECT id, kb_id, document_id, embedding FROM knowledge_knowledgechunk "
+            "WHERE embedding IS NOT NULL ORDER BY id"
+        )
+        while rows := cursor.fetchmany(batch):
+            index.store([(c, k, d, bytes(b)) for c, k, d, b in rows])
+            written += len(rows)
+    return written
+
+
+def _index_tables(cursor) -> list[str]:
+    if pgvector.in_use():
+        return [pgvector.TABLE]
+    return sqlite_vec.tables(cursor)
 
 
 @dataclass(frozen=True)
@@ -50,6 +105,9 @@ def _documents(kb_id: int) -> dict[int, str]:
 
 def _load(kb_id: int, generation: int) -> _Matrix:
     documents = _documents(kb_id)
+    if database_store() is not None:  # the database searches; only the document names are kept
+        empty = np.zeros(0, np.int64)
+        return _Matrix(generation, documents, empty, empty, np.zeros((0, 0), np.float32))
     rows = KnowledgeChunk.objects.filter(kb_id=kb_id, embedding__isnull=False).values_list(
         "id", "document_id", "embedding"
     )
@@ -98,6 +156,9 @@ def search(
     kb_id: int, query: list[float], allowed_documents: set[int], limit: int
 ) -> list[tuple[int, float]]:
     """(chunk id, cosine similarity) of the ``limit`` nearest chunks of allowed documents."""
+    store = database_store()
+    if store is not None:
+        return store.search(kb_id, query, allowed_documents, limit)
     matrix = _matrix(kb_id)
     if not len(matrix.chunk_ids) or matrix.vectors.shape[1] != len(query) or limit <= 0:
         return []

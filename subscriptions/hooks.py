@@ -15,6 +15,8 @@ from subscriptions import tools
 from subscriptions.models import Subscription
 from subscriptions.services import runs
 from tasks.services import events as task_events
+from tasks.services import messages as task_messages
+from tasks.services import turns
 
 
 def _entry_deleted(sender: Any, instance: PeriodicTask, **_: Any) -> None:
@@ -35,5 +37,7 @@ def _subscription_deleted(sender: Any, instance: Subscription, **_: Any) -> None
 def install() -> None:
     tools.register()  # silent_exit in subscription runs' answers
     task_events.task_listeners.register(runs.task_ended)
+    task_messages.model_text_providers.register(runs.private_prompts)  # rentals' hidden prompts
+    turns.team_resolvers.register(runs.rental_team)  # rentals run their publisher's team
     pre_delete.connect(_entry_deleted, sender=PeriodicTask, dispatch_uid="subscriptions.entry_deleted")
     post_delete.connect(_subscription_deleted, sender=Subscription, dispatch_uid="subscriptions.row_deleted")

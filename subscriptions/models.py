@@ -116,6 +116,9 @@ class BackgroundExecution(models.Model):
     # What makes a fire happen once: the schedule's fire time ("at:<iso>"); NULL for manual
     # and webhook runs (NULLs are distinct in unique keys on every supported database).
     fire_key = models.CharField(max_length=64, null=True, blank=True)
+    # A rental's run: the user message its task shows a stand-in for; the model reads ``prompt``
+    # (the source's, private to its owner) in its place. 0 for other runs.
+    private_message_id = models.BigIntegerField(default=0, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

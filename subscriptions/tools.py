@@ -16,7 +16,8 @@ from subscriptions.services import executions
 from wegent.realtime.db import run_sync
 
 MAX_REASON = 500
-# Answer (subtask) id -> the execution its stream belongs to, while it streams here.
+# Task id -> the execution whose run streams the task's answers here (every member's answer of
+# a multi-bot team), while it runs.
 silenceable: dict[int, int] = {}
 
 
@@ -45,7 +46,7 @@ class SilentExit:
 
 
 async def silent_exit_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
-    execution_id = silenceable.get(ctx.subtask_id)
+    execution_id = silenceable.get(ctx.task_id)
     if execution_id is not None:
         toolbox.add(SilentExit(execution_id))
 

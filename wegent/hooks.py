@@ -49,12 +49,22 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams) and
   knowledge/hooks.py (stop the MCP session manager): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
+- ``tasks.team_resolvers``, tasks/services/turns.py -> subscriptions/hooks.py: ``team_of`` found
+  no team for a task as its owner sees it; a resolver gives the team the task runs from the
+  server's own rows (a rental's run: its publisher's team). The first non-None wins.
+- ``tasks.model_text_providers``, tasks/services/messages.py -> subscriptions/hooks.py: the
+  model's history (chat) and an executor's task payload (devices) read user messages; a
+  provider gives the text to read instead of a stand-in (a rented subscription's private
+  prompt). Every provider is asked; each returns at once for tasks that are not its own.
 - ``tasks.knowledge_document_counts``, tasks/services/task_knowledge.py -> knowledge/hooks.py:
   the document counts of ``/api/tasks/{id}/knowledge-bases``; the first counter answers.
 - ``kinds.running_task_finders``, kinds/events.py -> tasks/hooks.py: the teams and bots routes
   (running-tasks answers, deleting a team) ask for the PENDING/RUNNING tasks of some teams.
 - ``kinds.team_renamed``, kinds/events.py -> tasks/hooks.py: a team renamed through
   ``PUT /api/teams/{id}``; its tasks follow the new name, inside the rename's transaction.
+- ``kinds.live_status``, kinds/events.py -> devices/hooks.py: the Kind API renders documents
+  of a kind (list, get, create, update); an overlay fills status fields no row stores (a
+  Device's ``status.online`` from its online entry). Applied after the list cache, never cached.
 
 Not ``Hook``s, because they are lookup tables by key rather than lists of callbacks:
 

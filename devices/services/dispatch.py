@@ -56,17 +56,20 @@ def _fail(task: TaskResource, answer: Subtask, message: str) -> Emit:
 
 def to_device(turn: ExecutorTurn) -> list[Emit] | None:
     """``chat:send`` with a ``device_id`` for an executor team: the answer goes to the device
-    (RUNNING, executor fields naming it), or fails at once when the device is offline."""
-    if not turn.device_id:
+    (RUNNING, executor fields naming it), or fails at once when the device is offline. A
+    follow-up without one goes to the device the task is bound to (its session is there, and
+    neither the executor manager's poll nor push mode takes a device's task)."""
+    device_id = turn.device_id or str(turn.task.spec.get("device_id") or "")
+    if not device_id:
         return None
     # The task's owner's device runs it, whoever asked in a group chat.
     task, answer = turn.task, turn.answer
     context = TeamContext([turn.team])
     emits = [_start(task, answer, shell_type(turn.team, context))]
-    device = selectors.own_device(task.owner, turn.device_id)
-    if device is None or presence.get(task.owner_id, turn.device_id) is None:
+    device = selectors.own_device(task.owner, device_id)
+    if device is None or presence.get(task.owner_id, device_id) is None:
         return [*emits, _fail(task, answer, DeviceOffline.default_detail)]
-    name, namespace = protocol.executor_name(turn.device_id), protocol.executor_namespace(task.owner_id)
+    name, namespace = protocol.executor_name(device_id), protocol.executor_namespace(task.owner_id)
     with transaction.atomic():
         # Conditional: an executor manager polling right now may have taken it first (§4.8).
         taken = Subtask.objects.filter(pk=answer.pk, status=statuses.PENDING).update(
@@ -75,24 +78,24 @@ def to_device(turn: ExecutorTurn) -> list[Emit] | None:
         if not taken:
             return []
         locked = TaskResource.objects.select_for_update().get(pk=task.pk)
-        if locked.spec.get("device_id") != turn.device_id:
-            locked.document = {**locked.document, "spec": {**locked.spec, "device_id": turn.device_id}}
+        if locked.spec.get("device_id") != device_id:
+            locked.document = {**locked.document, "spec": {**locked.spec, "device_id": device_id}}
             locked.save(update_fields=["document", "updated_at"])
     lifecycle.refresh_task_status(task.pk)
     answer.refresh_from_db()
-    handoff.remember(task.owner_id, turn.device_id, results.Started(answer.pk, task.pk, {"value": ""}))
+    handoff.remember(task.owner_id, device_id, results.Started(answer.pk, task.pk, {"value": ""}))
     body = task_payload.format_task(task, answer, turn.team, context=context)
     return [
         *emits,
         Emit(
             protocol.TASK_EXECUTE,
             body,
-            device_room(task.owner_id, turn.device_id),
+            device_room(task.owner_id, device_id),
             namespace=protocol.NAMESPACE,
         ),
         Emit(
             protocol.DEVICE_SLOT_UPDATE,
-            selectors.slot_state(task.owner_id, turn.device_id),
+            selectors.slot_state(task.owner_id, device_id),
             user_room(task.owner_id),
         ),
     ]

@@ -19,11 +19,11 @@ from devices.services import payload as task_payload
 from devices.services import stages
 from devices.services.dispatch import shell_type
 from kinds.selectors import TeamContext
+from tasks import documents, statuses
 from tasks import selectors as task_selectors
-from tasks import statuses
 from tasks.exceptions import SubtaskNotFound
 from tasks.models import TASK, Subtask, TaskResource
-from tasks.services import lifecycle, turns
+from tasks.services import events, lifecycle, turns
 from wegent.errors import BadRequest
 from wegent.realtime.rooms import task_room
 
@@ -163,10 +163,18 @@ def update(task_id: int | None, change: ExecutorUpdate) -> Updated:
         if change.status == statuses.FAILED and change.error_message:
             result["error"] = change.error_message
         previous = stored.get("value") if isinstance(stored.get("value"), str) else ""
+        # Whether this answer ends its turn as seen now (a next pipeline stage comes after it).
+        last = _is_last(row)
+        if change.task_title and change.task_title != row.task.spec.get("title"):
+            _retitle(row.task, change.task_title)
+        # The executor it names now is the one a next pipeline stage inherits.
+        row.executor_name = change.executor_name or row.executor_name
+        row.executor_namespace = change.executor_namespace or row.executor_namespace
+        end = stages.end_of(row, change.status, result["value"])
         saved = lifecycle.update_subtask(
             row.pk,
             lifecycle.SubtaskChanges(
-                status=stages.ending_status(row, change.status),
+                status=end.status,
                 progress=change.progress,
                 result=result,
                 error_message=change.error_message,
@@ -192,7 +200,7 @@ def update(task_id: int | None, change: ExecutorUpdate) -> Updated:
                 result=shown,
             )
             emits.append(Emit(chat_protocol.CHAT_CHUNK, chunk, room))
-    elif (change.status in statuses.FINAL or saved.status == statuses.PENDING_CONFIRMATION) and _is_last(row):
+    elif (change.status in statuses.FINAL or saved.status == statuses.PENDING_CONFIRMATION) and last:
         done = chat_protocol.chat_done(
             task_id=row.task_id, subtask_id=row.pk, offset=len(text), result=shown, message_id=row.message_id
         )
@@ -205,6 +213,13 @@ def update(task_id: int | None, change: ExecutorUpdate) -> Updated:
         "message": "Subtask updated successfully",
     }
     return Updated(body, emits)
+
+
+def _retitle(task: TaskResource, title: str) -> None:
+    """The executor renamed the task (``task_title``, reference realtime §5.2)."""
+    task.document = documents.changed(task.document, spec={"title": title})
+    task.save(update_fields=["document", "updated_at"])
+    events.task_changed(task)
 
 
 def _shell_of(task: TaskResource) -> str:

@@ -24,7 +24,10 @@ from kinds.specs.ghost import GhostView
 from kinds.specs.team import TeamView
 from tasks import selectors as task_selectors
 from tasks.models import Subtask, TaskResource
+from tasks.services import messages as task_messages
 from wegent import crypto
+
+STAGE_INPUT = "[Output of the previous stage, your input]"
 
 
 def _git_identity(user: User, domain: str) -> dict[str, Any]:
@@ -109,10 +112,19 @@ def _task_token(task: TaskResource, answer: Subtask, lifetime: dt.timedelta) -> 
 
 
 def _prompt(task: TaskResource, answer: Subtask) -> str:
-    if answer.prompt:  # a pipeline stage the owner confirmed carries the prompt they confirmed
-        return answer.prompt
+    """The user's message; a later pipeline stage gets the previous stage's output with it (the
+    reference: "user prompt + previous stage result"), a stage the owner confirmed only the text
+    they confirmed (its answer follows the waiting stage's, not the user's message)."""
     question = Subtask.objects.filter(task=task, message_id=answer.parent_id, role=Subtask.USER).first()
-    return question.prompt if question is not None else str(task.spec.get("prompt") or "")
+    if answer.prompt and question is None:
+        return answer.prompt
+    if question is not None:
+        asked = task_messages.model_texts(task, [question]).get(question.pk, question.prompt)
+    else:
+        asked = str(task.spec.get("prompt") or "")
+    if answer.prompt:
+        return f"{asked}\n\n{STAGE_INPUT}\n{answer.prompt}"
+    return asked
 
 
 def format_task(

@@ -109,7 +109,8 @@ def complete(user_id: int, device_id: str, event: str, report: protocol.TaskRepo
         row = _locked_answer(user_id, device_id, report.subtask_id)
         if isinstance(row, Reported):
             return row
-        return _complete(row, report, stages.ending_status(row, ending), device_id)
+        output = _value(row, report)
+        return _complete(row, report, stages.end_of(row, ending, output).status, device_id)
 
 
 def running_answer(user_id: int, device_id: str, subtask_id: int) -> Started | Reported:
@@ -146,6 +147,15 @@ def save_progress(
             executor_namespace=protocol.executor_namespace(user_id),
         ).update(**fields)
     )
+
+
+def _value(row: Subtask, report: protocol.TaskReport) -> str:
+    """The answer's final text: the report's, else what was stored."""
+    incoming = report.result.get("value") if report.result is not None else None
+    if isinstance(incoming, str):
+        return incoming
+    stored = row.result.get("value") if isinstance(row.result, dict) else None
+    return stored if isinstance(stored, str) else ""
 
 
 def _complete(row: Subtask, report: protocol.TaskReport, ending: str, device_id: str) -> Reported:

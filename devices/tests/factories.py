@@ -29,15 +29,22 @@ def make_code_team(owner: User, prefix: str = "cc", shell_type: str = "ClaudeCod
     return make_kind(owner, team_doc(f"{prefix}-team", [f"{prefix}-bot"]))
 
 
-def make_code_pipeline(owner: User, prefix: str = "pp") -> Kind:
-    """A pipeline of two ClaudeCode bots; the first stage asks for a confirmation."""
+def make_code_pipeline(
+    owner: User,
+    prefix: str = "pp",
+    *,
+    stages: tuple[str, ...] = ("plan", "build"),
+    confirm_first: bool = True,
+) -> Kind:
+    """A pipeline of ClaudeCode bots, one per stage; the first stage asks for a confirmation
+    unless ``confirm_first`` is False."""
     make_kind(owner, ghost_doc(f"{prefix}-ghost", "You write code."))
     make_kind(owner, shell_doc(f"{prefix}-shell", "ClaudeCode"))
     make_kind(owner, model_doc(f"{prefix}-model", "sk-device-secret-0123456789", model_id="claude-x"))
-    for stage in ("plan", "build"):
+    for stage in stages:
         make_kind(
             owner, bot_doc(f"{prefix}-{stage}", f"{prefix}-ghost", f"{prefix}-shell", f"{prefix}-model")
         )
-    document = team_doc(f"{prefix}-team", [f"{prefix}-plan", f"{prefix}-build"], mode="pipeline")
-    document["spec"]["members"][0]["requireConfirmation"] = True
+    document = team_doc(f"{prefix}-team", [f"{prefix}-{stage}" for stage in stages], mode="pipeline")
+    document["spec"]["members"][0]["requireConfirmation"] = confirm_first
     return make_kind(owner, document)

@@ -125,3 +125,36 @@ def test_online_entry_expires_with_its_ttl(user, settings):
     assert presence.mark_offline(user.pk, "hw-aaaaaaaaaaaa", "another-socket") is False
     assert presence.mark_offline(user.pk, "hw-aaaaaaaaaaaa", "test-hw-aaaaaaaaaaaa") is True
     assert presence.get(user.pk, "hw-aaaaaaaaaaaa") is None
+
+
+def test_the_kind_api_shows_the_live_online_state(api, user, client_for, other_user):
+    make_device(user, "hw-dddddddddddd")
+    make_device(other_user, "hw-eeeeeeeeeeee")
+    listed = api.get("/api/v1/namespaces/default/devices").json()["items"]
+    assert [item["metadata"]["name"] for item in listed] == ["hw-dddddddddddd"]
+    status = listed[0]["status"]
+    assert status["online"] is True and status["deviceStatus"] == "online" and status["lastHeartbeat"]
+    one = api.get("/api/v1/namespaces/default/devices/hw-dddddddddddd").json()
+    assert one["status"]["online"] is True
+    # The device goes away: the (cached) list and the item say so at once.
+    assert presence.mark_offline(user.pk, "hw-dddddddddddd", "test-hw-dddddddddddd")
+    listed = api.get("/api/v1/namespaces/default/devices").json()["items"]
+    assert listed[0]["status"]["online"] is False and listed[0]["status"]["deviceStatus"] == "offline"
+    one = api.get("/api/v1/namespaces/default/devices/hw-dddddddddddd").json()
+    assert one["status"]["online"] is False
+    # A stored document cannot claim a device is online.
+    body = {
+        "apiVersion": "agent.wecode.io/v1",
+        "kind": "Device",
+        "metadata": {"name": "hw-ffffffffffff", "namespace": "default"},
+        "spec": {"deviceId": "hw-ffffffffffff"},
+        "status": {"online": True, "deviceStatus": "online"},
+    }
+    created = api.post("/api/v1/namespaces/default/devices", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["status"]["online"] is False
+    one = api.get("/api/v1/namespaces/default/devices/hw-ffffffffffff").json()
+    assert one["status"] == {**one["status"], "online": False, "deviceStatus": "offline"}
+    # The other user's device is online for them only.
+    theirs = client_for(other_user).get("/api/v1/namespaces/default/devices").json()["items"]
+    assert [(i["metadata"]["name"], i["status"]["online"]) for i in theirs] == [("hw-eeeeeeeeeeee", True)]

@@ -13,10 +13,12 @@ import pytest
 from accounts.services.tokens import issue_access_token
 from chat.tests.sockets import connect
 from devices.services import push
-from devices.tests.factories import make_code_team
+from devices.tests.executor_client import FakeExecutor
+from devices.tests.factories import make_code_pipeline, make_code_team
 from devices.tests.fake_executor_manager import FakeExecutorManager
 from tasks import statuses
 from tasks.models import Subtask
+from tasks.services import lifecycle
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -147,3 +149,67 @@ def test_tasks_made_over_rest_wait_for_the_poll_in_pull_mode(live_server_url, us
     manager_headers = {"Authorization": "Bearer executor-service-token-0123456789"}
     claimed = httpx.post(f"{live_server_url}/api/executors/tasks/dispatch", headers=manager_headers).json()
     assert [task["prompt"] for task in claimed["tasks"]] == ["from the API"]
+
+
+def test_the_next_pipeline_stage_is_pushed_when_a_stage_completes(live_server_url, user, manager, settings):
+    settings.EXECUTOR_TOKEN = "executor-service-token-0123456789"
+    team = make_code_pipeline(user, confirm_first=False)
+    headers = {"Authorization": f"Bearer {issue_access_token(user)}"}
+    body = {"prompt": "plan and build", "team_id": team.pk, "task_type": "code"}
+    assert (
+        httpx.post(f"{live_server_url}/api/tasks/create", json=body, headers=headers, timeout=30).status_code
+        == 201
+    )
+    (_, _, pushed) = manager.wait_for("/tasks/receive")[0]
+    (first,) = pushed["tasks"]
+    assert [bot["name"] for bot in first["bot"]] == ["pp-plan"]
+    callback = {"subtask_id": first["subtask_id"], "status": "COMPLETED", "result": {"value": "the plan"}}
+    service = {"Authorization": "Bearer executor-service-token-0123456789"}
+    response = httpx.put(f"{live_server_url}/api/executors/tasks", json=callback, headers=service, timeout=30)
+    assert response.status_code == 200
+    (_, _, pushed) = manager.wait_for("/tasks/receive", count=2)[1]
+    (second,) = pushed["tasks"]
+    assert [bot["name"] for bot in second["bot"]] == ["pp-build"]
+    assert second["prompt"].endswith("\nthe plan")
+    assert Subtask.objects.get(pk=second["subtask_id"]).status == statuses.RUNNING
+
+
+def _finish(subtask_id: int, value: str) -> None:
+    lifecycle.update_subtask(
+        subtask_id, lifecycle.SubtaskChanges(status=statuses.COMPLETED, result={"value": value})
+    )
+
+
+def test_a_follow_up_sent_to_a_device_goes_to_the_device_not_the_executor_manager(
+    live_server_url, user, manager
+):
+    team = make_code_team(user)
+
+    async def scenario() -> None:
+        browser = await connect(live_server_url, user)
+        first = await browser.call("chat:send", _send(team))
+        (_, _, pushed) = (await asyncio.to_thread(manager.wait_for, "/tasks/receive"))[0]
+        await asyncio.to_thread(_finish, pushed["tasks"][0]["subtask_id"], "pushed answer")
+        device = FakeExecutor()
+        await device.connect(live_server_url, issue_access_token(user))
+        await device.register()
+        follow = {**_send(team), "task_id": first["task_id"], "message": "now on my machine"}
+        follow["device_id"] = device.device_id
+        assert (await browser.call("chat:send", follow))["task_id"] == first["task_id"]
+        task = await device.wait_for("task:execute")
+        assert task["task_id"] == first["task_id"] and task["prompt"] == "now on my machine"
+        # A further follow-up that names no device stays on the task's device.
+        done = {"subtask_id": task["subtask_id"], "status": "COMPLETED", "result": {"value": "done"}}
+        assert await device.call("task:complete", done) == {"success": True}
+        await browser.wait_for("task:status", lambda s: s["status"] == "COMPLETED")
+        again = {**_send(team), "task_id": first["task_id"], "message": "more"}
+        assert "task_id" in await browser.call("chat:send", again)
+        more = await device.wait_for("task:execute", lambda t: t["subtask_id"] != task["subtask_id"])
+        assert more["prompt"] == "more"
+        await device.close()
+        await browser.close()
+
+    asyncio.run(scenario())
+    assert len(manager.to("/tasks/receive")) == 1  # only the first turn was pushed
+    answers = Subtask.objects.filter(role="ASSISTANT").order_by("message_id")
+    assert [a.executor_name.startswith("device-") for a in answers] == [False, True, True]

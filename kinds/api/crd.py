@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kinds import access, list_cache, registry, selectors, services, skills
+from kinds import access, events, list_cache, registry, selectors, services, skills
 from kinds.api.crd_schema import KindRoute, KindRouteSchema
 from kinds.exceptions import KindNotFound
 from kinds.specs import API_VERSION
@@ -29,6 +29,21 @@ from wegent.api.validation import validate_query
 from wegent.errors import NotFound
 
 BATCH_ACTIONS = ("apply", "delete")
+
+
+def _live(reader_id: int, kind: str, documents: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The documents with the status no row stores (``kinds.live_status``); None: unchanged."""
+    for overlay in events.live_status:
+        changed = overlay(reader_id, kind, documents)
+        if changed is not None:
+            return changed
+    return None
+
+
+def _rendered(reader_id: int, row: Any) -> dict[str, Any]:
+    document = selectors.render(row)
+    live = _live(reader_id, row.kind, [document])
+    return live[0] if live else document
 
 
 class YAMLParser(BaseParser):
@@ -110,12 +125,12 @@ class NamespacedKindView(APIView):
         if name is None:
             if not access.can(request.user, namespace, access.READ):
                 return Response(selectors.render_list(kind_type.kind, []))
-            return Response(
-                list_cache.cached(
-                    ("crd", request.user.pk, kind_type.kind, namespace),
-                    lambda: selectors.list_rendered(request.user, kind_type.kind, namespace),
-                )
+            listed = list_cache.cached(
+                ("crd", request.user.pk, kind_type.kind, namespace),
+                lambda: selectors.list_rendered(request.user, kind_type.kind, namespace),
             )
+            live = _live(request.user.pk, kind_type.kind, listed["items"])
+            return Response(listed if live is None else {**listed, "items": live})
         row = (
             selectors.find(request.user, kind_type.kind, namespace, name)
             if access.can(request.user, namespace, access.READ)
@@ -123,7 +138,7 @@ class NamespacedKindView(APIView):
         )
         if row is None:
             raise KindNotFound(f"{kind_type.kind} '{name}' not found in namespace '{namespace}'")
-        return Response(selectors.render(row))
+        return Response(_rendered(request.user.pk, row))
 
     def post(self, request: Request, **kwargs: str) -> Response:
         namespace, plural, name = self.parsed("POST")
@@ -142,7 +157,7 @@ class NamespacedKindView(APIView):
         row = services.create_resource(
             actor=request.user, kind_type=kind_type, namespace=namespace, body=request.data
         )
-        return Response(selectors.render(row), status=201)
+        return Response(_rendered(request.user.pk, row), status=201)
 
     def put(self, request: Request, **kwargs: str) -> Response:
         namespace, plural, name = self.parsed("PUT")
@@ -158,7 +173,7 @@ class NamespacedKindView(APIView):
         row, _ = services.update_resource(
             actor=request.user, kind_type=kind_type, namespace=namespace, name=name, body=request.data
         )
-        return Response(selectors.render(row))
+        return Response(_rendered(request.user.pk, row))
 
     def delete(self, request: Request, **kwargs: str) -> Response:
         namespace, plural, name = self.parsed("DELETE")

@@ -14,10 +14,11 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import User
+from kinds import selectors as kind_selectors
 from knowledge import selectors, specs
 from knowledge.exceptions import KnowledgeBadRequest, KnowledgeDenied
 from knowledge.models import KnowledgeChunk, KnowledgeDocument
-from knowledge.services import indexing, summaries
+from knowledge.services import indexing, summaries, vector_store
 from tasks.models import SubtaskContext
 from tasks.services import attachments
 from wegent.errors import DomainError, NotFound
@@ -130,8 +131,10 @@ def update_content(*, actor: User, doc_id: int, content: str) -> KnowledgeDocume
 
 def _delete_locked(doc: KnowledgeDocument) -> None:
     attachment_id = doc.attachment_id
-    doc.delete()  # chunks (and their keyword index rows) go with it
+    doc_id = doc.pk
+    doc.delete()  # chunks (and their keyword index and pgvector rows) go with it
     indexing.bump_generation(doc.kind_id)
+    vector_store.forget_points(kind_selectors.row_by_id(selectors.KIND, doc.kind_id), doc_id)
     if attachment_id:
         # The file was uploaded for this document: unlinked, nothing else refers to it.
         SubtaskContext.objects.filter(

@@ -25,9 +25,10 @@ from django.db import transaction
 from kinds import selectors as kind_selectors
 from kinds.connections import connection_for
 from kinds.models import Kind
-from knowledge import embeddings, protocol, selectors, specs, splitters
+from knowledge import embeddings, external, protocol, selectors, specs, splitters
+from knowledge import vectors as vector_index
 from knowledge.models import KnowledgeBaseState, KnowledgeChunk, KnowledgeDocument
-from knowledge.services import summaries
+from knowledge.services import summaries, vector_store
 from tasks.attachments import parser, storage
 from tasks.models import SubtaskContext
 from wegent.realtime.emitter import emit_sync
@@ -244,7 +245,12 @@ def run(document_id: int, generation: int) -> None:
             raise IndexFailure("The document has no text to index")
         if not _progress(doc, generation, KnowledgeDocument.INDEXING, 20):
             return
-        vectors = _embed_all(doc, generation, kb, [c.content for c in split.chunks])
+        contents = [c.content for c in split.chunks]
+        vectors = _embed_all(doc, generation, kb, contents)
+        try:
+            vector_store.write_points(kb, doc.pk, generation, doc.name, contents, vectors)
+        except external.StoreError as exc:
+            raise IndexFailure(exc.message) from None
         _store(doc, generation, split, vectors, len(text))
     except _Superseded:
         return
@@ -263,7 +269,7 @@ def _store(
         if current is None or current.index_generation != generation:
             return
         KnowledgeChunk.objects.filter(document=current).delete()
-        KnowledgeChunk.objects.bulk_create(
+        rows = KnowledgeChunk.objects.bulk_create(
             [
                 KnowledgeChunk(
                     document=current,
@@ -279,15 +285,19 @@ def _store(
             ],
             batch_size=500,
         )
+        # The database's vector index (pgvector, sqlite-vec) gets the vectors in this transaction.
+        vector_index.store([(r.pk, r.kb_id, current.pk, r.embedding) for r in rows if r.embedding])
         current.index_status, current.index_progress, current.index_error = KnowledgeDocument.READY, 100, ""
         current.status, current.is_active = KnowledgeDocument.ENABLED, True
         current.chunk_count, current.text_length = len(split.chunks), length
+        current.indexed_generation = generation
         current.splitter_type, current.splitter_subtype = split.splitter_type, split.splitter_subtype
         current.save()
         bump_generation(current.kind_id)
         kb = kind_selectors.row_by_id(selectors.KIND, current.kind_id)
         if kb is not None:
             summaries.after_indexed(current, kb)
+        vector_store.forget_points(kb, current.pk, keep_generation=generation)
     _push(current)
 
 
@@ -305,4 +315,5 @@ def _fail(doc: KnowledgeDocument, generation: int, message: str) -> None:
         current.status, current.is_active, current.chunk_count = KnowledgeDocument.DISABLED, False, 0
         current.save()
         bump_generation(current.kind_id)
+        vector_store.forget_points(kind_selectors.row_by_id(selectors.KIND, current.kind_id), current.pk)
     _push(current)

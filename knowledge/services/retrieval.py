@@ -21,9 +21,10 @@ from django.conf import settings
 
 from kinds.connections import connection_for
 from kinds.models import Kind
-from knowledge import embeddings, keyword, selectors, specs, vectors
+from knowledge import embeddings, external, keyword, selectors, specs, vectors
 from knowledge.exceptions import RetrievalUnavailable
 from knowledge.models import KnowledgeChunk
+from knowledge.services import vector_store
 
 RRF_K = 60
 CONDITION_OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "contains", "text_match")
@@ -181,7 +182,10 @@ def search(kb: Kind, query: Query, *, user_name: str = "") -> list[Hit]:
     pool = max(query.top_k * 4, 20)
     by_vector = by_keyword = []
     if query.mode in (specs.VECTOR, specs.HYBRID):
-        by_vector = vectors.search(kb.pk, _query_vector(kb, query.text, user_name), allowed, pool)
+        try:
+            by_vector = vector_store.search(kb, _query_vector(kb, query.text, user_name), allowed, pool)
+        except external.StoreError as exc:
+            raise RetrievalUnavailable(exc.message) from None
     if query.mode in (specs.KEYWORD, specs.HYBRID):
         by_keyword = keyword.search([kb.pk], query.text, allowed, pool)
     fused = _fuse(query, by_vector, by_keyword)

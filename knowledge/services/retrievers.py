@@ -3,9 +3,9 @@ read, create, update, delete through the Kind services (so validation, secrets a
 roles and the referrer check are the Kind API's), and a connection test that dials the store
 through the outbound guard.
 
-Retrievers stay the reference's external stores (Elasticsearch, Qdrant). This deployment's
-retrieval runs on its built-in store (chunks, vectors and the full-text index in the database);
-a knowledge base that names a retriever keeps the name, and the retriever is not dialled.
+Retrievers stay the reference's external stores (Elasticsearch, Qdrant): a knowledge base that
+names one keeps its vectors there (``knowledge.external``, ``knowledge.services.vector_store``);
+its chunks and keyword index stay in the database as for every knowledge base.
 """
 
 from __future__ import annotations

@@ -117,6 +117,10 @@ class FakeEmbedServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         b = parse(body.get("model"))
@@ -182,11 +186,14 @@ class FakeEmbedServer:
             }
         )
 
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/rerank", self._rerank)
         app.router.add_post("/v1/chat/completions", self._chat)
+
+    async def _start(self) -> None:
+        app = web.Application()
+        self.routes(app)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)

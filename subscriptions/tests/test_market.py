@@ -114,3 +114,69 @@ def test_a_rental_edits_its_schedule_and_fails_visibly_when_the_source_is_gone(
     assert execution is not None and execution.status == "FAILED"
     assert "no longer available" in execution.error_message
     assert bob.post(f"/api/subscriptions/{rental_id}/trigger").status_code == 400
+
+
+def _no_secret_in_the_renters_task(bob, task_id: int) -> None:  # type: ignore[no-untyped-def]
+    from tasks.models import Subtask, TaskResource
+
+    detail = bob.get(f"/api/tasks/{task_id}")
+    assert detail.status_code == 200
+    assert "secret" not in detail.text.lower()
+    assert "secret" not in bob.get("/api/tasks?limit=50").text.lower()
+    task = TaskResource.objects.get(pk=task_id)
+    assert "secret" not in str(task.document).lower()
+    question = Subtask.objects.get(task_id=task_id, role="USER")
+    assert question.prompt.startswith("Scheduled run of My copy")
+    assert all("secret" not in (row.prompt + row.title).lower() for row in Subtask.objects.filter(task=task))
+
+
+def test_the_renters_run_task_never_holds_the_source_prompt(
+    api, client_for, other_user, user, fake_llm
+) -> None:  # type: ignore[no-untyped-def]
+    from subscriptions.tests.test_team_runs import make_team
+
+    team = make_team(user, fake_llm, "pipeline", [("plan", "fake-n2", {}), ("build", "fake-n3", {})])
+    source = make_subscription(
+        user, team, name="secret-sauce", visibility="market", prompt_template="The secret recipe for {{date}}"
+    )
+    bob = client_for(other_user)
+    rental = bob.post(f"{MARKET}/subscriptions/{source.pk}/rent", _rent_body(), format="json").json()
+    run = bob.post(f"/api/subscriptions/{rental['id']}/trigger").json()
+    assert run["status"] == "COMPLETED", run
+    _no_secret_in_the_renters_task(bob, run["task_id"])
+    # Both stages' models read the source's prompt in place of the stand-in.
+    for model in ("fake-n2", "fake-n3"):
+        asked = [r.body for r in fake_llm.requests if isinstance(r.body, dict)]
+        body = next((b for b in asked if b.get("model") == model), None)
+        assert body is not None, [(b.get("model"), run) for b in asked]
+        users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        assert str(users[-1]).startswith("The secret recipe for "), users
+    # The owner's own runs show their prompt as usual.
+    own = api.post(f"/api/subscriptions/{source.pk}/trigger").json()
+    assert "The secret recipe" in api.get(f"/api/tasks/{own['task_id']}").text
+
+
+def test_an_executor_gets_the_rentals_hidden_prompt(client_for, other_user, user, settings) -> None:  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    from kinds.tests.factories import bot_doc, ghost_doc, make_kind, model_doc, shell_doc, team_doc
+
+    settings.EXECUTOR_TOKEN = "executor-service-token-0123456789"
+    make_kind(user, ghost_doc("y-ghost"))
+    make_kind(user, shell_doc("y-shell", "ClaudeCode"))
+    make_kind(user, model_doc("y-model"))
+    make_kind(user, bot_doc("y-bot", "y-ghost", "y-shell", "y-model"))
+    team = make_kind(user, team_doc("y-team", ["y-bot"]))
+    source = make_subscription(
+        user, team, name="secret-code", visibility="market", prompt_template="The secret refactor of {{date}}"
+    )
+    bob = client_for(other_user)
+    rental = bob.post(f"{MARKET}/subscriptions/{source.pk}/rent", _rent_body(), format="json").json()
+    run = bob.post(f"/api/subscriptions/{rental['id']}/trigger").json()
+    assert run["status"] == "RUNNING", run
+    _no_secret_in_the_renters_task(bob, run["task_id"])
+    manager = APIClient()
+    manager.credentials(HTTP_AUTHORIZATION="Bearer executor-service-token-0123456789")
+    (task,) = manager.post("/api/executors/tasks/dispatch").json()["tasks"]
+    assert task["task_id"] == run["task_id"] and task["prompt"].startswith("The secret refactor of ")
+    assert task["is_subscription"] is True

@@ -275,3 +275,52 @@ def test_an_executor_run_ends_with_its_task(api, user) -> None:  # type: ignore[
     assert execution.status == statuses.COMPLETED and execution.result_summary == "all done"
     sub.refresh_from_db()
     assert sub.success_count == 1
+
+
+def test_an_executor_run_that_exits_silently_ends_completed_silent(api, user, settings) -> None:  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    from kinds.tests.factories import bot_doc, ghost_doc, make_kind, model_doc, shell_doc, team_doc
+
+    settings.EXECUTOR_TOKEN = "executor-service-token-0123456789"
+    make_kind(user, ghost_doc("z-ghost"))
+    make_kind(user, shell_doc("z-shell", "ClaudeCode"))
+    make_kind(user, model_doc("z-model"))
+    make_kind(user, bot_doc("z-bot", "z-ghost", "z-shell", "z-model"))
+    team = make_kind(user, team_doc("z-team", ["z-bot"]))
+    sub = make_subscription(user, team, name="watch")
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    manager = APIClient()
+    manager.credentials(HTTP_AUTHORIZATION="Bearer executor-service-token-0123456789")
+    (task,) = manager.post("/api/executors/tasks/dispatch").json()["tasks"]
+    assert task["task_id"] == run["task_id"] and task["is_subscription"] is True
+    result = {"value": "nothing new", "silent_exit": True, "silent_exit_reason": "no changes upstream"}
+    body = {"subtask_id": task["subtask_id"], "status": "COMPLETED", "result": result}
+    assert manager.put("/api/executors/tasks", body, format="json").status_code == 200
+    execution = BackgroundExecution.objects.get(pk=run["id"])
+    assert execution.status == statuses.COMPLETED_SILENT
+    assert execution.result_summary == "no changes upstream"
+    sub.refresh_from_db()
+    assert sub.success_count == 0 and sub.last_execution_status == "COMPLETED_SILENT"
+
+
+def test_an_executor_pipeline_run_ends_with_its_last_stage(api, user, settings) -> None:  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    from devices.tests.factories import make_code_pipeline
+
+    settings.EXECUTOR_TOKEN = "executor-service-token-0123456789"
+    team = make_code_pipeline(user, confirm_first=False)
+    sub = make_subscription(user, team, name="staged")
+    run = api.post(f"{URL}/{sub.pk}/trigger").json()
+    manager = APIClient()
+    manager.credentials(HTTP_AUTHORIZATION="Bearer executor-service-token-0123456789")
+    for stage, text in (("pp-plan", "the plan"), ("pp-build", "built")):
+        (task,) = manager.post("/api/executors/tasks/dispatch").json()["tasks"]
+        assert [bot["name"] for bot in task["bot"]] == [stage]
+        body = {"subtask_id": task["subtask_id"], "status": "COMPLETED", "result": {"value": text}}
+        assert manager.put("/api/executors/tasks", body, format="json").status_code == 200
+        execution = BackgroundExecution.objects.get(pk=run["id"])
+        if stage == "pp-plan":  # the task moved on to the next stage: the run goes on
+            assert execution.status == statuses.RUNNING
+    assert execution.status == statuses.COMPLETED and execution.result_summary == "built"

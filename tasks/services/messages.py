@@ -47,6 +47,26 @@ live_text_providers: Hook[Callable[[Subtask], str | None]] = Hook(
     "tasks.live_text_providers", "a running answer's text so far (None: unknown); first answer wins"
 )
 
+# What the model reads for a user message whose stored text is a stand-in (a rented
+# subscription's run: the source's prompt stays private to its owner, the renter's task shows a
+# stand-in). provider(task, user_messages) -> {subtask id: text}; each returns at once for tasks
+# that are not its own.
+model_text_providers: Hook[Callable[[TaskResource, list[Subtask]], dict[int, str]]] = Hook(
+    "tasks.model_text_providers",
+    "the text the model reads instead of user messages' stored prompts, by subtask id",
+)
+
+
+def model_texts(task: TaskResource, user_messages: list[Subtask]) -> dict[int, str]:
+    """The model's text of those of ``user_messages`` whose stored prompt is a stand-in."""
+    found: dict[int, str] = {}
+    if not user_messages:
+        return found
+    for provider in model_text_providers:
+        found.update(provider(task, user_messages))
+    return found
+
+
 # message_id / parent_id are 32-bit columns on PostgreSQL.
 MAX_MESSAGE_NUMBER = 2**31 - 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from tasks.exceptions import PromptTooLong, TaskBusy, TaskNotFound, TeamNotFound
 from tasks.models import PLACEHOLDER, PLACEHOLDER_NAME, TASK, WORKSPACE, Subtask, SubtaskContext, TaskResource
 from tasks.services import events
 from wegent.errors import BadRequest
+from wegent.hooks import Hook
 
 MAX_PROMPT_BYTES = 60000
 TITLE_CHARS = 50
@@ -137,12 +138,27 @@ def team_for_new_task(actor: User, options: TurnOptions) -> Kind:
     return team
 
 
+# A task may run a team its owner cannot see themselves: a rented subscription's run uses its
+# publisher's team. resolver(task) -> that team, from the server's own records (never from what
+# the task's document says), or None; asked only when the owner's view finds no team.
+team_resolvers: Hook[Callable[[TaskResource], Kind | None]] = Hook(
+    "tasks.team_resolvers", "the team a task runs when its owner cannot see it (a rental's run); first wins"
+)
+
+
 def team_of(task: TaskResource) -> Kind | None:
-    """The task's team as its owner sees it (own, group, public)."""
+    """The task's team as its owner sees it (own, group, public), else as a resolver knows it."""
     ref = task.spec.get("teamRef")
     if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
         return None
-    return kind_selectors.resolve(task.owner, "Team", ref["name"], ref.get("namespace") or DEFAULT_NAMESPACE)
+    found = kind_selectors.resolve(task.owner, "Team", ref["name"], ref.get("namespace") or DEFAULT_NAMESPACE)
+    if found is not None:
+        return found
+    for resolver in team_resolvers:
+        found = resolver(task)
+        if found is not None:
+            return found
+    return None
 
 
 def team_bots(team: Kind, context: kind_selectors.TeamContext | None = None) -> list[Kind]:
@@ -333,9 +349,12 @@ def _reopen(task: TaskResource, options: TurnOptions) -> TaskResource:
     """
     stamp = documents.iso(timezone.now())
     if options.with_answer:
+        # A follow-up sent to a device binds the task to it before anything may take the answer
+        # (push mode takes a new executor answer as the turn commits, unless a device has it).
+        device = {"device_id": options.device_id} if options.device_id else {}
         document = documents.changed(
             task.document,
-            spec={"prompt": options.prompt},
+            spec={"prompt": options.prompt, **device},
             status=statuses.RUNNING if options.claimed else statuses.PENDING,
             progress=0,
             errorMessage=None,

@@ -18,7 +18,11 @@ import threading
 from collections import deque
 from typing import Any
 
-from django.db.backends.sqlite3 import base
+from wegent.sqlite import driver
+
+driver.install()  # before Django's SQLite backend is imported (see driver.py)
+
+from django.db.backends.sqlite3 import base  # noqa: E402
 
 
 class _WriteLock:
@@ -70,6 +74,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held_write_lock: _WriteLock | None = None
+        self.has_vec = False  # sqlite-vec loaded into this connection
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        conn = super().get_new_connection(conn_params)
+        self.has_vec = driver.load_vec(conn)
+        return conn
 
     def _start_transaction_under_autocommit(self) -> None:
         lock = _write_lock(str(self.settings_dict["NAME"]))
