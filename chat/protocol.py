@@ -44,9 +44,27 @@ class TaskLeave(Payload):
     task_id: int
 
 
+# (knowledge base id, document ids, picked as the notebook's selected documents)
+DocumentScope = tuple[int, tuple[int, ...], bool]
+MAX_SCOPED_DOCUMENTS = 500
+
+
+def _id(value: Any) -> int | None:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+        return value
+    return None
+
+
 class ContextItem(Payload):
     type: str = Field(max_length=50)
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def _context_kb(item: ContextItem) -> int | None:
+    key = {"knowledge_base": "knowledge_id", "selected_documents": "knowledge_base_id"}.get(item.type)
+    return _id(item.data.get(key)) if key else None
 
 
 class AdditionalSkill(Payload):
@@ -82,17 +100,30 @@ class ChatSend(Payload):
 
     def knowledge_base_ids(self) -> tuple[int, ...]:
         """Knowledge bases the message picked: ``contexts`` of type ``knowledge_base`` (their
-        ``data.knowledge_id``), and the notebook's ``knowledge_base_id``."""
+        ``data.knowledge_id``) or ``selected_documents`` (``data.knowledge_base_id``), and the
+        notebook's ``knowledge_base_id``."""
         ids: list[int] = []
         for item in self.contexts or []:
-            value = item.data.get("knowledge_id") if item.type == "knowledge_base" else None
-            if isinstance(value, str) and value.isdigit():
-                value = int(value)
-            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+            value = _context_kb(item)
+            if value is not None:
                 ids.append(value)
         if self.knowledge_base_id is not None:
             ids.append(self.knowledge_base_id)
         return tuple(dict.fromkeys(ids))
+
+    def document_scopes(self) -> tuple[DocumentScope, ...]:
+        """The documents the message narrowed its knowledge bases to, as (knowledge base id,
+        document ids, from the notebook's ``selected_documents``): a ``selected_documents``
+        context, or a ``knowledge_base`` context with ``data.document_ids``."""
+        scopes: list[DocumentScope] = []
+        for item in self.contexts or []:
+            kb_id = _context_kb(item)
+            raw = item.data.get("document_ids")
+            if kb_id is None or not isinstance(raw, list) or not raw:
+                continue  # no list, or an empty one: the whole knowledge base
+            ids = tuple(dict.fromkeys(i for i in map(_id, raw[:MAX_SCOPED_DOCUMENTS]) if i is not None))
+            scopes.append((kb_id, ids, item.type == "selected_documents"))
+        return tuple(scopes)
 
     def all_attachment_ids(self) -> list[int]:
         ids = list(self.attachment_ids or [])

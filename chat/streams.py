@@ -92,6 +92,8 @@ class Answer:
     search_engine: str = ""
     knowledge_base_ids: tuple[int, ...] = ()  # picked in the message (knowledge tool source)
     bound_knowledge_base_ids: tuple[int, ...] = ()  # bound to the task
+    # Documents the message narrowed its knowledge bases to (``protocol.DocumentScope``).
+    document_scopes: tuple[tuple[int, tuple[int, ...], bool], ...] = ()
     # When this answer's row was known here: a cancel remembered for its id before then was for
     # an earlier row with the same id (SQLite reuses the ids of deleted rows), not for this one.
     prepared_at: float = field(default_factory=time.monotonic)
@@ -114,6 +116,7 @@ class Answer:
             search_engine=self.search_engine,
             knowledge_base_ids=self.knowledge_base_ids,
             bound_knowledge_base_ids=self.bound_knowledge_base_ids,
+            document_scopes=self.document_scopes,
             placeholders={
                 "user": {"name": user_name, "id": user_id},
                 "task_id": self.task_id,
@@ -786,6 +789,10 @@ class Runner:
         answer = stream.answer
         assert stream.trace is not None
         view = stream.trace.view("".join(parts))
+        if stream.toolbox is not None and stream.toolbox.result_extras.get("sources"):
+            # The sources found so far (reference realtime §2.4: a tool chunk's ``result`` may
+            # carry ``sources``), so the client can number citations while the answer streams.
+            view["sources"] = stream.toolbox.result_extras["sources"]
         try:
             await stream_state.set_result(answer.subtask_id, view)
             await emitter.emit(
@@ -865,6 +872,9 @@ class Runner:
         if trace is not None and trace.rich:
             blocks, extra = trace.final(text, fallback_id=str(uuid.uuid4()))
             result.update(extra, blocks=blocks)
+        if stream.toolbox is not None and stream.toolbox.result_extras.get("sources"):
+            # A failed or cancelled answer still keeps what it cited before it ended.
+            result["sources"] = stream.toolbox.result_extras["sources"]
         return result
 
     async def _complete(self, stream: Stream, text: str) -> None:

@@ -1,7 +1,9 @@
 """Reads of knowledge bases and documents, behind one gate: ``can(actor, kb, action)``.
 
 Who may do what (reference extras §1.2, with this server's one role table):
-- personal (``default``) knowledge base: its owner; approved share members read;
+- personal (``default``) knowledge base: its owner; approved share members by their level
+  (view reads, edit also changes documents and settings, manage also shares; only the owner
+  deletes);
 - group knowledge base: the group's roles as for every Kind (Reporter reads, Developer writes
   documents and settings, Maintainer deletes; ``kinds.selectors.can``);
 - organization namespace (a group of level ``organization``): every user reads, admins write.
@@ -30,8 +32,15 @@ from tasks.models import Subtask, SubtaskContext
 
 KIND = "KnowledgeBase"
 MAX_ID = kind_selectors.MAX_ROW_ID
+SHARE = "share"  # manage the share link, members and join requests
+# What an approved share member may do, by level; deleting stays the creator's.
+LEVEL_ACTIONS = {
+    ResourceMember.VIEW: (READ,),
+    ResourceMember.EDIT: (READ, UPDATE),
+    ResourceMember.MANAGE: (READ, UPDATE, SHARE),
+}
 
-__all__ = ["DELETE", "KIND", "READ", "UPDATE"]
+__all__ = ["DELETE", "KIND", "READ", "SHARE", "UPDATE"]
 
 
 def organization_namespaces() -> list[str]:
@@ -56,14 +65,34 @@ def _is_organization(namespace: str) -> bool:
     return namespace != DEFAULT_NAMESPACE and namespace in organization_namespaces()
 
 
+def share_level(actor: User, kb_id: int) -> str | None:
+    """The actor's approved share level on a knowledge base (view, edit, manage), or None."""
+    return (
+        ResourceMember.objects.filter(
+            resource_type=ResourceMember.KNOWLEDGE_BASE,
+            resource_id=kb_id,
+            user=actor,
+            status=ResourceMember.APPROVED,
+        )
+        .values_list("permission_level", flat=True)
+        .first()
+    )
+
+
 def can(actor: User, kb: Kind, action: str) -> bool:
     """The one rule for a knowledge base row."""
     if kb.namespace != DEFAULT_NAMESPACE and _is_organization(kb.namespace):
-        return action == READ or actor.is_admin
+        return action == READ or (action != SHARE and actor.is_admin)
+    if action == SHARE:
+        # Only personal knowledge bases are shared by link and member list; a group's are
+        # shared through the group's own members.
+        if kb.namespace != DEFAULT_NAMESPACE:
+            return False
+        return kb.owner_id == actor.pk or share_level(actor, kb.pk) == ResourceMember.MANAGE
     if kind_selectors.can(actor, kb, action):
         return True
-    if action == READ and kb.namespace == DEFAULT_NAMESPACE:
-        return kb.pk in _shared_ids(actor)
+    if kb.namespace == DEFAULT_NAMESPACE and action in (READ, UPDATE):
+        return action in LEVEL_ACTIONS.get(share_level(actor, kb.pk) or "", ())
     return False
 
 
@@ -93,8 +122,13 @@ def _readable_groups(actor: User) -> list[str]:
     return account_selectors.readable_group_names(actor)
 
 
+def kind_row(kb_id: int) -> Kind | None:
+    """The active knowledge base row with this id, whoever may see it (callers check)."""
+    return kind_selectors.row_by_id(KIND, kb_id) if 0 < kb_id <= MAX_ID else None
+
+
 def readable_kb(actor: User, kb_id: int) -> Kind:
-    kb = kind_selectors.row_by_id(KIND, kb_id) if 0 < kb_id <= MAX_ID else None
+    kb = kind_row(kb_id)
     if kb is None or not can(actor, kb, READ):
         raise KnowledgeBaseNotFound()
     return kb

@@ -20,6 +20,7 @@ django_asgi_app = PooledThreadASGIHandler(threads=settings.SYNC_THREADS)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from wegent import lifespan  # noqa: E402
+from wegent.mounts import with_mounts  # noqa: E402
 from wegent.realtime.routing import websocket_urlpatterns, with_polling  # noqa: E402
 from wegent.telemetry import configure_telemetry  # noqa: E402
 
@@ -27,7 +28,7 @@ configure_telemetry()
 
 application = ProtocolTypeRouter(
     {
-        "http": with_polling(django_asgi_app),
+        "http": with_mounts(with_polling(django_asgi_app)),
         "websocket": URLRouter(websocket_urlpatterns),
         "lifespan": lifespan.app,
     }

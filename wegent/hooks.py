@@ -50,7 +50,8 @@ declared ``Hook`` is named here). Each entry: hook name, declared in -> filled b
 - ``wegent.gauge_providers``, wegent/metrics.py -> chat/hooks.py (streams running now): each
   ``/metrics`` scrape reads every provider's (name, help, value); a failure is logged and that
   gauge left out.
-- ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams): the ASGI
+- ``wegent.shutdown``, wegent/lifespan.py -> chat/hooks.py (finish or cancel streams) and
+  knowledge/hooks.py (stop the MCP session manager): the ASGI
   server stops (lifespan shutdown); awaited in order, failures are logged.
 - ``tasks.team_resolvers``, tasks/services/turns.py -> subscriptions/hooks.py: ``team_of`` found
   no team for a task as its owner sees it; a resolver gives the team the task runs from the
@@ -83,6 +84,9 @@ Not ``Hook``s, because they are lookup tables by key rather than lists of callba
   looks one up per request.
 - Kinds console editors, ``kinds/admin_editors.py`` ``register(kind, editor)``: a kind another
   app owns -> how admin writes its edited YAML; filled by knowledge/hooks.py (KnowledgeBase).
+- HTTP mounts, ``wegent/mounts.py`` ``register(prefix, app)``: a path prefix an app serves with
+  its own ASGI application; filled by knowledge/hooks.py (the knowledge MCP server at
+  ``/mcp/knowledge`` and ``/api/mcp/knowledge``); the HTTP application looks one up per request.
 - Django signals stay where any write of a model, from any path, must be seen: the list cache
   (kinds/hooks.py) and attachment files (tasks/services/attachments.py) follow ``post_save``/
   ``post_delete``. The hooks above are not model signals: most return answers (a refusal, a

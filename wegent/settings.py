@@ -439,6 +439,7 @@ SPECTACULAR_SETTINGS = {
         "KnowledgeDocumentStatusEnum": "knowledge.models.DOCUMENT_STATUSES",
         "SplitterTypeEnum": "knowledge.splitters.TYPES",
         "SubscriptionTaskTypeEnum": "subscriptions.models.TASK_TYPES",
+        "SharePermissionLevelEnum": "knowledge.api.share.LEVELS",
     },
 }
 

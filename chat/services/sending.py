@@ -46,6 +46,7 @@ def answer_for(
     web_search: bool = False,
     search_engine: str | None = None,
     knowledge_base_ids: tuple[int, ...] = (),
+    document_scopes: tuple[protocol.DocumentScope, ...] = (),
 ) -> Answer:
     # A new conversation's history is its first message (no need to read it back).
     messages = (
@@ -75,6 +76,7 @@ def answer_for(
         search_engine=search_engine or "",
         knowledge_base_ids=knowledge_base_ids,
         bound_knowledge_base_ids=task_knowledge.bound_ids(task),
+        document_scopes=document_scopes,
     )
 
 
@@ -143,6 +145,7 @@ def _prepare_answer(
         web_search=payload.enable_web_search,
         search_engine=payload.search_engine,
         knowledge_base_ids=payload.knowledge_base_ids(),
+        document_scopes=payload.document_scopes(),
     )
     return teams.conduct(
         answer,

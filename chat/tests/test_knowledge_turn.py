@@ -62,13 +62,20 @@ def make_kb(owner: Any, embed: FakeEmbedServer, name: str = "Handbook") -> tuple
     return kb, docs
 
 
-def run_turn(url: str, user: Any, payload: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+def run_turn(
+    url: str, user: Any, payload: dict[str, Any], chunks: list[Any] | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The answer's ``chat:done`` result and the ``chat:sources`` events (``chunks`` gets the
+    ``chat:chunk`` events when given)."""
+
     async def scenario() -> tuple[dict[str, Any], list[Any]]:
         client = await connect(url, user)
         ack = await client.call("chat:send", payload)
         assert "task_id" in ack, ack
         done = await client.wait_for("chat:done", timeout=30)
         sources = client.named("chat:sources")
+        if chunks is not None:
+            chunks.extend(client.named("chat:chunk"))
         await client.close()
         return done["result"], sources
 
@@ -99,7 +106,8 @@ def test_search_answers_with_numbered_sources(
         "message": call("how long are backup snapshots kept"),
         "contexts": contexts,
     }
-    result, announced = run_turn(live_server_url, user, payload)
+    chunks: list[Any] = []
+    result, announced = run_turn(live_server_url, user, payload, chunks)
     output = tool_output(result)
     assert output["mode"] == ("direct_injection" if window > 1000 else "rag_retrieval")
     top = (
@@ -109,7 +117,19 @@ def test_search_answers_with_numbered_sources(
     )
     assert "thirty days" in top["content"] and top["source"] == "guide.md"
     sources = result["sources"]
-    assert sources[0] == {"index": 1, "title": top["source"], "kb_id": kb.pk, "document_id": docs["guide"].pk}
+    first = sources[0]
+    assert {k: first[k] for k in ("index", "title", "kb_id", "url", "document_id")} == {
+        "index": 1,
+        "title": top["source"],
+        "kb_id": kb.pk,
+        "url": None,
+        "document_id": docs["guide"].pk,
+    }
+    assert first["snippet"] and first["snippet"] in GUIDE.decode()
+    # The tool's closing chunk already carries the sources (before chat:done).
+    tool_views = [c["result"] for c in chunks if c.get("result") and c["result"].get("sources")]
+    assert tool_views and tool_views[-1]["sources"] == sources
+    assert not any((c.get("result") or {}).get("sources") for c in chunks[:1])
     assert [s["index"] for s in sources] == list(range(1, len(sources) + 1))  # numbered, no duplicates
     assert len({(s["kb_id"], s["title"]) for s in sources}) == len(sources)
     assert announced and announced[-1]["sources"] == sources
@@ -229,3 +249,94 @@ def test_the_message_keeps_its_knowledge_context_and_qa_history_lists_it(
     past = history.history(context.subtask.task)
     assert past[0]["role"] == "user" and f"[Knowledge Base: Handbook (ID: {kb.pk})]" in past[0]["content"]
     assert "Penguins" in past[0]["content"] and past[0]["content"].endswith("Go")
+
+
+def test_selected_documents_small_enough_are_given_whole(
+    live_server_url: str, user: Any, other_user: Any, fake_llm: FakeLLMServer, embed: FakeEmbedServer
+) -> None:
+    team = make_team(user, fake_llm)
+    kb, docs = make_kb(user, embed)
+    theirs, their_docs = make_kb(other_user, embed, "Secret")
+    contexts = [
+        {
+            "type": "selected_documents",
+            "data": {"knowledge_base_id": kb.pk, "document_ids": [docs["zoo"].pk]},
+        },
+        # Another user's knowledge base, and their document id under mine: both left out.
+        {
+            "type": "selected_documents",
+            "data": {"knowledge_base_id": theirs.pk, "document_ids": [their_docs["guide"].pk]},
+        },
+        {
+            "type": "selected_documents",
+            "data": {"knowledge_base_id": kb.pk, "document_ids": [their_docs["zoo"].pk]},
+        },
+    ]
+    run_turn(
+        live_server_url, user, {"team_id": team.pk, "message": "what do penguins do", "contexts": contexts}
+    )
+    request = fake_llm.requests[0].body
+    system = request["messages"][0]["content"]
+    assert "<selected_documents>" in system and f"[Document: zoo.pdf (ID: {docs['zoo'].pk})]" in system
+    assert "Penguins huddle" in system
+    assert "thirty days" not in system  # the guide was not selected (its KB is mine, theirs is not)
+    assert system.count("[Document:") == 1
+    assert "knowledge_base_search" not in json.dumps(request.get("tools") or [])
+
+
+def test_selected_documents_too_large_narrow_the_search(
+    live_server_url: str, user: Any, fake_llm: FakeLLMServer, embed: FakeEmbedServer, settings: Any
+) -> None:
+    settings.KNOWLEDGE_CONTEXT_WINDOW = 100  # nothing fits: the tool searches the selection only
+    team = make_team(user, fake_llm)
+    kb, docs = make_kb(user, embed)
+    contexts = [
+        {"type": "selected_documents", "data": {"knowledge_base_id": kb.pk, "document_ids": [docs["zoo"].pk]}}
+    ]
+    result, _ = run_turn(
+        live_server_url,
+        user,
+        {"team_id": team.pk, "message": call("how long are backup snapshots kept"), "contexts": contexts},
+    )
+    output = tool_output(result)
+    assert output["mode"] == "rag_retrieval" and output["results"]
+    assert {r["source"] for r in output["results"]} == {"zoo.pdf"}
+    assert [s["title"] for s in result["sources"]] == ["zoo.pdf"]
+    assert "<selected_documents>" not in fake_llm.requests[0].body["messages"][0]["content"]
+
+
+def test_knowledge_base_context_with_document_ids_narrows_direct_injection(
+    live_server_url: str, user: Any, fake_llm: FakeLLMServer, embed: FakeEmbedServer
+) -> None:
+    team = make_team(user, fake_llm)
+    kb, docs = make_kb(user, embed)
+    contexts = [
+        {"type": "knowledge_base", "data": {"knowledge_id": kb.pk, "document_ids": [docs["guide"].pk]}}
+    ]
+    result, _ = run_turn(
+        live_server_url, user, {"team_id": team.pk, "message": call("penguins"), "contexts": contexts}
+    )
+    output = tool_output(result)
+    assert output["mode"] == "direct_injection"
+    assert {r["source"] for r in output["results"]} == {"guide.md"}
+
+
+def test_document_scopes_read_only_well_formed_ids() -> None:
+    from chat.protocol import ChatSend
+
+    payload = ChatSend(
+        team_id=1,
+        message="x",
+        contexts=[
+            {
+                "type": "selected_documents",
+                "data": {"knowledge_base_id": "7", "document_ids": [1, "2", True, -3, 2]},
+            },
+            {"type": "knowledge_base", "data": {"knowledge_id": 8, "document_ids": "not a list"}},
+            {"type": "knowledge_base", "data": {"knowledge_id": 10, "document_ids": []}},
+            {"type": "knowledge_base", "data": {"knowledge_id": 9, "document_ids": [2**70, 4]}},
+            {"type": "selected_documents", "data": {"knowledge_base_id": None, "document_ids": [5]}},
+        ],
+    )
+    assert payload.knowledge_base_ids() == (7, 8, 10, 9)
+    assert payload.document_scopes() == ((7, (1, 2), True), (9, (4,), False))

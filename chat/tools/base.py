@@ -58,6 +58,9 @@ class TurnContext:
     knowledge_base_ids: tuple[int, ...] = ()
     # Knowledge base ids bound to the task (``spec.knowledgeBaseRefs``), read from the task row.
     bound_knowledge_base_ids: tuple[int, ...] = ()
+    # (knowledge base id, document ids, from the notebook's ``selected_documents``): the message
+    # narrowed those knowledge bases to these documents.
+    document_scopes: tuple[tuple[int, tuple[int, ...], bool], ...] = ()
     # Free-form data for ``${{...}}`` placeholders (reference realtime §3.4): user, task, team.
     placeholders: dict[str, Any] = field(default_factory=dict)
 

@@ -12,7 +12,7 @@ runner merges ``Toolbox.result_extras`` into the result it stores and sends with
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -30,8 +30,10 @@ SEARCH, LS, HEAD = "knowledge_base_search", "kb_ls", "kb_head"
 CHAT_SOURCES = "chat:sources"
 DEFAULT_RESULTS, MAX_RESULTS = 20, 50
 DEFAULT_HEAD, MAX_HEAD = 50_000, 500_000
+SNIPPET_CHARS = 200  # of a source's first passage, shown beside its citation number
 DIRECT_INJECTION_SHARE = 0.30  # of the context window: a smaller knowledge base is given whole
 WARN_SHARE, REFUSE_SHARE = 0.70, 0.90
+SELECTED_SHARE = 0.50  # of the context window: selected documents that fit are given whole
 
 STRICT = (
     "The user selected the knowledge bases below for this message. Search them with "
@@ -86,14 +88,19 @@ class _Session:
             return "Warning: knowledge base results fill most of the context; search only if essential."
         return None
 
-    def number(self, kb_id: int, title: str, document_id: int) -> int:
-        key = (kb_id, title)
+    def number(self, hit: Any, url: str | None) -> int:
+        """The source number of a hit's document; a new document gets the next number. The
+        entry has the reference's ``{index, title, kb_id, url, snippet}`` plus ``document_id``
+        (for the chunk and detail routes the citation popups read)."""
+        key = (hit.kb_id, hit.document_name)
         if key not in self.sources:
             self.sources[key] = {
                 "index": len(self.sources) + 1,
-                "title": title,
-                "kb_id": kb_id,
-                "document_id": document_id,
+                "title": hit.document_name,
+                "kb_id": hit.kb_id,
+                "url": url,
+                "snippet": hit.content[:SNIPPET_CHARS],
+                "document_id": hit.document_id,
             }
         return self.sources[key]["index"]
 
@@ -151,11 +158,12 @@ class KnowledgeSearch:
             raise ToolError(f"Knowledge base search failed: {exc.detail}") from None
         except DomainError as exc:
             raise ToolError(str(exc.detail)) from None
+        urls = await run_sync(turn_search.document_urls, {hit.document_id for hit in hits})
         results = [
             {
                 "content": hit.content,
                 "source": hit.document_name,
-                "source_index": session.number(hit.kb_id, hit.document_name, hit.document_id),
+                "source_index": session.number(hit, urls.get(hit.document_id)),
                 "score": hit.score,
                 "knowledge_base_id": hit.kb_id,
             }
@@ -275,6 +283,30 @@ def _prompt(knowledge: turn_search.TurnKnowledge) -> str:
     return "<knowledge_base>\n" + "\n\n".join(parts) + "\n</knowledge_base>"
 
 
+def _selected_block(documents: list[tuple[Any, str]]) -> str:
+    parts = [f"[Document: {doc.name} (ID: {doc.pk})]\n{text}" for doc, text in documents]
+    return "<selected_documents>\n" + "\n\n".join(parts) + "\n</selected_documents>"
+
+
+async def _inject_selected(
+    knowledge: turn_search.TurnKnowledge, toolbox: Toolbox
+) -> turn_search.TurnKnowledge:
+    """The notebook's selected documents that fit in half the context window are given whole
+    (a ``<selected_documents>`` block); the knowledge bases left are searched through the
+    tools, narrowed to their selected documents (reference extras §1.9)."""
+    room = SELECTED_SHARE * settings.KNOWLEDGE_CONTEXT_WINDOW
+    given = [b for b in knowledge.bases if b.selected and b.estimated_tokens <= room]
+    if not given:
+        return knowledge
+    documents = [doc for base in given for doc in await run_sync(turn_search.selected_text, base)]
+    if documents:
+        toolbox.instructions.append(
+            "The user selected these documents for this message; answer from them.\n"
+            + _selected_block(documents)
+        )
+    return replace(knowledge, bases=[b for b in knowledge.bases if b not in given])
+
+
 async def knowledge_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> None:
     if not ctx.knowledge_base_ids and not ctx.bound_knowledge_base_ids:
         return  # most turns: no knowledge base, no query
@@ -284,8 +316,12 @@ async def knowledge_source(ctx: TurnContext, ghost: Any, toolbox: Toolbox) -> No
         ctx.knowledge_base_ids,
         ctx.bound_knowledge_base_ids,
         ctx.subtask_id,
+        ctx.document_scopes,
     )
     if knowledge is None:
+        return
+    knowledge = await _inject_selected(knowledge, toolbox)
+    if not knowledge.bases:
         return
     session = _Session(ctx, knowledge, toolbox)
     if any(b.rag_enabled for b in knowledge.bases):

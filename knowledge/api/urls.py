@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knowledge.api import bases, documents, qa_history, rag, retrievers, tables, web_scraper
+from knowledge.api import bases, documents, qa_history, rag, retrievers, share, tables, web_scraper
 
 urlpatterns = [
     *tables.urlpatterns,
@@ -12,4 +12,5 @@ urlpatterns = [
     *retrievers.urlpatterns,
     *web_scraper.urlpatterns,
     *qa_history.urlpatterns,
+    *share.urlpatterns,
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import User
 from kinds.models import Kind
@@ -36,6 +37,10 @@ class TurnBase:
     estimated_tokens: int
     max_calls: int
     exempt_calls: int
+    # The documents the message narrowed this knowledge base to (None: all of them), and whether
+    # they came as the notebook's ``selected_documents`` (small ones are then given whole).
+    document_ids: frozenset[int] | None = None
+    selected: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,23 +55,47 @@ class TurnKnowledge:
         return next((b for b in self.bases if b.kb.pk == kb_id), None)
 
 
-def _sizes(kb_ids: list[int]) -> dict[int, tuple[int, int]]:
+Scope = tuple[int, tuple[int, ...], bool]  # (kb id, document ids, from selected_documents)
+
+
+def _sizes(kb_ids: list[int], scopes: dict[int, frozenset[int]]) -> dict[int, tuple[int, int]]:
+    """(documents, extracted characters of the indexed ones) per knowledge base, counting only
+    the scoped documents where the message narrowed a knowledge base."""
     sizes: dict[int, tuple[int, int]] = {}
     rows = KnowledgeDocument.objects.filter(kind_id__in=kb_ids).values_list(
-        "kind_id", "text_length", "is_active"
+        "kind_id", "pk", "text_length", "is_active"
     )
-    for kb_id, length, active in rows:
+    for kb_id, doc_id, length, active in rows:
+        if kb_id in scopes and doc_id not in scopes[kb_id]:
+            continue
         count, chars = sizes.get(kb_id, (0, 0))
         sizes[kb_id] = (count + 1, chars + (length if active else 0))
     return sizes
 
 
+def _scopes(scopes: tuple[Scope, ...]) -> tuple[dict[int, frozenset[int]], set[int]]:
+    """The message's document scopes by knowledge base (two scopes of one knowledge base add
+    up), and the knowledge bases scoped as selected documents."""
+    ids: dict[int, frozenset[int]] = {}
+    selected: set[int] = set()
+    for kb_id, doc_ids, is_selected in scopes:
+        ids[kb_id] = ids.get(kb_id, frozenset()) | frozenset(doc_ids)
+        if is_selected:
+            selected.add(kb_id)
+    return ids, selected
+
+
 def for_turn(
-    user_id: int, picked_ids: tuple[int, ...], bound_ids: tuple[int, ...], answer_id: int = 0
+    user_id: int,
+    picked_ids: tuple[int, ...],
+    bound_ids: tuple[int, ...],
+    answer_id: int = 0,
+    scopes: tuple[Scope, ...] = (),
 ) -> TurnKnowledge | None:
     """The turn's knowledge bases (None when it has none): ``picked_ids`` from the message,
-    ``bound_ids`` from the task's bindings. The picked ones are recorded as ``knowledge_base``
-    contexts of the message ``answer_id`` answers (once, a retry reuses them)."""
+    ``bound_ids`` from the task's bindings, ``scopes`` the documents the message narrowed
+    picked ones to. The picked ones are recorded as ``knowledge_base`` contexts of the message
+    ``answer_id`` answers (once, a retry reuses them)."""
     if not picked_ids and not bound_ids:
         return None
     actor = User.objects.filter(pk=user_id).first()
@@ -78,7 +107,9 @@ def for_turn(
     kbs = sorted(picked, key=lambda kb: picked_ids.index(kb.pk)) + bound
     if not kbs:
         return None
-    sizes = _sizes([kb.pk for kb in kbs])
+    scoped, selected = _scopes(scopes)
+    scoped = {kb_id: ids for kb_id, ids in scoped.items() if kb_id in picked_set}
+    sizes = _sizes([kb.pk for kb in kbs], scoped)
     bases = []
     for kb in kbs:
         view = specs.KnowledgeBaseView.of(kb.spec)
@@ -93,6 +124,8 @@ def for_turn(
                 estimated_tokens=int(chars * TOKENS_PER_CHAR),
                 max_calls=view.max_calls,
                 exempt_calls=view.exempt_calls,
+                document_ids=scoped.get(kb.pk),
+                selected=kb.pk in scoped and kb.pk in selected,
             )
         )
     return TurnKnowledge(actor=actor, bases=bases, contexts=_record_contexts(actor, answer_id, bases))
@@ -163,19 +196,24 @@ def search(turn: TurnKnowledge, query: str, max_results: int) -> list[retrieval.
     hits: list[retrieval.Hit] = []
     for base in turn.bases:
         if base.rag_enabled:
-            hits.extend(
-                retrieval.search(base.kb, retrieval.query_for(base.kb, query), user_name=turn.actor.user_name)
-            )
+            asked = retrieval.query_for(base.kb, query, document_ids=base.document_ids)
+            hits.extend(retrieval.search(base.kb, asked, user_name=turn.actor.user_name))
     hits.sort(key=lambda h: -h.score)
     return hits[:max_results]
 
 
 def all_chunks(turn: TurnKnowledge) -> list[retrieval.Hit]:
     """Every chunk of the turn's enabled documents, in document order (direct injection)."""
-    kb_ids = [b.kb.pk for b in turn.bases]
+    if not turn.bases:
+        return []
+    wanted = Q()
+    for base in turn.bases:
+        wanted |= Q(kb_id=base.kb.pk) & (
+            Q(document_id__in=base.document_ids) if base.document_ids is not None else Q()
+        )
     rows = (
         KnowledgeChunk.objects.filter(
-            kb_id__in=kb_ids, document__status=KnowledgeDocument.ENABLED, document__is_active=True
+            wanted, document__status=KnowledgeDocument.ENABLED, document__is_active=True
         )
         .select_related("document")
         .order_by("kb_id", "document_id", "position")[:MAX_INJECTED_CHUNKS]
@@ -183,6 +221,28 @@ def all_chunks(turn: TurnKnowledge) -> list[retrieval.Hit]:
     return [
         retrieval.Hit(c.pk, c.kb_id, c.document_id, c.document.name, c.position, c.content, 1.0) for c in rows
     ]
+
+
+def selected_text(base: TurnBase) -> list[tuple[KnowledgeDocument, str]]:
+    """The selected documents of a knowledge base with their text, in the order of their ids
+    (only documents of that knowledge base: ids of others are ignored)."""
+    if not base.document_ids:
+        return []
+    rows = KnowledgeDocument.objects.filter(kind_id=base.kb.pk, pk__in=base.document_ids).order_by("id")
+    return [(doc, selectors.document_text(doc)) for doc in rows]
+
+
+def document_urls(doc_ids: set[int]) -> dict[int, str | None]:
+    """The web address of each document that came from one (``source_config.url``; web pages
+    and tables), for the ``url`` of a citation; None for files and pasted text."""
+    if not doc_ids:
+        return {}
+    rows = KnowledgeDocument.objects.filter(pk__in=doc_ids).values_list("pk", "source_config")
+    urls: dict[int, str | None] = {}
+    for pk, config in rows:
+        url = config.get("url") if isinstance(config, dict) else None
+        urls[pk] = url if isinstance(url, str) and url else None
+    return urls
 
 
 def list_documents(turn: TurnKnowledge, kb_id: int) -> list[dict[str, Any]] | None:
