@@ -129,3 +129,37 @@ def test_user_actions_need_the_change_permission(make_user, user):
     # Non-staff: no console at all.
     plain = _console(user)
     assert plain.get(USERS).status_code == 302
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_disabling_a_user_ends_their_open_sockets(live_server_url, admin_user, user, other_user):
+    """A socket connected before the user was disabled is disconnected by the server (the
+    client hears the server's DISCONNECT), and its events are no longer handled; another user's
+    socket stays."""
+
+    my_token, their_token = issue_access_token(user), issue_access_token(other_user)
+    console = _console(admin_user)
+
+    async def scenario() -> tuple[list[str], bool, bool]:
+        mine = await connect(live_server_url, token=my_token)
+        theirs = await connect(live_server_url, token=their_token)
+        reasons: list[str] = []
+        gone = asyncio.Event()
+
+        def on_disconnect(reason: str = "") -> None:
+            reasons.append(reason)
+            gone.set()
+
+        mine.client.on("disconnect", on_disconnect, namespace="/chat")
+        await asyncio.to_thread(_action, console, USERS, "disable_users", user.pk)
+        await asyncio.wait_for(gone.wait(), 10)
+        still_mine = "/chat" in mine.client.namespaces
+        # The other user's socket still answers.
+        reply = await theirs.call("task:join", {"task_id": 999999})
+        await theirs.close()
+        return reasons, still_mine, isinstance(reply, dict)
+
+    reasons, still_mine, other_answered = asyncio.run(scenario())
+    assert reasons == ["server disconnect"] and not still_mine  # python-socketio: the server said so
+    assert other_answered

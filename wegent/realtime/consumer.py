@@ -300,6 +300,12 @@ class EngineSession:
     async def send_event(self, namespace: str, event: str, data: Any) -> None:
         await self.send_frame(encode_event(namespace, event, data))
 
+    async def close_namespace(self, namespace: str) -> None:
+        """Ends this connection's socket on ``namespace`` from the server side (``hub.CLOSE``)."""
+        socket = self.sockets.get(namespace)
+        if socket is not None:
+            await self.disconnect_namespace(socket)
+
     async def disconnect_namespace(self, socket: Socket) -> None:
         if socket.connected:
             await self._send_packet(SocketPacket(sio.DISCONNECT, namespace=socket.namespace))

@@ -17,7 +17,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from wegent.realtime.hub import hub, publish_from_sync
+from wegent.realtime.hub import CLOSE, hub, publish_from_sync
+from wegent.realtime.namespaces import paths
 from wegent.realtime.packets import encode_event
 
 logger = logging.getLogger(__name__)
@@ -110,3 +111,16 @@ def _start(coroutine: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(coroutine)
     _pending.add(task)
     task.add_done_callback(_pending.discard)
+
+
+def close_room_sync(room: str, *, namespaces: tuple[str, ...] | None = None) -> None:
+    """Ends every connection in ``room`` (on each namespace, or those given), on every process:
+    the server sends them the namespace's DISCONNECT and forgets them, as ``socket.disconnect``
+    does. For sync code; in a server process it runs on the server's loop without waiting."""
+    for namespace in namespaces or paths():
+        loop = _server_loop
+        if loop is not None and not loop.is_closed():
+            coroutine = hub.publish(namespace, CLOSE, room=room, to=None, skip=None)
+            loop.call_soon_threadsafe(_start, coroutine)
+        else:
+            publish_from_sync(namespace, CLOSE, room=room, to=None, skip=None)

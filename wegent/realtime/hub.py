@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 CHANNEL = "wegent:socketio"
 PROCESS_ID = uuid.uuid4().hex
 _OWN_ORIGIN = PROCESS_ID.encode()
+# Not a frame: delivered to a room, it ends its members' connections to the namespace
+# (``close_room``), on every process, as events travel.
+CLOSE = "\x00close"
 
 
 def _message(
@@ -43,6 +46,8 @@ class Member(Protocol):
 
     def connected_to(self, namespace: str) -> bool: ...
     async def send_frame(self, frame: str) -> None: ...
+
+    async def close_namespace(self, namespace: str) -> None: ...
 
 
 class Hub:
@@ -103,7 +108,10 @@ class Hub:
             if member.member_id == skip or not member.connected_to(namespace):
                 continue
             try:
-                await member.send_frame(frame)
+                if frame == CLOSE:
+                    await member.close_namespace(namespace)
+                else:
+                    await member.send_frame(frame)
             except (OSError, RuntimeError):
                 pass  # that socket is closing; its disconnect cleans up
 

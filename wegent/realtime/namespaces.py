@@ -109,3 +109,8 @@ def unregister(path: str) -> None:
 
 def handler_for(path: str) -> Namespace | None:
     return _REGISTRY.get(path)
+
+
+def paths() -> tuple[str, ...]:
+    """The registered namespaces' paths."""
+    return tuple(_REGISTRY)
