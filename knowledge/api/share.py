@@ -79,6 +79,14 @@ class KnowledgeSharePublicQuery(serializers.Serializer):
     token = serializers.CharField(max_length=4096)
 
 
+class KnowledgeShareRedirectQuery(serializers.Serializer):
+    kb_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class KnowledgeShareTokenOut(serializers.Serializer):
+    share_token = serializers.CharField()
+
+
 class KnowledgeShareInfoOut(serializers.Serializer):
     resource_type = serializers.CharField()
     resource_id = serializers.IntegerField()
@@ -257,6 +265,18 @@ class PublicKnowledgeView(APIView):
         return Response(sharing.public_knowledge(actor=request.user, token=token))
 
 
+class PublicKnowledgeRedirectView(APIView):
+    @extend_schema(
+        parameters=[KnowledgeShareRedirectQuery],
+        responses={200: KnowledgeShareTokenOut, **ERRORS},
+        tags=TAGS,
+        operation_id="share_public_knowledge_redirect",
+    )
+    def get(self, request: Request) -> Response:
+        kb_id = validate_query(KnowledgeShareRedirectQuery, request)["kb_id"]
+        return Response({"share_token": sharing.token_for_old_link(kb_id=kb_id)})
+
+
 class JoinView(APIView):
     @extend_schema(
         request=KnowledgeShareJoinIn,
@@ -368,6 +388,11 @@ class KnowledgeShareInfoView(APIView):
 urlpatterns = [
     path("share/info", ShareInfoView.as_view(), name="share-info"),
     path("share/public/knowledge", PublicKnowledgeView.as_view(), name="share-public-knowledge"),
+    path(
+        "share/public/knowledge/redirect",
+        PublicKnowledgeRedirectView.as_view(),
+        name="share-public-knowledge-redirect",
+    ),
     path("share/join", JoinView.as_view(), name="share-join"),
     path(
         "share/KnowledgeBase/<int:kb_id>/my-permission",

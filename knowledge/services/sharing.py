@@ -78,6 +78,18 @@ def _active_link(kb_id: int) -> ShareLink | None:
     )
 
 
+def token_for_old_link(*, kb_id: int) -> str:
+    """``GET /share/public/knowledge/redirect``: the share token of a knowledge base's live link,
+    for share links made before tokens, which carried the id. The reference answers anyone; here
+    the caller must be signed in (as for the other share routes), so ids cannot be walked
+    anonymously for tokens."""
+    alive = Kind.objects.filter(pk=kb_id, kind=selectors.KIND, is_active=True).exists()
+    link = _active_link(kb_id) if alive else None
+    if link is None or _expired(link):
+        raise NotFound("Share link not found")
+    return link.token
+
+
 def link_out(link: ShareLink) -> dict[str, Any]:
     return {
         "id": link.pk,

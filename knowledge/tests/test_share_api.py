@@ -193,3 +193,23 @@ def test_deleting_the_knowledge_base_drops_its_members(user, other_user, client_
     assert alice.delete(f"{BASES}/{kb.pk}").status_code == 204
     assert ResourceMember.objects.filter(resource_id=kb.pk).count() == 0
     assert client_for(other_user).get(f"{SHARE}/KnowledgeBase/{kb.pk}/my-permission").status_code == 404
+
+
+def test_old_links_by_id_get_the_live_token(user, other_user, client_for, anon_client):
+    """``/share/public/knowledge/redirect?kb_id=``: the token of the live link for links that
+    carried the id; signed-in callers only (the reference answers anyone)."""
+    kb = f.make_kb(user, "Handbook")
+    alice, bob = client_for(user), client_for(other_user)
+    url = f"{SHARE}/public/knowledge/redirect"
+    assert bob.get(url, {"kb_id": kb.pk}).status_code == 404  # no link yet
+    token = link_of(alice, kb.pk).json()["share_token"]
+    response = bob.get(url, {"kb_id": kb.pk})
+    assert response.status_code == 200 and response.json() == {"share_token": token}
+    assert anon_client.get(url, {"kb_id": kb.pk}).status_code == 401
+    for bad in ({"kb_id": "abc"}, {"kb_id": 0}, {}):
+        assert bob.get(url, bad).status_code in (400, 422)
+    ShareLink.objects.filter(token=token).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert bob.get(url, {"kb_id": kb.pk}).status_code == 404  # expired
+    assert alice.delete(f"{SHARE}/KnowledgeBase/{kb.pk}/link").status_code in (200, 204)
+    assert bob.get(url, {"kb_id": kb.pk}).status_code == 404
+    assert bob.get(url, {"kb_id": 987654}).status_code == 404
