@@ -20,7 +20,9 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from console import selectors, services
-from tasks.models import TaskResource
+from tasks import statuses
+from tasks.admin import SubtaskAdmin
+from tasks.models import Subtask, TaskResource
 from wegent.errors import DomainError
 
 OPERATE = "tasks.change_taskresource"
@@ -216,3 +218,26 @@ class TaskInspectorAdmin(admin.ModelAdmin):
 
 class PermissionDeniedPage(Exception):
     """The operator lacks the permission an inspector URL needs."""
+
+
+# The messages list (tasks/admin.py) gains the console's action: ending answers goes through
+# the same service as the inspector's "End as FAILED", so clients get chat:error.
+admin.site.unregister(Subtask)
+
+
+@admin.register(Subtask)
+class ConsoleSubtaskAdmin(SubtaskAdmin):
+    actions = ["fail_answers"]
+
+    @admin.action(description="End selected running answers as FAILED (their clients get chat:error)")
+    def fail_answers(self, request: HttpRequest, queryset: QuerySet[Subtask]) -> None:
+        ended = 0
+        rows = queryset.filter(role=Subtask.ASSISTANT, status__in=statuses.ACTIVE).select_related("task")
+        for row in rows:
+            try:
+                services.end_as_failed(row.task, row.pk)
+            except DomainError:
+                continue  # it ended meanwhile
+            self.log_change(request, row, "Ended the answer as FAILED from the console")
+            ended += 1
+        self.message_user(request, f"Ended {ended} answer(s) as FAILED.")

@@ -11,9 +11,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from tasks import statuses
 from tasks.models import Project, Subtask, SubtaskContext
-from tasks.services import lifecycle, projects
+from tasks.services import projects
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -31,19 +30,7 @@ class SubtaskAdmin(ReadOnlyAdmin):
     search_fields = ("prompt", "task__title")
     list_select_related = ("task",)
     readonly_fields = [field.name for field in Subtask._meta.fields]
-    actions = ["fail_answers"]
-
-    @admin.action(description="Mark selected running answers as FAILED")
-    def fail_answers(self, request: HttpRequest, queryset: QuerySet[Subtask]) -> None:
-        failed = 0
-        for row in queryset.filter(role=Subtask.ASSISTANT, status__in=statuses.ACTIVE):
-            lifecycle.update_subtask(
-                row.pk,
-                lifecycle.SubtaskChanges(status=statuses.FAILED, error_message="Stopped by an operator"),
-            )
-            self.log_change(request, row, "Marked the answer FAILED from the console")
-            failed += 1
-        self.message_user(request, f"Marked {failed} answer(s) as FAILED.")
+    # Ending a stuck answer is the console's action (console/admin.py), through chat's services.
 
 
 @admin.register(SubtaskContext)

@@ -59,7 +59,7 @@ def test_cancel_and_fail_actions(console, user, team, make_task):
         {"action": "fail_answers", "_selected_action": [stuck.assistant_subtask.pk]},
     )
     answer = Subtask.objects.get(pk=stuck.assistant_subtask.pk)
-    assert answer.status == statuses.FAILED and answer.error_message == "Stopped by an operator"
+    assert answer.status == statuses.FAILED and answer.error_message == "Ended by an operator"
     assert TaskResource.objects.get(pk=stuck.task.pk).status == statuses.FAILED
 
 
