@@ -9,6 +9,8 @@ from quotas.tests.factories import make_quota
 from tasks.models import Subtask, TaskResource
 from tasks.services import lifecycle
 from tasks.tests.factories import make_task
+from tasks.tests.test_task_extras import pipeline, waiting  # noqa: F401 (fixtures)
+from tasks.tests.test_task_extras import url as stage_url
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +100,16 @@ def test_kind_api_task_create_over_quota_is_429_and_writes_nothing(api, user, te
     assert refused.status_code == 429 and refused.json()["error_code"] == "quota_exceeded"
     assert int(refused["Retry-After"]) > 0
     assert (TaskResource.objects.count(), Subtask.objects.count()) == counts
+
+
+def test_confirming_a_pipeline_stage_over_quota_is_429_and_writes_nothing(api, user, waiting):  # noqa: F811
+    """The next stage's answer is a new answer: the gate refuses it, the stage keeps waiting."""
+    make_quota(user=user, period="day", max_requests=1)  # the first stage's answer used it
+    counts = (Subtask.objects.count(), TaskResource.objects.get(pk=waiting.pk).status)
+    response = api.post(
+        stage_url(waiting, "confirm-stage"),
+        {"confirmed_prompt": "Build it", "action": "continue"},
+        format="json",
+    )
+    assert response.status_code == 429 and response.json()["error_code"] == "quota_exceeded"
+    assert (Subtask.objects.count(), TaskResource.objects.get(pk=waiting.pk).status) == counts

@@ -299,6 +299,7 @@ def confirm_stage(*, actor: User, task_id: int, confirmed_prompt: str, action: s
             stage = stages[target]
             if stage.bot is None:
                 raise BadRequest("Bot not found for next stage")
+            turns.answer_gates.call_all(task.owner_id)  # a new answer (429 over a quota, nothing written)
             row = _stage_answer(task, team, stage, confirmed_prompt)
             _close_waiting_answer(task)
             task = _set_status(task.pk, statuses.PENDING)
