@@ -79,7 +79,7 @@ class LocalExecutorNamespace(Namespace):
             return payload
         user = socket.session["user"]
         try:
-            await run_sync(registry.register, user, payload, socket.sid)
+            await run_sync(registry.register, user, payload, socket.sid, socket.address)
         except DomainError as exc:
             return protocol.error(f"Registration failed: {exc.detail}")
         previous = socket.session.get("device_id")

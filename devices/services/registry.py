@@ -14,6 +14,8 @@ from accounts.models import User
 from accounts.roles import KeyType
 from accounts.services import api_keys
 from accounts.services import auth as auth_service
+from audit import services as audit
+from audit.models import AuditEntry
 from devices import presence, protocol, selectors
 from devices.exceptions import DeviceNotFound, NotRegistered
 from kinds.models import DEFAULT_NAMESPACE, Kind
@@ -62,9 +64,9 @@ def _document(payload: protocol.DeviceRegister, is_default: bool) -> dict[str, A
     }
 
 
-def register(actor: User, payload: protocol.DeviceRegister, socket_id: str) -> Kind:
+def register(actor: User, payload: protocol.DeviceRegister, socket_id: str, address: str = "") -> Kind:
     """Upserts the device row (re-activating a deleted one; the user's first device becomes the
-    default) and marks it online for this connection."""
+    default) and marks it online for this connection. A new or changed row is audited."""
     with transaction.atomic():
         # The owner's row serialises registrations: two first devices cannot both be default.
         User.objects.select_for_update().filter(pk=actor.pk).first()
@@ -77,6 +79,7 @@ def register(actor: User, payload: protocol.DeviceRegister, socket_id: str) -> K
         keep_default = row is not None and row.is_active and bool(row.spec.get("isDefault"))
         is_default = keep_default or not others_default
         document = _document(payload, is_default)
+        written = None
         if row is None:
             row = Kind.objects.create(
                 owner=actor,
@@ -85,11 +88,22 @@ def register(actor: User, payload: protocol.DeviceRegister, socket_id: str) -> K
                 name=payload.device_id,
                 document=document,
             )
+            written = "device.register"
         elif row.document != document or not row.is_active:
             row.document = document
             row.is_active = True
             row.resource_version += 1
             row.save(update_fields=["document", "is_active", "resource_version", "updated_at"])
+            written = "device.update"
+        if written is not None:
+            audit.record(
+                via=AuditEntry.SOCKET,
+                action=written,
+                actor=actor,
+                target=audit.Target("Device", row.pk, payload.device_id),
+                route="device:register",
+                ip_address=address,
+            )
     presence.mark_online(
         actor.pk,
         payload.device_id,

@@ -12,6 +12,7 @@ import pytest
 from accounts.roles import KeyType
 from accounts.services import api_keys
 from accounts.services.tokens import issue_access_token
+from audit.models import AuditEntry
 from chat.tests.sockets import Recorder, connect
 from devices import presence
 from devices.tests.executor_client import FakeExecutor
@@ -104,6 +105,15 @@ def test_register_heartbeat_and_status_reach_the_browser(live_server_url, user):
     run(scenario)
     row = Kind.objects.get(kind="Device")
     assert row.name == "hw-0123456789ab" and row.spec["isDefault"] is True
+    # The registration is in the audit trail (the reconnect-free run writes the row once).
+    entry = AuditEntry.objects.get(action="device.register")
+    assert (entry.via, entry.actor_id, entry.object_type, entry.object_id) == (
+        "socket",
+        user.pk,
+        "Device",
+        str(row.pk),
+    )
+    assert entry.route == "device:register" and entry.ip_address
     assert row.spec["deviceType"] == "local" and row.spec["connectionMode"] == "websocket"
     assert presence.get(user.pk, "hw-0123456789ab") is None
 
