@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from wegent.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
@@ -198,6 +199,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat's subscription fires have their own queue, listed first: with Redis a worker takes from
+# the queues in this order (``queue_order_strategy: priority``), so a fire due now is never queued
+# behind the runs earlier fires started, and 100 fires due in one minute all get their execution
+# row within the fire latency target. A worker started without ``-Q`` consumes both queues.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("schedule"), Queue("celery"))
+CELERY_TASK_ROUTES = {"subscriptions.fire": {"queue": "schedule"}}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}
+if CELERY_EMBEDDED:
+    # The in-memory transport with the same queue order (kombu's takes from each queue in turn).
+    CELERY_BROKER_TRANSPORT = "wegent.memory_broker:Transport"
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
