@@ -152,7 +152,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "wegent.cache.RedisCache",  # Django's, one client per pool (cache.py)
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("WEGENT_CACHE_PREFIX", "wegent"),
         }

@@ -216,3 +216,26 @@ def test_user_cache_serves_copies_and_forgets_on_save_and_delete(anon_client, us
     user.delete()
     assert anon_client.get(protected_url, **auth).status_code == 401
     user_cache.forget_all()
+
+
+def test_a_remembered_token_still_expires(anon_client, user):
+    from accounts.services import tokens
+
+    token = issue_access_token(user, lifetime=timedelta(seconds=2))
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert anon_client.get("/api/users/me").status_code == 200
+    assert token in tokens._verified  # verified once, remembered
+    # Refused once its exp has passed, remembered or not (waits for the clock, at most 2 s).
+    expires = _payload(token)["exp"]
+    while time.time() <= expires:
+        time.sleep(0.05)
+    assert anon_client.get("/api/users/me").status_code == 401
+
+
+def test_a_remembered_token_of_a_disabled_user_is_refused(anon_client, user):
+    token = issue_access_token(user)
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert anon_client.get("/api/users/me").status_code == 200
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert anon_client.get("/api/users/me").status_code == 401

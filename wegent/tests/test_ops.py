@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from accounts.models import User
@@ -251,3 +252,13 @@ def test_admin_without_slash_redirects(anon_client):
     response = anon_client.get("/admin")
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis cache backend needs Redis")
+def test_the_redis_cache_shares_one_client_per_pool_and_still_works() -> None:
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client(write=True) is client
+    cache.set("shared-client-check", {"n": 1}, 30)
+    assert cache.get("shared-client-check") == {"n": 1}
