@@ -13,7 +13,7 @@ REDIS_TEST_URL=${WEGENT_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 PYTEST_ARGS=("$@")
 failed=()
 
-step() { printf '\n=== %s ===\n' "$1"; }
+step() { printf '\n=== %s (%s) ===\n' "$1" "$(date +%T)"; }
 
 reachable() {  # host port
   $PY - "$1" "$2" <<'PYEOF'
@@ -78,7 +78,7 @@ if need "Redis" 127.0.0.1 6379 && need "MariaDB" 127.0.0.1 3306; then
   run_leg "MariaDB + Redis" DATABASE_URL="$MYSQL_URL" REDIS_URL="${REDIS_TEST_URL%/*}/14" WEGENT_TEST_LEG=mariadb
 fi
 
-echo
+step "done"
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'FAILED: %s\n' "${failed[@]}"
   exit 1
