@@ -90,3 +90,32 @@ def detail(doc: KnowledgeDocument, text: str | None, *, include_summary: bool) -
         "truncated": text is not None and len(text) > MAX_DETAIL_CHARS,
         "summary": doc.summary if include_summary else None,
     }
+
+
+def mcp_knowledge_base(kb: Kind, count: int) -> dict[str, Any]:
+    """A knowledge base as the Knowledge MCP server's tools list it."""
+    view = specs.KnowledgeBaseView.of(kb.spec)
+    return {
+        "id": kb.pk,
+        "name": view.name,
+        "description": view.description,
+        "namespace": kb.namespace,
+        "kb_type": view.kb_type,
+        "document_count": count,
+        "rag_enabled": view.rag_enabled,
+    }
+
+
+def mcp_document(doc: KnowledgeDocument) -> dict[str, Any]:
+    """A document as the Knowledge MCP server's tools list it."""
+    return {
+        "id": doc.pk,
+        "name": doc.name,
+        "file_extension": doc.file_extension,
+        "file_size": doc.file_size,
+        "status": doc.status,
+        "is_active": doc.is_active,
+        "source_type": doc.source_type,
+        "index_status": doc.index_status,
+        "created_at": doc.created_at.isoformat(),
+    }

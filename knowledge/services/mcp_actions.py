@@ -22,7 +22,7 @@ from django.conf import settings
 from accounts.models import User
 from kinds import selectors as kind_selectors
 from kinds.models import DEFAULT_NAMESPACE
-from knowledge import selectors, specs
+from knowledge import selectors, shapes, specs
 from knowledge.models import KnowledgeDocument
 from knowledge.services import bases, documents
 from tasks import selectors as task_selectors
@@ -73,44 +73,17 @@ def bearer(headers: Mapping[str, str] | None) -> str:
 # --- what the tools do (sync, in a database thread) -------------------------------------------------
 
 
-def _kb_item(kb: Any, count: int) -> dict[str, Any]:
-    view = specs.KnowledgeBaseView.of(kb.spec)
-    return {
-        "id": kb.pk,
-        "name": view.name,
-        "description": view.description,
-        "namespace": kb.namespace,
-        "kb_type": view.kb_type,
-        "document_count": count,
-        "rag_enabled": view.rag_enabled,
-    }
-
-
-def _doc_item(doc: KnowledgeDocument) -> dict[str, Any]:
-    return {
-        "id": doc.pk,
-        "name": doc.name,
-        "file_extension": doc.file_extension,
-        "file_size": doc.file_size,
-        "status": doc.status,
-        "is_active": doc.is_active,
-        "source_type": doc.source_type,
-        "index_status": doc.index_status,
-        "created_at": doc.created_at.isoformat(),
-    }
-
-
 def kb_list(actor: User, scope: str) -> list[dict[str, Any]]:
     if scope not in ("all", "personal", "group", "organization"):
         raise ValueError("scope must be one of all, personal, group, organization")
     rows = list(selectors.for_user(actor, scope=scope))
     counts = selectors.document_counts([kb.pk for kb in rows])
-    return [_kb_item(kb, counts.get(kb.pk, 0)) for kb in rows]
+    return [shapes.mcp_knowledge_base(kb, counts.get(kb.pk, 0)) for kb in rows]
 
 
 def doc_list(actor: User, kb_id: int) -> list[dict[str, Any]]:
     kb = selectors.readable_kb(actor, kb_id)
-    return [_doc_item(doc) for doc in selectors.documents_of(kb.pk).order_by("id")]
+    return [shapes.mcp_document(doc) for doc in selectors.documents_of(kb.pk).order_by("id")]
 
 
 def _first_embedding_model(actor: User) -> str | None:
@@ -147,7 +120,7 @@ def kb_create(actor: User, name: str, description: str, namespace: str, kb_type:
             retrieval_config=retrieval,
         ),
     )
-    return _kb_item(kb, 0)
+    return shapes.mcp_knowledge_base(kb, 0)
 
 
 def _filename(name: str, extension: str) -> str:
@@ -191,10 +164,10 @@ def doc_create(
         ),
     )
     doc.refresh_from_db()
-    return _doc_item(doc)
+    return shapes.mcp_document(doc)
 
 
 def doc_update(actor: User, doc_id: int, content: str) -> dict[str, Any]:
     doc = documents.update_content(actor=actor, doc_id=doc_id, content=content)
     doc.refresh_from_db()
-    return _doc_item(doc)
+    return shapes.mcp_document(doc)
