@@ -32,7 +32,7 @@ from wegent.realtime.rooms import task_room
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "wegent:chat:skill-response"
+CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}chat:skill-response"
 KEY_PREFIX = "wegent:skill:request:"
 # The key outlives the wait a little: the waiting worker deletes it itself when it gives up.
 KEY_GRACE_SECONDS = 5

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 WORKER_PREFIX = "chat:"
 WORKER_ID = f"{WORKER_PREFIX}{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-CANCEL_CHANNEL = "wegent:chat:cancel"
+CANCEL_CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}chat:cancel"
 EARLY_CANCEL_SECONDS = 60.0
 _END, _CANCEL = object(), object()
 # Streams that end together (a burst of chats started together) store their endings together.

@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -149,6 +150,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # With Redis, Socket.IO events, stream state and cancels cross processes through it
 # (wegent/realtime/hub.py, pubsub.py); without it one process holds them all.
 REDIS_URL = env_str("REDIS_URL")
+# Redis pub/sub channels belong to the whole server, not to one of its numbered databases: two
+# installs (or two test runs) on one Redis server with different databases would hear each
+# other's events. Every channel name starts with this (the cache prefix and the database).
+REDIS_CHANNEL_PREFIX = (
+    f"{env_str('WEGENT_CACHE_PREFIX', 'wegent')}:{(urlsplit(REDIS_URL).path.strip('/') or '0')}:"
+)
 if REDIS_URL:
     CACHES = {
         "default": {

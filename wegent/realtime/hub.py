@@ -23,7 +23,7 @@ from wegent.realtime.redis_batch import batcher
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "wegent:socketio"
+CHANNEL = f"{settings.REDIS_CHANNEL_PREFIX}socketio"
 PROCESS_ID = uuid.uuid4().hex
 _OWN_ORIGIN = PROCESS_ID.encode()
 # Not a frame: delivered to a room, it ends its members' connections to the namespace

@@ -218,7 +218,7 @@ def _poll_key(sid: str) -> str:
 
 
 def _channel(process: str) -> str:
-    return f"wegent:eio:process:{process}"
+    return f"{settings.REDIS_CHANNEL_PREFIX}eio:process:{process}"
 
 
 class _RedisStore:

@@ -262,3 +262,25 @@ def test_the_redis_cache_shares_one_client_per_pool_and_still_works() -> None:
     assert cache._cache.get_client(write=True) is client
     cache.set("shared-client-check", {"n": 1}, 30)
     assert cache.get("shared-client-check") == {"n": 1}
+
+
+def test_pubsub_channels_are_per_redis_database() -> None:
+    """Redis pub/sub ignores the database number: two installs on one Redis server, each with
+    its own database, must not hear each other's events, cancels or skill answers."""
+    probe = (
+        "import django; django.setup(); "
+        "from wegent.realtime import hub, polling; from chat import streams, skill_requests; "
+        "print(hub.CHANNEL, streams.CANCEL_CHANNEL, skill_requests.CHANNEL, polling._channel('p'))"
+    )
+
+    def channels(redis_url: str) -> list[str]:
+        env = {**os.environ, "REDIS_URL": redis_url, "WEGENT_LOG_LEVEL": "WARNING"}
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.split()
+
+    three, four = channels("redis://127.0.0.1:6379/3"), channels("redis://127.0.0.1:6379/4")
+    assert len(three) == len(four) == 4
+    assert not set(three) & set(four)
+    assert all(name.startswith("wegent:3:") for name in three)
