@@ -67,7 +67,9 @@ def record(
         request_id=request_id[:64],
         detail=detail or {},
     )
-    if connection.in_atomic_block:  # inside the write's own transaction: commits with it
+    if connection.in_atomic_block:
+        # Inside the write's own transaction: commits with it, durably. Not ``_insert``: its
+        # PostgreSQL statement turns synchronous_commit off for the whole transaction.
         entry.save(force_insert=True)
         return entry
     if connection.vendor == "sqlite":

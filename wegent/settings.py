@@ -153,15 +153,14 @@ REDIS_URL = env_str("REDIS_URL")
 # Redis pub/sub channels belong to the whole server, not to one of its numbered databases: two
 # installs (or two test runs) on one Redis server with different databases would hear each
 # other's events. Every channel name starts with this (the cache prefix and the database).
-REDIS_CHANNEL_PREFIX = (
-    f"{env_str('WEGENT_CACHE_PREFIX', 'wegent')}:{(urlsplit(REDIS_URL).path.strip('/') or '0')}:"
-)
+CACHE_PREFIX = env_str("WEGENT_CACHE_PREFIX", "wegent")
+REDIS_CHANNEL_PREFIX = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:"
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "wegent.cache.RedisCache",  # Django's, one client per pool (cache.py)
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("WEGENT_CACHE_PREFIX", "wegent"),
+            "KEY_PREFIX": CACHE_PREFIX,
         }
     }
 else:
