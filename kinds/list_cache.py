@@ -109,7 +109,14 @@ def cached(parts: tuple[Any, ...], build: Callable[[], Any]) -> Any:
     ttl = settings.LIST_CACHE_SECONDS
     if ttl <= 0 or _bump_pending():
         return build()
-    key = (generation(), *parts)
+    try:
+        current = generation()
+    except Exception:
+        # The shared cache is unreachable (a Redis restart): without the counter no cached
+        # list can be known fresh, so the list is built from the database, as uncached.
+        logger.warning("list cache: the generation could not be read; building the list", exc_info=True)
+        return build()
+    key = (current, *parts)
     now = time.monotonic()
     with _local_lock:
         entry = _local.get(key)

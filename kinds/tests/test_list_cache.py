@@ -35,3 +35,20 @@ def test_hits_until_a_bump_and_never_after_a_lost_counter(settings, counting_bui
 def test_disabled_builds_every_time(settings, counting_build):
     settings.LIST_CACHE_SECONDS = 0
     assert [list_cache.cached(("probe",), counting_build) for _ in range(3)] == [1, 2, 3]
+
+
+# Committed rows: inside a test transaction with a pending bump the cache is bypassed anyway.
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_cache_builds_the_list_instead_of_failing(settings, api, user, make_kind):
+    """A Redis restart: list reads are built from the database meanwhile (not a 500)."""
+    from kinds.tests.factories import ghost_doc
+
+    make_kind(user, ghost_doc("seen-during-outage"))
+    settings.LIST_CACHE_SECONDS = 60
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "wegent.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    response = api.get("/api/v1/namespaces/default/ghosts")
+    assert response.status_code == 200
+    assert "seen-during-outage" in [item["metadata"]["name"] for item in response.json()["items"]]
