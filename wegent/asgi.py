@@ -15,7 +15,7 @@ from django.conf import settings  # noqa: E402
 
 from wegent.asgi_http import PooledThreadASGIHandler  # noqa: E402
 
-django_asgi_app = PooledThreadASGIHandler(threads=settings.SYNC_THREADS)
+django_asgi_app = PooledThreadASGIHandler(threads=settings.SYNC_THREADS, active=settings.SYNC_ACTIVE)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

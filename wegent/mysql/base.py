@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.db.backends.mysql import base
+
+from wegent.db_checks import RecentlyCheckedConnection
+
+
+class DatabaseWrapper(RecentlyCheckedConnection, base.DatabaseWrapper):
+    pass

@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend with health checks at most once a second (wegent/db_checks.py)."""
