@@ -4,7 +4,6 @@ except the retention purge)."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.context import Origin
 from audit.models import AuditEntry
+from wegent import inserts
 
 _CREATE, _CHANGE, _DELETE = 1, 2, 3  # django.contrib.admin.models ADDITION, CHANGE, DELETION
 ADMIN_ACTIONS = {_CREATE: "create", _CHANGE: "update", _DELETE: "delete"}
@@ -87,40 +87,15 @@ def _insert(entry: AuditEntry) -> None:
     Every API write pays for its entry, so this skips the ORM's save machinery (no signals
     listen to ``AuditEntry``) and, on PostgreSQL, the BEGIN / SET LOCAL / COMMIT round trips.
     """
-    fields = _insert_fields()
-    params = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor), params)
-        if connection.features.can_return_columns_from_insert:
-            entry.pk = cursor.fetchone()[0]
-        else:
-            entry.pk = cursor.lastrowid
-    entry._state.adding = False
-    entry._state.db = connection.alias
-
-
-@functools.cache
-def _insert_fields() -> tuple[Any, ...]:
-    return tuple(field for field in AuditEntry._meta.concrete_fields if not field.primary_key)
-
-
-@functools.cache
-def _insert_sql(vendor: str) -> str:
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _insert_fields())
-    values = ", ".join(["%s"] * len(_insert_fields()))
-    table = quote(AuditEntry._meta.db_table)
-    returning = f" RETURNING {quote(AuditEntry._meta.pk.column)}"
-    if vendor == "postgresql":
+    returning_extra = ""
+    if connection.vendor == "postgresql":
         # The statement's own commit does not wait for the WAL flush, which was most of its
         # cost (bench/quota_audit.py): set_config(..., true) holds for this statement's
         # implicit transaction, and the commit reads the setting before it is undone. A crash
         # may lose the last fraction of a second of entries, never corrupt them; the write
         # they describe had already committed durably.
-        returning += ", set_config('synchronous_commit', 'off', true)"
-    if connection.features.can_return_columns_from_insert:
-        return f"INSERT INTO {table} ({columns}) VALUES ({values}){returning}"
-    return f"INSERT INTO {table} ({columns}) VALUES ({values})"
+        returning_extra = ", set_config('synchronous_commit', 'off', true)"
+    inserts.insert(entry, send_signals=False, returning_extra=returning_extra)
 
 
 def record_log_entry(entry: Any, origin: Origin | None = None) -> AuditEntry:

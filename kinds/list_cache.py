@@ -92,7 +92,7 @@ def _bump_after_commit() -> None:
 def bump() -> None:
     """Retires every cached list: call after any write that could change one."""
     if not transaction.get_connection().in_atomic_block:
-        _bump_now()
+        _bump_after_commit()  # autocommit: the write has committed already
     elif not _bump_pending():
         transaction.on_commit(_bump_after_commit)
 

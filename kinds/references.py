@@ -91,10 +91,12 @@ def sync(row: Kind, *, fresh: bool = False) -> None:
     """
     if not fresh:
         KindReference.objects.filter(source=row).delete()
-    KindReference.objects.bulk_create(
+    edges = [
         KindReference(source=row, target_kind=k, target_namespace=ns, target_name=name)
         for k, ns, name in outgoing(row.kind, row.document, row.namespace)
-    )
+    ]
+    if edges:  # bulk_create opens a transaction even for none
+        KindReference.objects.bulk_create(edges)
 
 
 def has_referrers(row: Kind) -> bool:

@@ -8,11 +8,13 @@ delete runs are written once here, portable across SQLite, PostgreSQL and MySQL.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import signals
 
 from kinds.models import Kind
+from wegent import inserts
 
 
 def _table(model: type[models.Model]) -> str:
@@ -26,12 +28,42 @@ def live_for_update(kind: str, namespace: str, scope: str, name: str) -> Kind | 
     scoping by owner means (see ``kinds.models.scope_for``), and one row at most is live.
     """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    fields = _row_fields()
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     sql = (
-        f"SELECT * FROM {_table(Kind)} "
+        f"SELECT {columns} FROM {_table(Kind)} "
         f"WHERE kind = %s AND namespace = %s AND scope = %s AND name = %s AND is_active = %s{lock}"
     )
-    found = list(Kind.objects.raw(sql, [kind, namespace, scope, name, True]))
-    return found[0] if found else None
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [kind, namespace, scope, name, True])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return Kind.from_db(connection.alias, [field.attname for field in fields], _converted(fields, found))
+
+
+@cache
+def _row_fields() -> tuple[models.Field, ...]:
+    return tuple(Kind._meta.concrete_fields)
+
+
+def _converted(fields: tuple[models.Field, ...], values: tuple[Any, ...]) -> list[Any]:
+    """The values as the ORM would read them (the converters ``RawQuerySet`` applies: JSON text
+    into objects on MySQL and SQLite, booleans and dates on SQLite)."""
+    table = Kind._meta.db_table
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(table)
+        for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            value = converter(value, column, connection)
+        converted.append(value)
+    return converted
+
+
+def insert(row: Kind) -> None:
+    """``row.save(force_insert=True)`` as one fixed statement (``wegent.inserts``)."""
+    row.derive_keys()
+    inserts.insert(row)
 
 
 @cache

@@ -205,6 +205,79 @@ def test_a_write_whose_cache_bump_fails_still_answers_201(api, settings, monkeyp
     assert list_cache.cached(("probe",), lambda: "new") == "new"
 
 
+def _commits(captured: CaptureQueriesContext) -> int:
+    return sum(1 for q in captured.captured_queries if q["sql"].upper().startswith("COMMIT"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_without_references_is_its_own_transaction(api, make_kind, user):
+    """A reference-free create is one INSERT in autocommit (no BEGIN / COMMIT round trips) on
+    PostgreSQL and MySQL; a create with references keeps its transaction, so a reference that
+    does not resolve leaves no row; SQLite always takes the write lock's transaction."""
+    make_kind(user, ghost_doc("g"))
+    make_kind(user, {"kind": "Shell", "metadata": {"name": "sh"}, "spec": {"shellType": "Chat"}})
+    # The service's own statements (the API adds the audit entry's, with their own commit).
+    with CaptureQueriesContext(connection) as plain:
+        make_kind(user, ghost_doc("plain"))
+    with CaptureQueriesContext(connection) as referring:
+        make_kind(user, bot_doc("b", "g", "sh", "m"))
+    assert [sql.split()[0] for sql in _statements(plain)] == ["INSERT"]
+    assert _commits(plain) == (1 if connection.vendor == "sqlite" else 0), plain.captured_queries
+    assert _commits(referring) == 1
+    assert KindReference.objects.filter(source__name="b").count() == 3
+
+    refused = api.post("/api/v1/namespaces/default/bots", bot_doc("b2", "missing", "sh", "m"), format="json")
+    assert refused.status_code == 404, refused.content
+    assert not Kind.objects.filter(name="b2").exists()
+    again = api.post(GHOSTS, _ghost("plain"), format="json")
+    assert again.status_code == 409, again.content
+    assert Kind.objects.filter(name="plain", is_active=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_create_inside_a_callers_transaction_leaves_it_usable(make_kind, user):
+    """Inside a caller's transaction the insert keeps its savepoint: a duplicate is refused and
+    the caller's transaction goes on."""
+    from kinds.exceptions import AlreadyExists
+
+    make_kind(user, ghost_doc("dup"))
+    with transaction.atomic():
+        with pytest.raises(AlreadyExists):
+            make_kind(user, ghost_doc("dup"))
+        make_kind(user, ghost_doc("after"))
+    assert Kind.objects.filter(name="after").exists()
+
+
+@pytest.mark.django_db
+def test_rows_insert_and_live_for_update_store_and_read_what_the_orm_does(user, bot_stack):
+    """The fixed INSERT stores what save() stores, sends save()'s signals; the fixed SELECT
+    reads a row as the ORM reads it (JSON, booleans, dates converted on every database)."""
+    stack = bot_stack(user, "f")
+    seen: list[tuple[str, bool]] = []
+
+    def record(sender: type, instance: Kind, **kwargs: Any) -> None:
+        seen.append(("pre", False) if kwargs["signal"] is signals.pre_save else ("post", kwargs["created"]))
+
+    signals.pre_save.connect(record, sender=Kind, dispatch_uid="test-pre-save")
+    signals.post_save.connect(record, sender=Kind, dispatch_uid="test-post-save")
+    try:
+        row = Kind(owner=user, kind="Ghost", namespace="default", name="fixed", document=ghost_doc("fixed"))
+        rows.insert(row)
+    finally:
+        signals.pre_save.disconnect(dispatch_uid="test-pre-save", sender=Kind)
+        signals.post_save.disconnect(dispatch_uid="test-post-save", sender=Kind)
+    assert seen == [("pre", False), ("post", True)]
+    assert row.pk is not None and not row._state.adding
+
+    fields = [field.attname for field in Kind._meta.concrete_fields]
+    for expected in (Kind.objects.get(pk=row.pk), Kind.objects.get(pk=stack["bot"].pk)):
+        locked = rows.live_for_update(expected.kind, expected.namespace, expected.scope, expected.name)
+        assert locked is not None
+        assert {f: getattr(locked, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+        assert isinstance(locked.document, dict) and locked.is_active is True and locked.live is True
+    assert rows.live_for_update("Ghost", "default", stack["ghost"].scope, "no-such-ghost") is None
+
+
 # --- SQLite: writers queue in the process ------------------------------------------------------
 
 
