@@ -238,11 +238,12 @@ def _locked_existing(
     return _lock_row(owner, kind_type, namespace, name)
 
 
+def _scope(owner: Owner, namespace: str) -> str:
+    return scope_for(namespace=namespace, owner_id=owner.user.pk if owner.user is not None else None)
+
+
 def _lock_row(owner: Owner, kind_type: KindType, namespace: str, name: str) -> Kind:
-    owner_id = owner.user.pk if owner.user is not None else None
-    row = rows.live_for_update(
-        kind_type.kind, namespace, scope_for(namespace=namespace, owner_id=owner_id), name
-    )
+    row = rows.live_for_update(kind_type.kind, namespace, _scope(owner, namespace), name)
     if row is None:
         raise KindNotFound(f"{kind_type.kind} '{name}' not found")
     return row
@@ -290,6 +291,13 @@ def delete_resource(
         access.DELETE,
         KindNotFound(f"{kind_type.kind} '{name}' not found or permission denied"),
     )
+    if rows.one_statement_delete():
+        row, deleted = rows.delete_unreferenced(kind_type.kind, namespace, _scope(owner, namespace), name)
+        if row is None:
+            raise KindNotFound(f"{kind_type.kind} '{name}' not found")
+        if deleted:
+            return
+        # Referenced: the path below words the refusal (and deletes if the referrer is gone).
     with transaction.atomic():
         delete_row(_lock_row(owner, kind_type, namespace, name))
 
