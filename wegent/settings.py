@@ -128,7 +128,7 @@ if DATABASE_URL:
         pymysql.install_as_MySQLdb()
         _db.setdefault("OPTIONS", {}).update({"charset": "utf8mb4"})
         _db.setdefault("TEST", {}).update({"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"})
-    # Django's backends, checking a reused connection at most once a second (wegent/db_checks.py).
+    # Django's backends, checking a reused connection only when its socket has news (db_checks.py).
     _db["ENGINE"] = {
         "django.db.backends.postgresql": "wegent.postgresql",
         "django.db.backends.mysql": "wegent.mysql",

@@ -1,1 +1,2 @@
-"""Django's PostgreSQL backend with health checks at most once a second (wegent/db_checks.py)."""
+"""Django's PostgreSQL backend, health-checking a reused connection only when its socket shows
+the server said something or closed it (wegent/db_checks.py)."""

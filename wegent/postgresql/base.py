@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.db.backends.postgresql import base
 
-from wegent.db_checks import RecentlyCheckedConnection
+from wegent.db_checks import SocketCheckedConnection
 
 
-class DatabaseWrapper(RecentlyCheckedConnection, base.DatabaseWrapper):
-    pass
+class DatabaseWrapper(SocketCheckedConnection, base.DatabaseWrapper):
+    def socket_fileno(self) -> int | None:
+        return self.connection.pgconn.socket

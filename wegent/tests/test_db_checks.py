@@ -1,8 +1,9 @@
-"""Reused database connections are health-checked at most once a second (wegent/db_checks.py)."""
+"""Reused database connections are health-checked only when their socket has something to say
+(wegent/db_checks.py): a healthy one costs no round trip, one the server closed is replaced."""
 
 from __future__ import annotations
 
-import time
+import select
 from typing import Any
 
 import pytest
@@ -13,10 +14,10 @@ from wegent import db_checks
 
 @pytest.fixture
 def conn(monkeypatch) -> Any:  # type: ignore[no-untyped-def]
-    """The test thread's connection (the wrapper: ``django.db.connection`` is a proxy), with
-    health checks on and a count of the checks it runs in ``conn.checks``."""
-    wrapper = connections["default"]
-    if not isinstance(wrapper, db_checks.RecentlyCheckedConnection):
+    """A connection of its own to the test database (the server may end it), with health
+    checks on and a count of the full checks it runs in ``conn.checks``."""
+    wrapper = connections.create_connection("default")
+    if not isinstance(wrapper, db_checks.SocketCheckedConnection):
         pytest.skip("SQLite connections are not health-checked")
     wrapper.ensure_connection()
     monkeypatch.setattr(wrapper, "health_check_enabled", True)
@@ -29,33 +30,58 @@ def conn(monkeypatch) -> Any:  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(wrapper, "is_usable", counting)
     monkeypatch.setattr(wrapper, "checks", checks, raising=False)
-    return wrapper
+    yield wrapper
+    wrapper.close()
 
 
-def _request(conn: Any) -> None:
+def _request(conn: Any) -> int:
+    """A request's first query, as Django runs it; returns what it read."""
     conn.health_check_done = False  # what Django does as each request starts
-    conn.close_if_health_check_failed()  # what the request's first query does
+    with conn.cursor() as cursor:  # the check runs here
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()[0]
+
+
+def _end_from_the_server(conn: Any) -> None:
+    """The database ends the connection (as a restart or an administrator's kill would)."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            if conn.vendor == "postgresql":
+                cursor.execute("SELECT pg_terminate_backend(%s)", [conn.connection.info.backend_pid])
+            else:
+                cursor.execute(f"KILL CONNECTION {int(conn.connection.thread_id())}")
+    finally:
+        other.close()
+    # Wait (on the event, not a timer) until the close has reached this side.
+    poller = select.poll()
+    poller.register(conn.socket_fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    assert poller.poll(5000), "the server did not close the connection"
 
 
 @pytest.mark.django_db
-def test_a_connection_checked_within_the_second_is_not_checked_again(conn):
-    conn._checked_at = time.monotonic() - db_checks.CHECK_EVERY_SECONDS - 1
-    _request(conn)
-    assert len(conn.checks) == 1  # due: checked
-    for _ in range(3):
-        _request(conn)
-    assert len(conn.checks) == 1  # within the second: not again
-    conn._checked_at -= db_checks.CHECK_EVERY_SECONDS
-    _request(conn)
-    assert len(conn.checks) == 2
-    assert conn.connection is not None
+def test_a_healthy_reused_connection_is_not_checked(conn):
+    for _ in range(5):
+        assert _request(conn) == 1
+    assert conn.checks == []
+    assert db_checks.socket_readable(conn.socket_fileno()) is False
 
 
 @pytest.mark.django_db
-def test_a_failed_check_still_replaces_the_connection(conn, monkeypatch):
-    monkeypatch.setattr(conn, "is_usable", lambda: False)
-    closed: list[bool] = []
-    monkeypatch.setattr(conn, "close", lambda: closed.append(True))
-    conn._checked_at = float("-inf")
-    _request(conn)
-    assert closed == [True]  # Django opens a new connection for the next query
+def test_a_connection_the_server_ended_is_checked_and_replaced(conn):
+    assert _request(conn) == 1
+    first = conn.connection
+    _end_from_the_server(conn)
+    assert _request(conn) == 1  # not an error: the check found it dead, a new one answered
+    assert len(conn.checks) == 1
+    assert conn.connection is not first
+
+
+@pytest.mark.django_db
+def test_a_socket_state_that_cannot_be_read_means_a_full_check(conn, monkeypatch):
+    def unreadable() -> int:
+        raise OSError("closed")
+
+    monkeypatch.setattr(conn, "socket_fileno", unreadable)
+    assert _request(conn) == 1
+    assert conn.checks == [True]
