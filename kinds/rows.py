@@ -13,7 +13,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.db.models import signals
 
-from kinds.models import Kind
+from kinds.models import DEFAULT_NAMESPACE, Kind, KindReference
 from wegent import inserts
 
 
@@ -27,19 +27,20 @@ def live_for_update(kind: str, namespace: str, scope: str, name: str) -> Kind | 
     The same row as ``selectors.scoped_rows(...).filter(name=name)``: ``scope`` is what the
     scoping by owner means (see ``kinds.models.scope_for``), and one row at most is live.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(_live_for_update_sql(), [kind, namespace, scope, name, True])
+        found = cursor.fetchone()
+    return _row_from(found) if found is not None else None
+
+
+@cache
+def _live_for_update_sql() -> str:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    fields = _row_fields()
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    sql = (
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _row_fields())
+    return (
         f"SELECT {columns} FROM {_table(Kind)} "
         f"WHERE kind = %s AND namespace = %s AND scope = %s AND name = %s AND is_active = %s{lock}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [kind, namespace, scope, name, True])
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    return Kind.from_db(connection.alias, [field.attname for field in fields], _converted(fields, found))
 
 
 @cache
@@ -47,17 +48,21 @@ def _row_fields() -> tuple[models.Field, ...]:
     return tuple(Kind._meta.concrete_fields)
 
 
-def _converted(fields: tuple[models.Field, ...], values: tuple[Any, ...]) -> list[Any]:
-    """The values as the ORM would read them (the converters ``RawQuerySet`` applies: JSON text
-    into objects on MySQL and SQLite, booleans and dates on SQLite)."""
-    table = Kind._meta.db_table
+@cache
+def _row_columns() -> tuple[Any, ...]:
+    return tuple(field.get_col(Kind._meta.db_table) for field in _row_fields())
+
+
+def _row_from(values: tuple[Any, ...]) -> Kind:
+    """A Kind from the values of ``_row_fields``' columns, as the ORM reads one (the converters
+    ``RawQuerySet`` applies: JSON text into objects on MySQL and SQLite, booleans and dates on
+    SQLite)."""
     converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(table)
+    for column, value in zip(_row_columns(), values, strict=True):
         for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
             value = converter(value, column, connection)
         converted.append(value)
-    return converted
+    return Kind.from_db(connection.alias, [field.attname for field in _row_fields()], converted)
 
 
 def insert(row: Kind) -> None:
@@ -140,13 +145,13 @@ def delete_unreferenced(kind: str, namespace: str, scope: str, name: str) -> tup
     of seven (BEGIN, lock, referrer test, three DELETEs, COMMIT). The row is locked as before,
     and the referrer rule is the same as ``has_referrers`` (tested to agree).
     """
-    fields = _row_fields()
+    params = [kind, namespace, scope, name, True, True, DEFAULT_NAMESPACE]
     with connection.cursor() as cursor:
-        cursor.execute(_delete_unreferenced_sql(), [kind, namespace, scope, name, True, True, "default"])
+        cursor.execute(_delete_unreferenced_sql(), params)
         found = cursor.fetchone()
     if found is None:
         return None, False
-    row = Kind.from_db(connection.alias, [field.attname for field in fields], _converted(fields, found[:-1]))
+    row = _row_from(found[:-1])
     if not found[-1]:
         return row, False
     signals.post_delete.send(sender=Kind, instance=row, using=connection.alias, origin=row)
@@ -156,8 +161,6 @@ def delete_unreferenced(kind: str, namespace: str, scope: str, name: str) -> tup
 
 @cache
 def _delete_unreferenced_sql() -> str:
-    from kinds.models import KindReference
-
     quote = connection.ops.quote_name
     kinds, edges = _table(Kind), _table(KindReference)
     columns = [quote(field.column) for field in _row_fields()]

@@ -141,8 +141,14 @@ def require_write(actor: User, owner: Owner, namespace: str, action: str, denied
 
 def _after_write(row: Kind, *, fresh: bool = False) -> None:
     references.sync(row, fresh=fresh)
-    if row.kind == "Device" and row.spec.get("isDefault"):
+    if _is_default_device(row.kind, row.document):
         _clear_other_default_devices(row)
+
+
+def _is_default_device(kind: str, document: dict[str, Any]) -> bool:
+    """A Device marked default: writing it unsets the flag on the owner's other devices."""
+    spec = document.get("spec")
+    return kind == "Device" and isinstance(spec, dict) and bool(spec.get("isDefault"))
 
 
 def _clear_other_default_devices(row: Kind) -> None:
@@ -218,7 +224,7 @@ def _create_transaction(kind: str, document: dict[str, Any], namespace: str) -> 
         connection.in_atomic_block
         or connection.vendor == "sqlite"
         or references.outgoing(kind, document, namespace)
-        or (kind == "Device" and (document.get("spec") or {}).get("isDefault"))
+        or _is_default_device(kind, document)
     ):
         return transaction.atomic()
     return nullcontext()
